@@ -1,0 +1,1 @@
+//! Alerts: files under `alerts/`, `latest_notification.json`, webhook and command notifiers.

@@ -1,0 +1,97 @@
+//! The command-line grammar (clap). Kept in the library so tests and docs share it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Grace: a self-healing runtime for long-running services.
+#[derive(Debug, Parser)]
+#[command(name = "grace", version, about, long_about = None)]
+pub struct Cli {
+    /// Configuration file (default: ./grace.toml if present, else the embedded default).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// State directory (default: $GRACE_STATE_DIR, else .grace/ beside the config).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options of `grace serve`, passed on by `grace watch` and `grace start`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// HTTP port (0 picks a free one; serve.json tells which). Default from config: 8000.
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// HTTP bind address. Default from config: 127.0.0.1.
+    #[arg(long)]
+    pub bind: Option<String>,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the supervision tree in the foreground.
+    Serve(ServeArgs),
+    /// Run the watchdog in the foreground, supervising serve.
+    Watch(ServeArgs),
+    /// Clear the kill switch, start a background watchdog if none runs, wait for health.
+    Start(ServeArgs),
+    /// Set the kill switch and stop serve gracefully.
+    Stop {
+        /// Stop the watchdog too.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Restart serve without touching the kill switch.
+    Restart,
+    /// Kill switch, PIDs, health, resources, kernels, open incidents.
+    Status {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The watchdog's and serve's log lines.
+    Logs {
+        /// Follow new lines.
+        #[arg(short, long)]
+        follow: bool,
+        /// Lines to show.
+        #[arg(short = 'n', long, default_value_t = 50)]
+        lines: usize,
+    },
+    /// Incidents with MTTR, and a summary.
+    Incidents {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        /// Only open incidents.
+        #[arg(long)]
+        open: bool,
+    },
+    /// The audit log.
+    Audit {
+        /// What to do.
+        #[command(subcommand)]
+        action: AuditCommand,
+    },
+    /// Write a starter grace.toml, playbooks/ and chaos/.
+    Init {
+        /// Directory to write into (default: the working directory).
+        dir: Option<PathBuf>,
+        /// Overwrite existing files.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Validate the configuration and playbooks.
+    Check,
+}
+
+/// `grace audit ...`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the whole hash chain; name the first bad record.
+    Verify,
+}

@@ -1,0 +1,1 @@
+//! Diagnostics (the `coding_agent` kernel): evidence gathering and root-cause classification.

@@ -1,0 +1,1 @@
+//! The HTTP server inside `grace serve`: health, dashboard, metrics, API.

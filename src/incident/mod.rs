@@ -1,0 +1,1 @@
+//! Incidents: the record, `incidents.jsonl`, and MTTR summaries.

@@ -1,0 +1,20 @@
+//! Kernels: the units of work Grace supervises.
+//!
+//! A kernel is anything with a lifecycle a supervisor can start, stop and watch. Library
+//! users implement [`Kernel`]; `kind = "exec"` kernels wrap an external command. Each
+//! running kernel is a ractor actor ([`KernelMsg`] is its mailbox type) on the isolation
+//! its [`KernelSpec`] asks for: a tokio task, its own OS thread, or a child process.
+//!
+//! Liveness is a shared atomic timestamp per kernel ([`KernelStatus`]): the kernel's
+//! message loop stamps it on every message and on every heartbeat tick, and the
+//! heartbeat monitor reads it. No message per beat goes to a central actor.
+
+mod api;
+mod spec;
+mod status;
+
+pub use api::{
+    Control, Fault, Health, Kernel, KernelContext, KernelError, KernelMsg, KernelReply, Request,
+};
+pub use spec::{Isolation, KernelFactory, KernelSpec};
+pub use status::{KernelState, KernelStatus, StatusSnapshot};

@@ -1,0 +1,229 @@
+//! The shared, lock-free status of one kernel: heartbeat, state and counters. It is
+//! created once per kernel name and outlives every restart of the kernel's actor.
+
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+
+use parking_lot::Mutex;
+use serde::Serialize;
+
+use super::spec::{Isolation, KernelSpec};
+use crate::telemetry::Histogram;
+use crate::time::mono_ms;
+
+/// Lifecycle state of a kernel, as shown by introspection and the dashboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[repr(u8)]
+pub enum KernelState {
+    /// Being started.
+    Starting = 0,
+    /// Running and handling messages.
+    Running = 1,
+    /// Running, but its health check reports degraded (or it is shedding load).
+    Degraded = 2,
+    /// Down, waiting for a restart (backoff).
+    Restarting = 3,
+    /// Down for good: restart limit reached, or start failed.
+    Failed = 4,
+    /// Stopped on purpose (operator, playbook, shutdown) or a temporary child that exited.
+    Stopped = 5,
+}
+
+impl KernelState {
+    fn from_u8(v: u8) -> KernelState {
+        match v {
+            0 => KernelState::Starting,
+            1 => KernelState::Running,
+            2 => KernelState::Degraded,
+            3 => KernelState::Restarting,
+            4 => KernelState::Failed,
+            _ => KernelState::Stopped,
+        }
+    }
+
+    /// Whether the kernel is up (running or degraded).
+    pub fn is_up(self) -> bool {
+        matches!(self, KernelState::Running | KernelState::Degraded)
+    }
+}
+
+/// The shared status of one kernel.
+#[derive(Debug)]
+pub struct KernelStatus {
+    /// Its name.
+    pub name: String,
+    /// Whether it is critical.
+    pub critical: bool,
+    /// Its isolation.
+    pub isolation: Isolation,
+    heartbeat_interval_ms: AtomicU64,
+    heartbeat_timeout_ms: AtomicU64,
+    last_beat_ms: AtomicU64,
+    started_ms: AtomicU64,
+    state: AtomicU8,
+    messages: AtomicU64,
+    enqueued: AtomicU64,
+    restarts: AtomicU64,
+    last_reason: Mutex<Option<String>>,
+    /// Time spent handling each message.
+    pub handle_latency: Histogram,
+}
+
+/// A plain copy of a [`KernelStatus`], for APIs and logs.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct StatusSnapshot {
+    /// Name.
+    pub name: String,
+    /// State.
+    pub state: KernelState,
+    /// Critical flag.
+    pub critical: bool,
+    /// Isolation.
+    pub isolation: Isolation,
+    /// Restarts since the tree started.
+    pub restarts: u64,
+    /// The reason of the last restart or failure.
+    pub last_reason: Option<String>,
+    /// Milliseconds since the last heartbeat.
+    pub heartbeat_age_ms: u64,
+    /// Heartbeat timeout, milliseconds.
+    pub heartbeat_timeout_ms: u64,
+    /// Seconds since the current incarnation started.
+    pub uptime_s: f64,
+    /// Messages handled.
+    pub messages: u64,
+    /// Messages waiting in the mailbox (approximate).
+    pub mailbox: u64,
+    /// Median handling time, microseconds.
+    pub handle_p50_us: f64,
+    /// 99th percentile handling time, microseconds.
+    pub handle_p99_us: f64,
+}
+
+impl KernelStatus {
+    /// A fresh status for `spec`, in state `Starting`.
+    pub fn new(spec: &KernelSpec) -> KernelStatus {
+        let now = mono_ms();
+        KernelStatus {
+            name: spec.name.clone(),
+            critical: spec.critical,
+            isolation: spec.isolation,
+            heartbeat_interval_ms: AtomicU64::new(spec.heartbeat_interval.as_millis() as u64),
+            heartbeat_timeout_ms: AtomicU64::new(spec.heartbeat_timeout.as_millis() as u64),
+            last_beat_ms: AtomicU64::new(now),
+            started_ms: AtomicU64::new(now),
+            state: AtomicU8::new(KernelState::Starting as u8),
+            messages: AtomicU64::new(0),
+            enqueued: AtomicU64::new(0),
+            restarts: AtomicU64::new(0),
+            last_reason: Mutex::new(None),
+            handle_latency: Histogram::default(),
+        }
+    }
+
+    /// Stamps the heartbeat: one relaxed atomic store.
+    #[inline]
+    pub fn beat(&self) {
+        self.last_beat_ms.store(mono_ms(), Ordering::Relaxed);
+    }
+
+    /// Milliseconds since the last beat.
+    pub fn heartbeat_age_ms(&self) -> u64 {
+        mono_ms().saturating_sub(self.last_beat_ms.load(Ordering::Relaxed))
+    }
+
+    /// Heartbeat interval in milliseconds.
+    pub fn heartbeat_interval_ms(&self) -> u64 {
+        self.heartbeat_interval_ms.load(Ordering::Relaxed)
+    }
+
+    /// Heartbeat timeout in milliseconds.
+    pub fn heartbeat_timeout_ms(&self) -> u64 {
+        self.heartbeat_timeout_ms.load(Ordering::Relaxed)
+    }
+
+    /// Whether the heartbeat is older than the timeout while the kernel should be up.
+    pub fn is_hung(&self) -> bool {
+        self.state().is_up() && self.heartbeat_age_ms() > self.heartbeat_timeout_ms()
+    }
+
+    /// The current state.
+    pub fn state(&self) -> KernelState {
+        KernelState::from_u8(self.state.load(Ordering::Acquire))
+    }
+
+    /// Sets the state.
+    pub fn set_state(&self, s: KernelState) {
+        self.state.store(s as u8, Ordering::Release);
+    }
+
+    /// Marks a new incarnation started now (state Running, fresh heartbeat).
+    pub fn mark_started(&self) {
+        let now = mono_ms();
+        self.started_ms.store(now, Ordering::Relaxed);
+        self.last_beat_ms.store(now, Ordering::Relaxed);
+        self.set_state(KernelState::Running);
+    }
+
+    /// Counts a restart with its reason.
+    pub fn record_restart(&self, reason: &str) {
+        self.restarts.fetch_add(1, Ordering::Relaxed);
+        *self.last_reason.lock() = Some(reason.to_owned());
+    }
+
+    /// Records a failure reason without counting a restart.
+    pub fn set_reason(&self, reason: &str) {
+        *self.last_reason.lock() = Some(reason.to_owned());
+    }
+
+    /// Restarts so far.
+    pub fn restarts(&self) -> u64 {
+        self.restarts.load(Ordering::Relaxed)
+    }
+
+    /// The last restart or failure reason.
+    pub fn last_reason(&self) -> Option<String> {
+        self.last_reason.lock().clone()
+    }
+
+    /// Counts a message put in the mailbox.
+    #[inline]
+    pub fn note_enqueued(&self) {
+        self.enqueued.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a message handled, with its handling time, and beats.
+    #[inline]
+    pub fn note_handled(&self, ns: u64) {
+        self.messages.fetch_add(1, Ordering::Relaxed);
+        self.handle_latency.record_ns(ns);
+        self.beat();
+    }
+
+    /// Messages handled.
+    pub fn messages(&self) -> u64 {
+        self.messages.load(Ordering::Relaxed)
+    }
+
+    /// A plain copy for APIs and logs.
+    pub fn snapshot(&self) -> StatusSnapshot {
+        let messages = self.messages();
+        let enqueued = self.enqueued.load(Ordering::Relaxed);
+        StatusSnapshot {
+            name: self.name.clone(),
+            state: self.state(),
+            critical: self.critical,
+            isolation: self.isolation,
+            restarts: self.restarts(),
+            last_reason: self.last_reason(),
+            heartbeat_age_ms: self.heartbeat_age_ms(),
+            heartbeat_timeout_ms: self.heartbeat_timeout_ms(),
+            uptime_s: mono_ms().saturating_sub(self.started_ms.load(Ordering::Relaxed)) as f64
+                / 1000.0,
+            messages,
+            mailbox: enqueued.saturating_sub(messages),
+            handle_p50_us: self.handle_latency.quantile_ns(0.5) as f64 / 1000.0,
+            handle_p99_us: self.handle_latency.quantile_ns(0.99) as f64 / 1000.0,
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Playbooks: YAML remediation recipes, their actions, and the dispatcher (`self_healing`).

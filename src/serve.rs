@@ -1,0 +1,1 @@
+//! `grace serve`: build the tree, run it, stop it cleanly.

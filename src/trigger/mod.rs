@@ -1,0 +1,1 @@
+//! Triggers: actors that watch signals and open incidents.

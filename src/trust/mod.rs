@@ -1,0 +1,1 @@
+//! The trust ledger: a score in [0, 1] per component.

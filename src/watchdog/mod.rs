@@ -1,0 +1,1 @@
+//! The OS-process watchdog (`grace watch`): runs serve, restarts it, honours the kill switch.
