@@ -1,1 +1,5 @@
 //! Alerts: files under `alerts/`, `latest_notification.json`, webhook and command notifiers.
+
+mod config;
+
+pub use config::AlertsConfig;

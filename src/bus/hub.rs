@@ -103,7 +103,10 @@ impl Bus {
             Err(_) => {
                 let n = self.inner.overflow.fetch_add(1, Ordering::Relaxed) + 1;
                 if n.is_power_of_two() {
-                    tracing::warn!(overflow = n, "event bus queue full; event counted as overflow");
+                    tracing::warn!(
+                        overflow = n,
+                        "event bus queue full; event counted as overflow"
+                    );
                 }
                 false
             }
@@ -225,7 +228,10 @@ mod tests {
         assert_eq!(bus.pump(16, Duration::from_millis(10)).await, 2);
         let e = sub.try_recv().expect("delivered");
         assert_eq!(e.topic, Topic::KernelRestartSuccess);
-        assert!(sub.try_recv().is_none(), "only matching topics are delivered");
+        assert!(
+            sub.try_recv().is_none(),
+            "only matching topics are delivered"
+        );
     }
 
     #[tokio::test]

@@ -36,6 +36,11 @@ pub enum KernelError {
     /// The kernel failed; the message is its reason, recorded with the restart.
     #[error("{0}")]
     Failed(String),
+    /// From [`Kernel::tick`]: the kernel is alive but its work is not (a probe failed).
+    /// The heartbeat is not stamped, so the monitor declares it hung after its timeout;
+    /// the kernel is not failed at once.
+    #[error("unresponsive: {0}")]
+    Unresponsive(String),
     /// An I/O error, with what was being done.
     #[error("{context}: {source}")]
     Io {
@@ -177,7 +182,9 @@ pub trait Kernel: Send + 'static {
     /// Handles one request.
     async fn handle(&mut self, req: Request, ctx: &KernelContext) -> Result<Value, KernelError>;
 
-    /// Called at every heartbeat tick; periodic work goes here.
+    /// Called at every heartbeat tick; periodic work goes here. `Ok` stamps the
+    /// heartbeat; [`KernelError::Unresponsive`] skips the stamp; other errors fail the
+    /// kernel.
     async fn tick(&mut self, _ctx: &KernelContext) -> Result<(), KernelError> {
         Ok(())
     }

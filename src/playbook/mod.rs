@@ -1,1 +1,5 @@
 //! Playbooks: YAML remediation recipes, their actions, and the dispatcher (`self_healing`).
+
+mod config;
+
+pub use config::PlaybooksConfig;

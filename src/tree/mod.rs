@@ -5,4 +5,4 @@ mod registry;
 mod system;
 
 pub use registry::{KernelEntry, Registry, TreeError};
-pub use system::System;
+pub use system::{System, SystemError};

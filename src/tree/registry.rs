@@ -155,7 +155,12 @@ impl Registry {
     }
 
     /// Sends a request and waits for the answer.
-    pub async fn call(&self, name: &str, req: Request, timeout: Duration) -> Result<Value, TreeError> {
+    pub async fn call(
+        &self,
+        name: &str,
+        req: Request,
+        timeout: Duration,
+    ) -> Result<Value, TreeError> {
         self.ask(name, timeout, |port| KernelMsg::Request(req, Some(port)))
             .await
     }
@@ -170,7 +175,12 @@ impl Registry {
     }
 
     /// Runs a control hook (health, clear_caches, shed_load, scale, stats).
-    pub async fn control(&self, name: &str, c: Control, timeout: Duration) -> Result<Value, TreeError> {
+    pub async fn control(
+        &self,
+        name: &str,
+        c: Control,
+        timeout: Duration,
+    ) -> Result<Value, TreeError> {
         self.ask(name, timeout, |port| KernelMsg::Control(c, port))
             .await
     }
@@ -192,9 +202,9 @@ impl Registry {
     ) -> Result<T, TreeError> {
         let e = self.entry(name)?;
         let (tx, rx) = tokio::sync::oneshot::channel();
-        e.supervisor
-            .send_message(make(tx.into()))
-            .map_err(|_| SupervisorError::NotRunning(e.supervisor.get_name().unwrap_or_default()))?;
+        e.supervisor.send_message(make(tx.into())).map_err(|_| {
+            SupervisorError::NotRunning(e.supervisor.get_name().unwrap_or_default())
+        })?;
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(r)) => Ok(r?),
             Ok(Err(_)) => Err(SupervisorError::NotRunning(name.to_owned()).into()),
@@ -206,7 +216,12 @@ impl Registry {
     }
 
     /// Restarts a kernel through its supervisor and waits until it runs again.
-    pub async fn restart(&self, name: &str, reason: &str, timeout: Duration) -> Result<(), TreeError> {
+    pub async fn restart(
+        &self,
+        name: &str,
+        reason: &str,
+        timeout: Duration,
+    ) -> Result<(), TreeError> {
         let id = name.to_owned();
         let reason = reason.to_owned();
         self.supervise(name, timeout, move |port| SupervisorMsg::RestartChild {
@@ -220,7 +235,9 @@ impl Registry {
     /// Stops a kernel through its supervisor (it stays down until restarted).
     pub async fn stop(&self, name: &str, timeout: Duration) -> Result<(), TreeError> {
         let id = name.to_owned();
-        self.supervise(name, timeout, move |port| SupervisorMsg::TerminateChild(id, port))
-            .await
+        self.supervise(name, timeout, move |port| {
+            SupervisorMsg::TerminateChild(id, port)
+        })
+        .await
     }
 }

@@ -3,11 +3,35 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use crate::audit::{AuditError, AuditLog};
 use crate::bus::Bus;
 use crate::config::Config;
+use crate::incident::{IncidentError, IncidentStore};
 use crate::state::StatePaths;
+use crate::trust::TrustLedger;
 
 use super::registry::Registry;
+
+/// Why the shared services could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SystemError {
+    /// The state directory could not be created.
+    #[error("cannot create state directory {path}: {source}; choose another with --state-dir")]
+    StateDir {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The audit log could not be opened.
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    /// The incident store could not be opened.
+    #[error(transparent)]
+    Incidents(#[from] IncidentError),
+}
 
 /// What every kernel, trigger, playbook action and HTTP handler can reach. State that
 /// must outlive an actor's restart lives here (or in files), never inside the actor.
@@ -20,19 +44,36 @@ pub struct System {
     pub paths: StatePaths,
     /// The loaded configuration.
     pub config: Arc<Config>,
+    /// The audit log.
+    pub audit: Arc<AuditLog>,
+    /// Incidents.
+    pub incidents: Arc<IncidentStore>,
+    /// Trust scores.
+    pub trust: Arc<TrustLedger>,
     emergency: AtomicBool,
 }
 
 impl System {
-    /// A system with an empty registry and a fresh bus.
-    pub fn new(config: Arc<Config>, paths: StatePaths) -> Arc<System> {
-        Arc::new(System {
-            bus: Bus::default(),
+    /// Opens the shared services over the state directory `paths` (created if needed).
+    pub fn open(config: Arc<Config>, paths: StatePaths) -> Result<Arc<System>, SystemError> {
+        paths.create().map_err(|source| SystemError::StateDir {
+            path: paths.root().to_path_buf(),
+            source,
+        })?;
+        let bus = Bus::default();
+        let audit = Arc::new(AuditLog::open(&paths.audit_log())?);
+        let incidents = Arc::new(IncidentStore::open(&paths.incidents(), audit.clone())?);
+        let trust = Arc::new(TrustLedger::new(bus.clone()));
+        Ok(Arc::new(System {
+            bus,
             registry: Registry::default(),
             paths,
             config,
+            audit,
+            incidents,
+            trust,
             emergency: AtomicBool::new(false),
-        })
+        }))
     }
 
     /// Whether emergency mode is on (set by the emergency playbook).

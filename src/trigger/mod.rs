@@ -1,1 +1,5 @@
 //! Triggers: actors that watch signals and open incidents.
+
+mod config;
+
+pub use config::TriggersConfig;

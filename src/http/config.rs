@@ -1,0 +1,8 @@
+//! The `[http]` section of `grace.toml`.
+
+use serde::Deserialize;
+
+/// Settings of the http section.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {}

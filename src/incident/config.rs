@@ -1,0 +1,8 @@
+//! The `[incident]` section of `grace.toml`.
+
+use serde::Deserialize;
+
+/// Settings of the incident section.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentsConfig {}

@@ -1,0 +1,8 @@
+//! The `[playbook]` section of `grace.toml`.
+
+use serde::Deserialize;
+
+/// Settings of the playbook section.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlaybooksConfig {}

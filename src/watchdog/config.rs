@@ -1,0 +1,8 @@
+//! The `[watchdog]` section of `grace.toml`.
+
+use serde::Deserialize;
+
+/// Settings of the watchdog section.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchdogConfig {}
