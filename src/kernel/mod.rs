@@ -9,10 +9,12 @@
 //! message loop stamps it on every message and on every heartbeat tick, and the
 //! heartbeat monitor reads it. No message per beat goes to a central actor.
 
+mod actor;
 mod api;
 mod spec;
 mod status;
 
+pub use actor::spawn_kernel;
 pub use api::{
     Control, Fault, Health, Kernel, KernelContext, KernelError, KernelMsg, KernelReply, Request,
 };

@@ -51,6 +51,7 @@ pub struct System {
     /// Trust scores.
     pub trust: Arc<TrustLedger>,
     emergency: AtomicBool,
+    restart_request: tokio::sync::watch::Sender<Option<String>>,
 }
 
 impl System {
@@ -73,6 +74,7 @@ impl System {
             incidents,
             trust,
             emergency: AtomicBool::new(false),
+            restart_request: tokio::sync::watch::Sender::new(None),
         }))
     }
 
@@ -84,5 +86,18 @@ impl System {
     /// Turns emergency mode on or off; returns the previous value.
     pub fn set_emergency(&self, on: bool) -> bool {
         self.emergency.swap(on, Ordering::AcqRel)
+    }
+
+    /// Asks for this serve process to be replaced: `grace serve` shuts down gracefully
+    /// and exits with [`crate::serve::EXIT_RESTART_REQUESTED`], which the watchdog
+    /// answers with an immediate restart that does not count as a crash.
+    pub fn request_restart(&self, reason: &str) {
+        tracing::warn!(reason, "restart of serve requested");
+        self.restart_request.send_replace(Some(reason.to_owned()));
+    }
+
+    /// A receiver that changes when a restart is requested.
+    pub fn restart_requests(&self) -> tokio::sync::watch::Receiver<Option<String>> {
+        self.restart_request.subscribe()
     }
 }

@@ -1,0 +1,222 @@
+//! The kernel actor: runs one [`Kernel`] value on ractor, stamps its heartbeat, times
+//! its messages, and turns a panic or error into a failure its supervisor sees (or, when
+//! allowed, repairs it in place, keeping the same actor and mailbox).
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::FutureExt;
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+
+use super::api::{Control, Fault, Kernel, KernelContext, KernelError, KernelMsg};
+use super::spec::KernelSpec;
+use super::status::KernelStatus;
+use crate::supervisor::SupervisorMsg;
+use crate::tree::System;
+
+/// The ractor actor behind every task-isolated kernel.
+pub(crate) struct KernelActor;
+
+/// What a kernel actor is started with.
+pub(crate) struct KernelArgs {
+    pub spec: KernelSpec,
+    pub status: Arc<KernelStatus>,
+    pub system: Arc<System>,
+    pub supervisor: ActorRef<SupervisorMsg>,
+    pub in_place: bool,
+}
+
+/// The actor's state: the kernel value and what it needs to rebuild it.
+pub(crate) struct KernelActorState {
+    kernel: Box<dyn Kernel>,
+    ctx: KernelContext,
+    spec: KernelSpec,
+    supervisor: ActorRef<SupervisorMsg>,
+    in_place: bool,
+}
+
+enum Outcome {
+    Ok,
+    Failed(String),
+}
+
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        format!("panic: {s}")
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        format!("panic: {s}")
+    } else {
+        "panic".to_owned()
+    }
+}
+
+async fn dispatch(state: &mut KernelActorState, msg: KernelMsg) -> Outcome {
+    let KernelActorState { kernel, ctx, .. } = state;
+    match msg {
+        KernelMsg::Request(req, reply) => match kernel.handle(req, ctx).await {
+            Ok(v) => {
+                if let Some(port) = reply {
+                    let _ = port.send(Ok(v));
+                }
+                Outcome::Ok
+            }
+            Err(KernelError::BadRequest { kernel: k, reason }) => {
+                // A bad request is the caller's fault, not the kernel's: answer, stay up.
+                if let Some(port) = reply {
+                    let _ = port.send(Err(format!("bad request to kernel {k}: {reason}")));
+                }
+                Outcome::Ok
+            }
+            Err(e) => {
+                let reason = e.to_string();
+                if let Some(port) = reply {
+                    let _ = port.send(Err(reason.clone()));
+                }
+                Outcome::Failed(reason)
+            }
+        },
+        KernelMsg::Tick => match kernel.tick(ctx).await {
+            Ok(()) => {
+                ctx.status.beat();
+                Outcome::Ok
+            }
+            Err(KernelError::Unresponsive(why)) => {
+                tracing::debug!(kernel = %ctx.name, reason = %why, "tick: unresponsive");
+                Outcome::Ok
+            }
+            Err(e) => Outcome::Failed(e.to_string()),
+        },
+        KernelMsg::Control(c, port) => {
+            let r = match c {
+                Control::Health => serde_json::to_value(kernel.health(ctx).await)
+                    .map_err(|e| KernelError::failed(e.to_string())),
+                Control::ClearCaches => kernel.clear_caches(ctx).await,
+                Control::ShedLoad(on) => kernel.shed_load(on, ctx).await,
+                Control::Scale(n) => kernel.scale(n, ctx).await,
+                Control::Stats => Ok(kernel.stats()),
+            };
+            let _ = port.send(r.map_err(|e| e.to_string()));
+            Outcome::Ok
+        }
+        KernelMsg::Fault(f) => match f {
+            Fault::Panic => panic!("injected panic in kernel {}", ctx.name),
+            Fault::Error(e) => Outcome::Failed(e),
+            Fault::Hang => {
+                futures::future::pending::<()>().await;
+                Outcome::Ok
+            }
+            Fault::Spin(d) => {
+                let until = Instant::now() + d;
+                while Instant::now() < until {
+                    std::hint::spin_loop();
+                }
+                Outcome::Ok
+            }
+        },
+    }
+}
+
+impl KernelActorState {
+    /// Replaces the kernel value with a fresh one and starts it (restart in place).
+    async fn restart_in_place(&mut self, reason: &str) -> Result<(), ActorProcessingErr> {
+        self.kernel = (self.spec.factory)();
+        self.kernel.start(&self.ctx).await?;
+        self.ctx.status.record_restart(reason);
+        self.ctx.status.mark_started();
+        let _ = self
+            .supervisor
+            .send_message(SupervisorMsg::RestartedInPlace {
+                id: self.spec.name.clone(),
+                reason: reason.to_owned(),
+            });
+        Ok(())
+    }
+}
+
+impl Actor for KernelActor {
+    type Msg = KernelMsg;
+    type State = KernelActorState;
+    type Arguments = KernelArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<KernelMsg>,
+        args: KernelArgs,
+    ) -> Result<KernelActorState, ActorProcessingErr> {
+        let ctx = KernelContext {
+            name: Arc::from(args.spec.name.as_str()),
+            status: args.status,
+            system: args.system,
+            myself,
+        };
+        let mut kernel = (args.spec.factory)();
+        kernel.start(&ctx).await?;
+        ctx.status.mark_started();
+        Ok(KernelActorState {
+            kernel,
+            ctx,
+            spec: args.spec,
+            supervisor: args.supervisor,
+            in_place: args.in_place,
+        })
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<KernelMsg>,
+        msg: KernelMsg,
+        state: &mut KernelActorState,
+    ) -> Result<(), ActorProcessingErr> {
+        let t0 = Instant::now();
+        let outcome = AssertUnwindSafe(dispatch(state, msg)).catch_unwind().await;
+        let reason = match outcome {
+            Ok(Outcome::Ok) => {
+                state
+                    .ctx
+                    .status
+                    .note_handled(t0.elapsed().as_nanos() as u64);
+                return Ok(());
+            }
+            Ok(Outcome::Failed(r)) => r,
+            Err(p) => panic_message(p.as_ref()),
+        };
+        if state.in_place {
+            return state.restart_in_place(&reason).await;
+        }
+        state.ctx.status.set_reason(&reason);
+        Err(reason.into())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<KernelMsg>,
+        state: &mut KernelActorState,
+    ) -> Result<(), ActorProcessingErr> {
+        state.kernel.stop(&state.ctx).await;
+        Ok(())
+    }
+}
+
+/// Starts a kernel's actor linked to `supervisor`, on the isolation its spec asks for.
+/// Returns once [`Kernel::start`] succeeded; its exit reaches the supervisor as a ractor
+/// supervision event (failure: panic or error; termination: a stop).
+pub async fn spawn_kernel(
+    spec: &KernelSpec,
+    status: Arc<KernelStatus>,
+    system: Arc<System>,
+    supervisor: ActorRef<SupervisorMsg>,
+    in_place: bool,
+) -> Result<ActorRef<KernelMsg>, KernelError> {
+    let args = KernelArgs {
+        spec: spec.clone(),
+        status,
+        system,
+        supervisor: supervisor.clone(),
+        in_place,
+    };
+    let (actor, _join) = Actor::spawn_linked(None, KernelActor, args, supervisor.get_cell())
+        .await
+        .map_err(|e| KernelError::failed(format!("kernel {} failed to start: {e}", spec.name)))?;
+    Ok(actor)
+}
