@@ -9,19 +9,22 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use super::collector::{self, SharedTallies};
 use super::config::HttpConfig;
 use super::error::HttpError;
 use super::routes;
+use super::signals::ApiStats;
 use super::token::Token;
 use crate::tree::System;
 
 /// What every handler shares.
-#[allow(dead_code)]
 pub(crate) struct AppState {
     pub system: Arc<System>,
     pub cfg: HttpConfig,
     pub token: Token,
     pub started: Instant,
+    pub stats: Arc<ApiStats>,
+    pub tallies: SharedTallies,
 }
 
 /// A running HTTP server.
@@ -29,7 +32,10 @@ pub struct HttpServer {
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
+    collector: JoinHandle<()>,
     grace: Duration,
+    stats: Arc<ApiStats>,
+    system: Arc<System>,
 }
 
 impl std::fmt::Debug for HttpServer {
@@ -59,6 +65,14 @@ impl HttpServer {
             tracing::warn!(addr = %self.addr, "http connections still open after the grace period; closing them");
             self.task.abort();
         }
+        self.collector.abort();
+        self.system.bus.unsubscribe(collector::SUBSCRIBER);
+    }
+
+    /// The server's request accounting (what the api_timeout and kpi_threshold
+    /// triggers watch).
+    pub fn stats(&self) -> Arc<ApiStats> {
+        self.stats.clone()
     }
 
     /// Whether the server task has ended (it only ends on shutdown or a fatal error).
@@ -117,11 +131,16 @@ pub async fn start(
     let local = listener
         .local_addr()
         .map_err(|source| HttpError::Bind { addr, source })?;
+    let tallies = SharedTallies::default();
+    let collector = collector::spawn(&system.bus, tallies.clone());
+    let stats = Arc::new(ApiStats::default());
     let state = Arc::new(AppState {
-        system,
+        system: system.clone(),
         cfg: cfg.clone(),
         token,
         started: Instant::now(),
+        stats: stats.clone(),
+        tallies,
     });
     let app = routes::router(state);
     let (tx, rx) = oneshot::channel::<()>();
@@ -140,7 +159,10 @@ pub async fn start(
         addr: local,
         stop: Some(tx),
         task,
+        collector,
         grace: cfg.shutdown_timeout,
+        stats,
+        system,
     })
 }
 
