@@ -26,6 +26,21 @@ pub struct KernelRow {
     pub supervisor: Option<String>,
 }
 
+/// The supervisor a kernel runs under: its supervisor actor's name when it has one,
+/// else where the tree of DESIGN.md puts it (system kernels under `system`, `http`
+/// under `root`, the rest under `kernels`).
+pub fn supervisor_of(name: &str, actor_name: Option<String>) -> String {
+    actor_name.unwrap_or_else(|| {
+        if crate::tree::build::SYSTEM_KERNELS.contains(&name) {
+            "system".to_owned()
+        } else if name == "http" {
+            "root".to_owned()
+        } else {
+            "kernels".to_owned()
+        }
+    })
+}
+
 /// Every kernel with its supervisor, sorted by name.
 pub fn kernel_rows(system: &System) -> Vec<KernelRow> {
     system
@@ -34,10 +49,13 @@ pub fn kernel_rows(system: &System) -> Vec<KernelRow> {
         .iter()
         .map(|s| KernelRow {
             status: s.snapshot(),
-            supervisor: system
-                .registry
-                .get(&s.name)
-                .and_then(|e| e.supervisor.get_name()),
+            supervisor: Some(supervisor_of(
+                &s.name,
+                system
+                    .registry
+                    .get(&s.name)
+                    .and_then(|e| e.supervisor.get_name()),
+            )),
         })
         .collect()
 }

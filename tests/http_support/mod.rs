@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod tree;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -120,4 +122,56 @@ pub fn http_config() -> grace::http::HttpConfig {
         port: 0,
         ..Default::default()
     }
+}
+
+/// A running System with kernels under a supervisor named `kernels` (plus the
+/// `message_bus` kernel under `system`) and its HTTP server on a free loopback port.
+pub struct Harness {
+    pub sys: Arc<System>,
+    pub dir: tempfile::TempDir,
+    pub server: grace::http::HttpServer,
+    pub addr: SocketAddr,
+}
+
+/// Starts a [`Harness`].
+pub async fn harness(
+    config: Config,
+    http: grace::http::HttpConfig,
+    kernels: Vec<grace::kernel::KernelSpec>,
+) -> Harness {
+    let (sys, dir) = system(config);
+    let bus = grace::kernel::KernelSpec::new(
+        "message_bus",
+        Arc::new(|| Box::new(grace::bus::MessageBusKernel::default())),
+    )
+    .critical();
+    tree::supervise(&sys, "system", vec![bus]).await;
+    tree::supervise(&sys, "kernels", kernels).await;
+    let server = grace::http::start(sys.clone(), &http, None, None)
+        .await
+        .expect("start http");
+    let addr = server.local_addr();
+    Harness {
+        sys,
+        dir,
+        server,
+        addr,
+    }
+}
+
+/// The default kernels of the API tests: `alpha` (critical) and `beta`.
+pub fn two_kernels() -> Vec<grace::kernel::KernelSpec> {
+    vec![tree::counter("alpha", true), tree::counter("beta", false)]
+}
+
+/// `GET /api/kernels` and the entry of `name`.
+pub async fn kernel(addr: SocketAddr, name: &str) -> serde_json::Value {
+    let v = get(addr, "/api/kernels").await.json();
+    v["kernels"]
+        .as_array()
+        .expect("kernels list")
+        .iter()
+        .find(|k| k["name"] == name)
+        .cloned()
+        .unwrap_or(serde_json::Value::Null)
 }
