@@ -140,9 +140,12 @@ impl Sup {
                 c.set_reason(why);
             }
         }
+        // Children already down (just exited, or waiting for a restart) settle too;
+        // those left down on purpose (stopped, failed) keep their state.
         for key in self.children.keys() {
             if let Some(c) = self.children.get_mut(key) {
-                if c.pending.take().is_some() {
+                c.pending = None;
+                if !matches!(c.state(), KernelState::Stopped | KernelState::Failed) {
                     c.set_state(state);
                 }
             }
