@@ -62,7 +62,7 @@ impl System {
             source,
         })?;
         let bus = Bus::default();
-        let audit = Arc::new(AuditLog::open(&paths.audit_log())?);
+        let audit = Arc::new(AuditLog::open(&paths.audit_log(), &config.audit)?);
         let incidents = Arc::new(IncidentStore::open(&paths.incidents(), audit.clone())?);
         let trust = Arc::new(TrustLedger::new(bus.clone()));
         Ok(Arc::new(System {
