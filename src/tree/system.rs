@@ -63,7 +63,11 @@ impl System {
         })?;
         let bus = Bus::default();
         let audit = Arc::new(AuditLog::open(&paths.audit_log(), &config.audit)?);
-        let incidents = Arc::new(IncidentStore::open(&paths.incidents(), audit.clone())?);
+        let incidents = Arc::new(IncidentStore::load(
+            &paths.incidents(),
+            audit.clone(),
+            &config.incidents,
+        )?);
         let trust = Arc::new(TrustLedger::new(bus.clone()));
         Ok(Arc::new(System {
             bus,
