@@ -5,8 +5,12 @@
 //! which the binary maps to exit status 2. Everything else is status 1.
 
 mod args;
+mod audit;
+mod incidents;
 
 pub use args::{AuditCommand, Cli, Command, ServeArgs};
+pub use audit::audit_verify;
+pub use incidents::incidents;
 
 /// An error the user must fix in how they called Grace (exit status 2).
 #[derive(Debug, thiserror::Error)]
