@@ -8,7 +8,7 @@ use crate::bus::Bus;
 use crate::config::Config;
 use crate::incident::{IncidentError, IncidentStore};
 use crate::state::StatePaths;
-use crate::trust::TrustLedger;
+use crate::trust::{TrustError, TrustLedger};
 
 use super::registry::Registry;
 
@@ -31,6 +31,9 @@ pub enum SystemError {
     /// The incident store could not be opened.
     #[error(transparent)]
     Incidents(#[from] IncidentError),
+    /// The trust ledger could not be opened.
+    #[error(transparent)]
+    Trust(#[from] TrustError),
 }
 
 /// What every kernel, trigger, playbook action and HTTP handler can reach. State that
@@ -68,7 +71,12 @@ impl System {
             audit.clone(),
             &config.incidents,
         )?);
-        let trust = Arc::new(TrustLedger::new(bus.clone()));
+        let trust = Arc::new(TrustLedger::open(
+            bus.clone(),
+            audit.clone(),
+            &paths.trust_json(),
+            &config.trust,
+        )?);
         Ok(Arc::new(System {
             bus,
             registry: Registry::default(),
