@@ -153,6 +153,7 @@ const RESOURCE_WORDS: &[&str] = &[
 const DISK_WORDS: &[&str] = &["no space left", "enospc", "disk full"];
 const CONFIG_WORDS: &[&str] = &[
     "config",
+    "configuration",
     "invalid value",
     "missing field",
     "unknown field",
@@ -164,6 +165,7 @@ const CONFIG_WORDS: &[&str] = &[
 ];
 const PANIC_WORDS: &[&str] = &[
     "panic",
+    "panicked",
     "unwrap",
     "index out of bounds",
     "assertion",
@@ -174,10 +176,18 @@ const PANIC_WORDS: &[&str] = &[
     "unreachable",
 ];
 
+/// Whether `text` holds `phrase` as whole words ("oom" is not in "boom").
+fn has_phrase(text: &str, phrase: &str) -> bool {
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+    text.match_indices(phrase).any(|(at, _)| {
+        !word(text[..at].chars().next_back()) && !word(text[at + phrase.len()..].chars().next())
+    })
+}
+
 fn mentions(text: &str, words: &[&str]) -> Option<String> {
     words
         .iter()
-        .find(|w| text.contains(*w))
+        .find(|w| has_phrase(text, w))
         .map(|w| (*w).to_owned())
 }
 
@@ -204,7 +214,7 @@ fn dependency(e: &Evidence, text: &str) -> Candidate {
         if names.len() > 1 {
             score += 0.05;
         }
-        let named = names.iter().any(|n| text.contains(&n.to_lowercase()));
+        let named = names.iter().any(|n| has_phrase(text, &n.to_lowercase()));
         if named {
             signals.push("the error names a dependency that is down".to_owned());
             score += 0.25;

@@ -161,6 +161,16 @@ fn a_panic_is_code() {
 }
 
 #[test]
+fn keywords_match_whole_words_only() {
+    // "boom" holds "oom", "configured" holds "config": neither is a resource or a
+    // configuration signal.
+    let e = base(Some("panic: boom"));
+    assert_eq!(classify(&e).root_cause, RootCause::Code);
+    let e = base(Some("the kvstore answered"));
+    assert_eq!(classify(&e).root_cause, RootCause::Unknown);
+}
+
+#[test]
 fn the_same_failure_over_and_over_is_code() {
     let mut e = base(None);
     e.kernel = Some(kernel(5, Some("worker exited with status 3")));
