@@ -10,6 +10,7 @@
 mod config;
 mod ids;
 mod journal;
+mod kernel;
 mod model;
 mod store;
 mod summary;
@@ -17,6 +18,7 @@ mod summary;
 pub use config::IncidentsConfig;
 pub use ids::{format_id, parse_id};
 pub use journal::{fold, read_journal, Journal};
+pub use kernel::IncidentLogKernel;
 pub use model::{Incident, IncidentDraft, IncidentStatus, Opened, Severity, StepRecord};
 pub use store::{IncidentError, IncidentStore};
 pub use summary::{format_seconds, percentile, summarize, StatusCounts, Summary};
