@@ -324,8 +324,15 @@ pub fn parse_playbook(
     actions: &ActionRegistry,
 ) -> Result<Parsed, ConfigError> {
     let p: Playbook = serde_yaml_ng::from_str(text).map_err(|e| {
-        let line = e.location().map_or(1, |l| l.line());
-        ConfigError(format!("{file}:{line}: {e}"))
+        let msg = e.to_string();
+        match e.location() {
+            Some(l) => {
+                let suffix = format!(" at line {} column {}", l.line(), l.column());
+                let msg = msg.strip_suffix(&suffix).unwrap_or(&msg);
+                ConfigError(format!("{file}:{}:{}: {msg}", l.line(), l.column()))
+            }
+            None => ConfigError(format!("{file}:1: {msg}")),
+        }
     })?;
     let loc = Locator::new(text);
     let err = |line: usize, msg: String| ConfigError(format!("{file}:{line}: {msg}"));
