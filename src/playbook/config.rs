@@ -1,6 +1,6 @@
 //! The `[playbooks]` section of `grace.toml`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -34,9 +34,7 @@ pub struct PlaybooksConfig {
     pub escalate_command: Option<String>,
     /// POSTed the incident as JSON by the `escalate` action and when a playbook fails.
     pub escalate_webhook: Option<String>,
-    /// POSTed the notification by the `notify` action.
-    pub notify_webhook: Option<String>,
-    /// How long an HTTP call of `webhook`, `notify` or `escalate` may take.
+    /// How long an HTTP call of `webhook` or `escalate` may take.
     #[serde(with = "humantime_serde")]
     pub webhook_timeout: Duration,
     /// `resource_cleanup` removes files older than this from `logs/`, `alerts/` and
@@ -60,12 +58,30 @@ impl Default for PlaybooksConfig {
             step_timeout: Duration::from_secs(30),
             escalate_command: None,
             escalate_webhook: None,
-            notify_webhook: None,
             webhook_timeout: Duration::from_secs(10),
             cleanup_retention: Duration::from_secs(7 * 24 * 3600),
             success_reward: 0.05,
             failure_penalty: 0.1,
             repeat_penalty: 0.02,
+        }
+    }
+}
+
+impl PlaybooksConfig {
+    /// The playbook directory of a configuration read from `config_file`: `dir`,
+    /// relative to the config file's directory; without `dir`, `playbooks/` beside the
+    /// config file when it exists; else none (the embedded defaults only).
+    pub fn resolve_dir(&self, config_file: Option<&Path>) -> Option<PathBuf> {
+        let base = config_file
+            .and_then(Path::parent)
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        match &self.dir {
+            Some(d) => Some(base.join(d)),
+            None => {
+                let beside = base.join("playbooks");
+                (config_file.is_some() && beside.is_dir()).then_some(beside)
+            }
         }
     }
 }
@@ -83,5 +99,21 @@ mod tests {
         assert_eq!(c.max_concurrent, 2);
         assert_eq!(c.step_timeout, Duration::from_secs(5));
         assert!(toml::from_str::<PlaybooksConfig>("max_concurent = 2").is_err());
+    }
+
+    #[test]
+    fn the_directory_is_relative_to_the_config_file() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let file = d.path().join("grace.toml");
+        let c = PlaybooksConfig::default();
+        assert_eq!(c.resolve_dir(Some(&file)), None, "no playbooks/ yet");
+        assert_eq!(c.resolve_dir(None), None, "embedded config: defaults only");
+        std::fs::create_dir(d.path().join("playbooks")).expect("mkdir");
+        assert_eq!(c.resolve_dir(Some(&file)), Some(d.path().join("playbooks")));
+        let c = PlaybooksConfig {
+            dir: Some("custom".into()),
+            ..PlaybooksConfig::default()
+        };
+        assert_eq!(c.resolve_dir(Some(&file)), Some(d.path().join("custom")));
     }
 }

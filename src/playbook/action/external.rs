@@ -1,6 +1,6 @@
 //! Actions that reach outside the process: `exec` (a command with the incident in its
-//! environment), `webhook`, `notify`, and `escalate` with its mechanism, which the
-//! dispatcher also uses when a playbook fails.
+//! environment), `webhook`, `notify` (an alert), and `escalate` with its mechanism,
+//! which the dispatcher also uses when a playbook fails.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use serde_json::{json, Value};
 
 use super::{post_json, Action, ActionContext, ActionError, ActionRegistry, Args};
+use crate::alerts::Severity as AlertSeverity;
 use crate::incident::Incident;
 use crate::tree::System;
 
@@ -192,60 +193,86 @@ impl Action for Webhook {
     }
 }
 
-/// `notify`: a structured log line for the operator (`message`, default the incident
-/// summary; `level`: info, warning or critical) and, when `[playbooks]
-/// notify_webhook` is set, a POST of the notification.
+/// `notify`: raises an alert (`alerts/<level>_<time>_<n>.json` and
+/// `latest_notification.json`, then the `[alerts]` notifiers) with `message` (default
+/// the incident summary) at `level` (info, warning or critical; default info).
 struct Notify;
+
+fn alert_level(level: &str) -> Option<AlertSeverity> {
+    Some(match level {
+        "info" => AlertSeverity::Info,
+        "warning" => AlertSeverity::Warning,
+        "critical" => AlertSeverity::Critical,
+        _ => return None,
+    })
+}
+
+/// The alert payload of an incident.
+fn alert_payload(ctx_playbook: Option<&str>, inc: &Incident) -> Value {
+    json!({
+        "incident_id": inc.incident_id,
+        "component": inc.component,
+        "trigger": inc.trigger,
+        "failure_mode": inc.failure_mode,
+        "severity_of_incident": inc.severity,
+        "playbook": ctx_playbook,
+    })
+}
+
+fn raise(
+    system: &System,
+    level: AlertSeverity,
+    event: &str,
+    summary: &str,
+    payload: Value,
+) -> Result<Value, ActionError> {
+    let a = crate::alerts::raise(
+        &system.paths,
+        &system.config.alerts,
+        level,
+        event,
+        summary,
+        payload,
+    )
+    .map_err(|e| ActionError::failed(format!("cannot raise alert: {e}")))?;
+    Ok(
+        json!({ "alert": a.file.display().to_string(), "level": level.as_str(), "summary": summary }),
+    )
+}
 
 #[async_trait]
 impl Action for Notify {
     async fn run(&self, ctx: &ActionContext, args: &Args) -> Result<Value, ActionError> {
         let inc = &ctx.incident;
         let message = args.str("message")?.unwrap_or(&inc.summary).to_owned();
-        let level = args.str("level")?.unwrap_or("info").to_owned();
-        let note = json!({
-            "event_type": "playbook.notify",
-            "timestamp": crate::time::rfc3339(crate::time::now()),
-            "level": level,
-            "message": message,
-            "incident_id": inc.incident_id,
-            "component": inc.component,
-            "playbook": ctx.playbook,
-        });
-        match level.as_str() {
-            "critical" => {
-                tracing::error!(target: "grace::notify", incident = %inc.incident_id, component = %inc.component, %message, "notification")
-            }
-            "warning" => {
-                tracing::warn!(target: "grace::notify", incident = %inc.incident_id, component = %inc.component, %message, "notification")
-            }
-            _ => {
-                tracing::info!(target: "grace::notify", incident = %inc.incident_id, component = %inc.component, %message, "notification")
-            }
-        }
-        let webhook = match &ctx.config().notify_webhook {
-            Some(url) => {
-                let t = ctx.config().webhook_timeout.min(ctx.timeout);
-                Some(post_json(url, &note, t).await?.0)
-            }
-            None => None,
-        };
-        Ok(json!({ "notification": note, "webhook_status": webhook }))
+        let level = args.str("level")?.unwrap_or("info");
+        let level =
+            alert_level(level).ok_or_else(|| args.bad("level", "info, warning or critical"))?;
+        tracing::info!(target: "grace::notify", incident = %inc.incident_id, component = %inc.component, level = level.as_str(), %message, "notification");
+        raise(
+            &ctx.system,
+            level,
+            "playbook.notify",
+            &message,
+            alert_payload(Some(&ctx.playbook), inc),
+        )
     }
 
     fn validate(&self, args: &Args) -> Result<(), String> {
         args.only(&["message", "level"])?;
         match args.str("level").map_err(|e| e.to_string())? {
-            None | Some("info" | "warning" | "critical") => Ok(()),
-            Some(l) => Err(format!("level {l:?} must be info, warning or critical")),
+            Some(l) if alert_level(l).is_none() => {
+                Err(format!("level {l:?} must be info, warning or critical"))
+            }
+            _ => Ok(()),
         }
     }
 }
 
-/// Hands an incident to a human or an external agent: runs `[playbooks]
-/// escalate_command` (through `sh -c`, with the incident's environment and
-/// `GRACE_ESCALATION_REASON`) and POSTs to `escalate_webhook`, whichever are set. With
-/// neither, the escalation is the logged warning and the `incident.escalated` event.
+/// Hands an incident to a human or an external agent: raises a critical alert
+/// (`incident.escalated`, which also reaches the `[alerts]` notifiers), runs
+/// `[playbooks] escalate_command` (through `sh -c`, with the incident's environment and
+/// `GRACE_ESCALATION_REASON`) and POSTs to `escalate_webhook`, whichever are set.
 pub async fn escalate_incident(
     system: &System,
     incident: &Incident,
@@ -254,7 +281,20 @@ pub async fn escalate_incident(
 ) -> Result<Value, ActionError> {
     let cfg = &system.config.playbooks;
     tracing::warn!(incident = %incident.incident_id, component = %incident.component, reason, "incident escalated");
+    let summary = format!(
+        "incident {} on {} escalated: {reason}",
+        incident.incident_id, incident.component
+    );
+    let mut payload = alert_payload(incident.playbook.as_deref(), incident);
+    payload["reason"] = json!(reason);
     let mut out = json!({ "reason": reason });
+    out["alert"] = raise(
+        system,
+        AlertSeverity::Critical,
+        "incident.escalated",
+        &summary,
+        payload,
+    )?;
     if let Some(cmd) = &cfg.escalate_command {
         let mut env = incident_env(incident);
         env.push(("GRACE_ESCALATION_REASON".into(), reason.to_owned()));
