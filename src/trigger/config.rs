@@ -325,10 +325,11 @@ section! {
     /// Model weights whose checksum does not match their manifest
     /// (`restore_model_weights`).
     ModelIntegrityConfig { interval: secs(60), hold_for: Duration::ZERO } {
-        /// Glob patterns of weight files (relative ones from the working directory).
+        /// Glob patterns of weight files (relative ones from the state directory).
         paths: Vec<String> = strings(&["models/*.pt", "models/*.pkl", "models/*.safetensors"]),
-        /// A JSON manifest `{"<path>": "<sha256>"}` (paths relative to the manifest's
-        /// directory); files it does not list use `<file>.sha256` beside them.
+        /// A JSON manifest `{"<path>": "<sha256>"}` (relative: from the state directory;
+        /// its paths relative to its own directory); files it does not list use
+        /// `<file>.sha256` or `<file>.manifest.json` beside them.
         manifest: Option<PathBuf> = None,
     }
 }
@@ -463,5 +464,79 @@ impl TriggersConfig {
             ("repeated_error", self.repeated_error.enabled, self.repeated_error.common()),
             ("scheduled", self.scheduled.enabled, self.scheduled.common()),
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_default_shows_the_defaults() {
+        let c = crate::config::parse(
+            crate::config::DEFAULT_TOML,
+            crate::config::ConfigSource::Embedded,
+        )
+        .expect("default parses");
+        assert_eq!(c.config.triggers, TriggersConfig::default());
+        assert!(TriggersConfig::default().validate().is_ok());
+    }
+
+    #[test]
+    fn sections_take_the_common_keys_and_reject_unknown_ones() {
+        let t: TriggersConfig = toml::from_str(
+            r#"
+            repeat_interval = "1m"
+            [heartbeat_failure]
+            interval = "2s"
+            for = "10s"
+            playbook = "my_restart"
+            flap_high = 60.0
+            [[exec]]
+            name = "ping"
+            command = "true"
+            playbook = "restart_service"
+            "#,
+        )
+        .expect("parses");
+        let hb = &t.heartbeat_failure;
+        assert_eq!(hb.playbook_or("restart_kernel"), "my_restart");
+        let r = t.rule(hb.common());
+        assert_eq!(r.interval, Duration::from_secs(2));
+        assert_eq!(r.hold_for, Duration::from_secs(10));
+        assert_eq!(r.repeat_interval, Duration::from_secs(60));
+        assert_eq!((r.flap.high, r.flap.low), (60.0, 25.0));
+        assert_eq!(t.exec[0].interval, Duration::from_secs(30));
+        let bad = toml::from_str::<TriggersConfig>("[api_timeout]\nwindow_s = 5\n");
+        assert!(bad.is_err_and(|e| e.to_string().contains("window_s")));
+        assert!(toml::from_str::<TriggersConfig>("[nope]\n").is_err());
+    }
+
+    #[test]
+    fn invalid_settings_name_their_section_and_key() {
+        let mut t = TriggersConfig::default();
+        t.scheduled.cron = Some("61 * * * *".into());
+        let e = t.validate().expect_err("bad cron").to_string();
+        assert!(e.starts_with("[triggers.scheduled] cron:"), "{e}");
+        let mut t = TriggersConfig::default();
+        t.flap_low = 70.0;
+        assert!(t.validate().is_err());
+        let mut t = TriggersConfig::default();
+        let e: ExecTriggerConfig =
+            toml::from_str("name = \"a\"\ncommand = \"true\"\nplaybook = \"x\"").expect("exec");
+        t.exec = vec![e.clone(), e];
+        assert!(t.validate().expect_err("twice").to_string().contains("used twice"));
+        let mut t = TriggersConfig::default();
+        t.event_anomaly.topics = vec!["kernel.nothing".into()];
+        assert!(t.validate().is_err());
+    }
+
+    #[test]
+    fn grace_check_reports_the_file_and_line_of_a_bad_trigger_setting() {
+        let text = "[heartbeat]\n\n[triggers.scheduled]\ncron = \"*/0 * * * *\"\n";
+        let e = crate::config::parse(text, crate::config::ConfigSource::File("g.toml".into()))
+            .expect_err("rejected");
+        assert!(e.0.starts_with("g.toml:3:"), "{}", e.0);
+        assert!(e.0.contains("cron"), "{}", e.0);
     }
 }

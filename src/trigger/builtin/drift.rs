@@ -141,9 +141,12 @@ impl Trigger for ConfigDrift {
     }
 
     async fn check(&mut self, ctx: &KernelContext) -> Result<Vec<Finding>, TriggerError> {
-        let current = self.scan().await?;
+        // The marker is looked at before the files are read: a deploy writes its files,
+        // then the marker, so what is read after seeing it is what was deployed.
         let marker = ctx.system.paths.root().join(&self.cfg.accept_marker);
-        if marker.exists() {
+        let accept = marker.exists();
+        let current = self.scan().await?;
+        if accept {
             std::fs::remove_file(&marker)
                 .map_err(|e| TriggerError::io("config_drift", &marker, e))?;
             tracing::info!(files = current.len(), "config_drift: changes accepted as the new baseline");

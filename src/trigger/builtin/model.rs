@@ -1,5 +1,8 @@
 //! `model_integrity`: model weight files whose SHA-256 does not match their manifest
-//! (a JSON manifest, or `<file>.sha256` beside the file) → `restore_model_weights`.
+//! (a JSON manifest listing files, or beside each file `<file>.sha256` or
+//! `<file>.manifest.json` with a `sha256` field, as the demo `model` kernel writes) →
+//! `restore_model_weights`. Relative patterns and manifest paths are taken from the
+//! state directory, where the demo kernel keeps its weights.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,6 +21,25 @@ use crate::trigger::{Alert, Finding, Level, Trigger, TriggerError};
 pub fn parse_sidecar(text: &str) -> Option<String> {
     let word = text.split_whitespace().next()?.to_ascii_lowercase();
     (word.len() == 64 && word.bytes().all(|b| b.is_ascii_hexdigit())).then_some(word)
+}
+
+fn beside(f: &Path, suffix: &str) -> PathBuf {
+    let mut s = f.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// The expected checksum of `f` from a file beside it: `<f>.sha256`, else the `sha256`
+/// field of `<f>.manifest.json`.
+fn sidecar(f: &Path) -> Option<(String, PathBuf)> {
+    let plain = beside(f, ".sha256");
+    if let Some(d) = std::fs::read_to_string(&plain).ok().as_deref().and_then(parse_sidecar) {
+        return Some((d, plain));
+    }
+    let json = beside(f, ".manifest.json");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).ok()?).ok()?;
+    let d = parse_sidecar(v.get("sha256")?.as_str()?)?;
+    Some((d, json))
 }
 
 fn canonical(p: &Path) -> PathBuf {
@@ -73,11 +95,8 @@ pub(crate) fn verify(cfg: &ModelIntegrityConfig, cache: &mut HashCache) -> (Vec<
         if expected.contains_key(&c) {
             continue;
         }
-        let mut side = f.clone().into_os_string();
-        side.push(".sha256");
-        let side = PathBuf::from(side);
-        if let Some(d) = std::fs::read_to_string(&side).ok().as_deref().and_then(parse_sidecar) {
-            expected.insert(c, (d, side.display().to_string()));
+        if let Some((d, from)) = sidecar(f) {
+            expected.insert(c, (d, from.display().to_string()));
         }
     }
     let checked = expected.len();
@@ -116,9 +135,20 @@ impl ModelIntegrity {
 
 #[async_trait]
 impl Trigger for ModelIntegrity {
-    async fn check(&mut self, _ctx: &KernelContext) -> Result<Vec<Finding>, TriggerError> {
+    async fn check(&mut self, ctx: &KernelContext) -> Result<Vec<Finding>, TriggerError> {
         let mut cache = self.cache.take().unwrap_or_default();
-        let cfg = self.cfg.clone();
+        let root = ctx.system.paths.root();
+        let mut cfg = self.cfg.clone();
+        cfg.paths = cfg
+            .paths
+            .iter()
+            .map(|p| match Path::new(p).is_absolute() {
+                true => p.clone(),
+                // The directory is literal text, not a pattern.
+                false => format!("{}/{p}", glob::Pattern::escape(&root.display().to_string())),
+            })
+            .collect();
+        cfg.manifest = cfg.manifest.map(|m| root.join(m));
         let (cache, (mismatches, checked)) = tokio::task::spawn_blocking(move || {
             let r = verify(&cfg, &mut cache);
             (cache, r)
@@ -174,6 +204,27 @@ mod tests {
         assert_eq!(parse_sidecar(&d.to_uppercase()), Some(d.to_owned()));
         assert_eq!(parse_sidecar("abc"), None);
         assert_eq!(parse_sidecar(""), None);
+    }
+
+    #[test]
+    fn a_manifest_json_beside_the_file_is_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let w = dir.path().join("m.pt");
+        std::fs::write(&w, b"abc").expect("write");
+        std::fs::write(
+            dir.path().join("m.pt.manifest.json"),
+            r#"{"file": "m.pt", "sha256": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", "bytes": 3}"#,
+        )
+        .expect("write");
+        let cfg = ModelIntegrityConfig {
+            paths: vec![format!("{}/*.pt", dir.path().display())],
+            ..Default::default()
+        };
+        let (bad, checked) = verify(&cfg, &mut HashCache::default());
+        assert_eq!((bad.len(), checked), (0, 1));
+        std::fs::write(&w, b"abd").expect("write");
+        let (bad, _) = verify(&cfg, &mut HashCache::default());
+        assert_eq!(bad.len(), 1);
     }
 
     #[test]
