@@ -32,6 +32,15 @@ impl Actor for Parent {
     ) -> Result<(), ActorProcessingErr> {
         Ok(())
     }
+
+    async fn handle_supervisor_evt(
+        &self,
+        _myself: ActorRef<SupervisorMsg>,
+        _evt: ractor::SupervisionEvent,
+        _state: &mut (),
+    ) -> Result<(), ActorProcessingErr> {
+        Ok(())
+    }
 }
 
 /// A running System with trigger kernels and a subscriber to `event.*`.
@@ -41,6 +50,7 @@ pub struct Harness {
     parent: ActorRef<SupervisorMsg>,
     events: Subscription,
     tickers: Vec<tokio::task::JoinHandle<()>>,
+    specs: std::collections::HashMap<String, (KernelSpec, Arc<KernelStatus>)>,
 }
 
 impl Harness {
@@ -57,6 +67,7 @@ impl Harness {
             parent,
             events,
             tickers: Vec::new(),
+            specs: Default::default(),
         }
     }
 
@@ -78,8 +89,15 @@ impl Harness {
         self.system
             .registry
             .register(status.clone(), self.parent.clone());
+        self.specs
+            .insert(spec.name.clone(), (spec.clone(), status.clone()));
+        self.spawn(&spec, &status).await;
+        status
+    }
+
+    async fn spawn(&mut self, spec: &KernelSpec, status: &Arc<KernelStatus>) {
         let actor = spawn_kernel(
-            &spec,
+            spec,
             status.clone(),
             self.system.clone(),
             self.parent.clone(),
@@ -101,7 +119,24 @@ impl Harness {
                 }
             }
         }));
-        status
+    }
+
+    /// Kills a kernel's actor, as a crash would.
+    pub async fn kill(&mut self, name: &str) {
+        let entry = self.system.registry.get(name).expect("registered");
+        let actor = entry.actor().expect("running");
+        self.system.registry.set_actor(name, None);
+        actor
+            .kill_and_wait(Some(Duration::from_secs(5)))
+            .await
+            .expect("killed");
+    }
+
+    /// Starts a killed kernel again from its spec, as its supervisor would.
+    pub async fn respawn(&mut self, name: &str) {
+        let (spec, status) = self.specs.get(name).cloned().expect("started before");
+        status.record_restart("test");
+        self.spawn(&spec, &status).await;
     }
 
     /// Starts every kernel of the specs.
