@@ -8,6 +8,7 @@ use crate::bus::Bus;
 use crate::config::Config;
 use crate::incident::{IncidentError, IncidentStore};
 use crate::state::StatePaths;
+use crate::trigger::ApiSignals;
 use crate::trust::{TrustError, TrustLedger};
 
 use super::registry::Registry;
@@ -53,6 +54,9 @@ pub struct System {
     pub incidents: Arc<IncidentStore>,
     /// Trust scores.
     pub trust: Arc<TrustLedger>,
+    /// Request counts, timeouts and latencies, recorded by the HTTP server and read by
+    /// the API triggers.
+    pub api: Arc<ApiSignals>,
     emergency: AtomicBool,
     restart_request: tokio::sync::watch::Sender<Option<String>>,
 }
@@ -85,6 +89,7 @@ impl System {
             audit,
             incidents,
             trust,
+            api: Arc::new(ApiSignals::default()),
             emergency: AtomicBool::new(false),
             restart_request: tokio::sync::watch::Sender::new(None),
         }))
