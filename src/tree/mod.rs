@@ -1,8 +1,10 @@
 //! The supervision tree `grace serve` runs, the [`System`] every part shares, and the
 //! [`Registry`] that finds a kernel by name across restarts.
 
+mod heartbeat;
 mod registry;
 mod system;
 
+pub use heartbeat::{spawn_heartbeat, tick_due, tick_phase, HeartbeatHandle, HeartbeatMissed};
 pub use registry::{KernelEntry, Registry, TreeError};
 pub use system::{System, SystemError};
