@@ -238,8 +238,9 @@ pub struct Probe {
     pub spinning: AtomicBool,
 }
 
-/// A kernel for tests: counts ticks; `where` answers its thread's name; `spin` busy-loops
-/// for `ms` milliseconds without awaiting (a stuck computation).
+/// A kernel for tests: counts ticks; `where` answers its thread's name; `sleep` awaits
+/// `ms` milliseconds (a slow call); `spin` busy-loops for `ms` milliseconds without
+/// awaiting (a stuck computation).
 pub struct TestKernel(pub Arc<Probe>);
 
 #[async_trait]
@@ -250,6 +251,11 @@ impl Kernel for TestKernel {
                 "thread": std::thread::current().name(),
                 "id": format!("{:?}", std::thread::current().id()),
             })),
+            "sleep" => {
+                let ms = req.args.as_u64().unwrap_or(1000);
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                Ok(Value::Null)
+            }
             "spin" => {
                 let ms = req.args.as_u64().unwrap_or(1000);
                 self.0.spinning.store(true, Ordering::SeqCst);
@@ -290,6 +296,12 @@ pub fn thread_names() -> Vec<String> {
         .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("comm")).ok())
         .map(|s| s.trim().to_owned())
         .collect()
+}
+
+/// Whether this process has a thread named `name` (as the kernel cuts it: 15 bytes).
+pub fn has_thread(name: &str) -> bool {
+    let cut = &name[..name.len().min(15)];
+    thread_names().iter().any(|n| n == cut)
 }
 
 /// Processes in process group `pgid`: (pid, ppid, state) from `/proc/*/stat`.

@@ -371,6 +371,6 @@ mod tests {
             workers: 100,
             ..WorkerPoolOptions::default()
         };
-        assert!(o.validate().unwrap_err().contains("max_workers"));
+        assert!(o.validate().expect_err("too many").contains("max_workers"));
     }
 }
