@@ -5,8 +5,10 @@
 //! which the binary maps to exit status 2. Everything else is status 1.
 
 mod args;
+mod init;
 
 pub use args::{AuditCommand, Cli, Command, ServeArgs};
+pub use init::{check, init, starter_files};
 
 /// An error the user must fix in how they called Grace (exit status 2).
 #[derive(Debug, thiserror::Error)]
@@ -24,8 +26,43 @@ pub fn exit_status(err: &anyhow::Error) -> i32 {
     1
 }
 
-/// Runs one command.
-pub fn run(cli: Cli) -> anyhow::Result<()> {
-    let _ = cli;
-    anyhow::bail!("not built yet")
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Runs one command; `Ok(code)` is the exit status of a command that finished (serve
+/// and watch can end with a non-zero status that is not an error).
+pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    let stdout = &mut std::io::stdout();
+    let config_path = cli.config.as_deref();
+    match cli.command {
+        Command::Init { dir, force } => {
+            init(
+                dir.as_deref().unwrap_or(std::path::Path::new(".")),
+                force,
+                stdout,
+            )?;
+            Ok(0)
+        }
+        Command::Check => {
+            check(config_path, stdout)?;
+            Ok(0)
+        }
+        Command::Serve(args) => {
+            let loaded = crate::config::load(config_path)?;
+            let paths =
+                crate::state::StatePaths::resolve(cli.state_dir.as_deref(), loaded.source.path());
+            let rt = runtime()?;
+            let code = rt.block_on(crate::serve::run(crate::serve::ServeOptions {
+                loaded,
+                paths,
+                port: args.port,
+                bind: args.bind,
+            }))?;
+            Ok(code)
+        }
+        other => Err(UsageError(format!("{other:?} is not available in this build")).into()),
+    }
 }

@@ -4,6 +4,8 @@ mod config;
 
 pub use config::IncidentsConfig;
 
+mod model;
 mod store;
 
+pub use model::{Incident, IncidentDraft, IncidentStatus, Severity, StepRecord};
 pub use store::{IncidentError, IncidentStore};

@@ -12,8 +12,8 @@ use super::demo::{
     KvStoreKernel, KvStoreOptions, ModelKernel, ModelOptions, WorkerPoolKernel, WorkerPoolOptions,
 };
 use super::exec::{ExecKernel, ExecOptions, EXEC_FIX};
-use super::{Isolation, KernelError, KernelFactory, KernelSpec};
-use crate::config::{HeartbeatConfig, KernelConfig};
+use super::{Isolation, KernelError, KernelFactory};
+use crate::config::{ConfigError, KernelConfig};
 
 /// What a builder makes of a kernel's options: its factory, and the isolation the kind
 /// requires (`None`: the configuration chooses).
@@ -117,55 +117,10 @@ fn bad(kernel: &str, kind: &str, reason: String, fix: &str) -> KernelError {
     }
 }
 
-/// Turns one `[[kernel]]` into a [`KernelSpec`]: its kind's factory, its isolation, and
-/// its heartbeat timing (the `[heartbeat]` defaults for standard or critical kernels,
-/// unless the kernel sets its own).
-pub fn spec_from_config(
-    cfg: &KernelConfig,
-    hb: &HeartbeatConfig,
-) -> Result<KernelSpec, KernelError> {
-    let (factory, required) = build_kind(&cfg.kind, &cfg.name, &cfg.options)?;
-    let fail = |reason: String, fix: &str| bad(&cfg.name, &cfg.kind, reason, fix);
-    let isolation = match (required, cfg.isolation) {
-        (Some(r), Some(i)) if r != i => {
-            return Err(fail(
-                format!(
-                    "isolation = \"{i}\", but kind {} always runs as {r}",
-                    cfg.kind
-                ),
-                "remove the isolation line",
-            ))
-        }
-        (Some(r), _) => r,
-        (None, Some(Isolation::Process)) => {
-            return Err(fail(
-                "isolation = \"process\" is only for kind exec".into(),
-                "use \"task\" or \"thread\", or run the program with kind = \"exec\"",
-            ))
-        }
-        (None, i) => i.unwrap_or_default(),
-    };
-    let (interval, timeout) = if cfg.critical {
-        (hb.critical_interval, hb.critical_timeout)
-    } else {
-        (hb.interval, hb.timeout)
-    };
-    let interval = cfg.heartbeat_interval.unwrap_or(interval);
-    let timeout = cfg.heartbeat_timeout.unwrap_or(timeout);
-    if interval.is_zero() || interval >= timeout {
-        return Err(fail(
-            format!(
-                "heartbeat_interval {interval:?} is not shorter than heartbeat_timeout {timeout:?}"
-            ),
-            "make heartbeat_interval a fraction of heartbeat_timeout (for example 5s and 60s)",
-        ));
-    }
-    let mut spec = KernelSpec::new(cfg.name.clone(), factory)
-        .isolation(isolation)
-        .heartbeat(interval, timeout)
-        .restart_in_place(cfg.restart_in_place);
-    spec.critical = cfg.critical;
-    Ok(spec)
+/// Resolves a `[[kernel]]`'s kind and options through the registered kinds: the
+/// [`crate::tree::build::KindResolver`] that `grace serve` and `grace check` use.
+pub fn resolve_kind(k: &KernelConfig) -> Result<Built, ConfigError> {
+    build_kind(&k.kind, &k.name, &k.options).map_err(|e| ConfigError(e.to_string()))
 }
 
 fn build_exec(name: &str, t: &toml::Table) -> Result<Built, KernelError> {
@@ -289,26 +244,17 @@ mod tests {
         assert_eq!(e.to_string(), "built x");
     }
 
-    fn kernel(extra: &str) -> KernelConfig {
-        toml::from_str(&format!("name = \"k\"\nkind = \"kv_store\"\n{extra}")).expect("kernel")
-    }
-
     #[test]
-    fn specs_take_heartbeat_defaults_and_refuse_contradictions() {
-        let hb = HeartbeatConfig::default();
-        let s = spec_from_config(&kernel(""), &hb).expect("spec");
-        assert_eq!(
-            (s.isolation, s.heartbeat_timeout),
-            (Isolation::Task, hb.timeout)
-        );
-        let s = spec_from_config(&kernel("critical = true"), &hb).expect("spec");
-        assert_eq!(s.heartbeat_timeout, hb.critical_timeout);
-        assert!(spec_from_config(&kernel("isolation = \"process\""), &hb).is_err());
-        let e = spec_from_config(&kernel("heartbeat_interval = \"90s\""), &hb).expect_err("slow");
-        assert!(e.to_string().contains("heartbeat_interval"), "{e}");
-        let mut c = kernel("isolation = \"thread\"");
-        c.kind = "exec".into();
-        c.options = table("command = \"true\"");
-        assert!(spec_from_config(&c, &hb).is_err());
+    fn a_kernel_config_resolves_through_its_kind() {
+        let k: KernelConfig =
+            toml::from_str("name = \"web\"\nkind = \"exec\"\noptions = { command = \"true\" }")
+                .expect("kernel");
+        let (_, iso) = resolve_kind(&k).expect("resolves");
+        assert_eq!(iso, Some(Isolation::Process));
+        let k: KernelConfig = toml::from_str("name = \"web\"\nkind = \"exec\"").expect("kernel");
+        match resolve_kind(&k) {
+            Ok(_) => panic!("no command"),
+            Err(e) => assert!(e.0.contains("missing field `command`"), "{}", e.0),
+        }
     }
 }

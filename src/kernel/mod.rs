@@ -5,7 +5,7 @@
 //! running kernel is a ractor actor ([`KernelMsg`] is its mailbox type) on the isolation
 //! its [`KernelSpec`] asks for: a tokio task, its own OS thread, or a child process.
 //!
-//! Kinds ([`register_kind`]) turn a `[[kernel]]` of `grace.toml` into a [`KernelSpec`]:
+//! Kinds ([`register_kind`]) turn a `[[kernel]]` of `grace.toml` into a kernel factory:
 //! the built-in `exec` ([`exec`]), and the demo kernels of the default configuration
 //! ([`demo`]). [`thread::kernel_threads`] counts the threads of `thread` kernels, live
 //! and abandoned.
@@ -28,7 +28,7 @@ pub use api::{
     Control, Fault, Health, Kernel, KernelContext, KernelError, KernelMsg, KernelReply, Request,
 };
 pub use kinds::{
-    build_kind, kind_names, parse_options, register_kind, spec_from_config, Built, KindBuilder,
+    build_kind, kind_names, parse_options, register_kind, resolve_kind, Built, KindBuilder,
 };
 pub use spec::{Isolation, KernelFactory, KernelSpec};
 pub use status::{KernelState, KernelStatus, StatusSnapshot};

@@ -1,0 +1,129 @@
+//! The incident record (DESIGN.md, "Incidents and the audit log") and the draft a
+//! trigger publishes to open one.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// How bad an incident is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Low.
+    Low,
+    /// Medium.
+    Medium,
+    /// High.
+    High,
+    /// Critical.
+    Critical,
+}
+
+/// Where an incident is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentStatus {
+    /// Detected, nothing done yet.
+    Open,
+    /// A playbook is running.
+    Mitigating,
+    /// Remediated.
+    Resolved,
+    /// Handed to a human or an external agent.
+    Escalated,
+    /// Remediation failed.
+    Failed,
+}
+
+impl IncidentStatus {
+    /// Whether the incident is still open (open or mitigating).
+    pub fn is_open(self) -> bool {
+        matches!(self, IncidentStatus::Open | IncidentStatus::Mitigating)
+    }
+}
+
+/// What a trigger publishes (as the payload of `event.incident`, `event.emergency` or
+/// `event.early_warning`) to have an incident opened and remediated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IncidentDraft {
+    /// The trigger that fired (`heartbeat_failure`, ...).
+    pub trigger: String,
+    /// The component concerned (a kernel name, `serve`, `host`, ...).
+    pub component: String,
+    /// The failure mode (`heartbeat_failure`, `port_in_use`, `kernel_panic`, ...).
+    pub failure_mode: String,
+    /// Severity.
+    pub severity: Severity,
+    /// The playbook to run; None lets the dispatcher choose by trigger.
+    #[serde(default)]
+    pub playbook: Option<String>,
+    /// One line for humans.
+    pub summary: String,
+    /// Trigger-specific evidence.
+    #[serde(default)]
+    pub details: Value,
+    /// When the fault was detected (RFC 3339, microseconds); None: now.
+    #[serde(default)]
+    pub detected_at: Option<String>,
+}
+
+/// One executed playbook step, as recorded in the incident.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    /// The step's name.
+    pub name: String,
+    /// Its action.
+    pub action: String,
+    /// `ok`, `failed`, `skipped`, `timed_out` or `dry_run`.
+    pub status: String,
+    /// Attempts made (1 + retries used).
+    pub attempts: u32,
+    /// Duration in milliseconds.
+    pub duration_ms: u64,
+    /// The action's output or error.
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub output: Value,
+}
+
+/// An incident, as written to `incidents.jsonl` (one object per state change; readers
+/// fold them by `incident_id`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    /// `inc_YYYYmmdd_HHMMSS_micros`.
+    pub incident_id: String,
+    /// RFC 3339, microseconds.
+    pub detected_at: String,
+    /// RFC 3339, microseconds; set once resolved, escalated or failed.
+    #[serde(default)]
+    pub resolved_at: Option<String>,
+    /// Status.
+    pub status: IncidentStatus,
+    /// Failure mode.
+    pub failure_mode: String,
+    /// Severity.
+    pub severity: Severity,
+    /// Component.
+    pub component: String,
+    /// Trigger.
+    pub trigger: String,
+    /// Playbook run (or chosen).
+    #[serde(default)]
+    pub playbook: Option<String>,
+    /// Steps run so far.
+    #[serde(default)]
+    pub steps: Vec<StepRecord>,
+    /// resolved_at − detected_at, seconds.
+    #[serde(default)]
+    pub mttr_seconds: Option<f64>,
+    /// Whether remediation succeeded (None while open).
+    #[serde(default)]
+    pub success: Option<bool>,
+    /// Times the same (trigger, component) fired while this incident was open, this
+    /// one included.
+    pub occurrences: u64,
+    /// One line for humans.
+    #[serde(default)]
+    pub summary: String,
+    /// Trigger evidence.
+    #[serde(default)]
+    pub details: Value,
+}
