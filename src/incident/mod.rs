@@ -11,6 +11,7 @@ mod config;
 mod ids;
 mod journal;
 mod model;
+mod query;
 mod store;
 mod summary;
 
