@@ -5,6 +5,7 @@
 //! which the binary maps to exit status 2. Everything else is status 1.
 
 mod args;
+pub mod control;
 
 pub use args::{AuditCommand, Cli, Command, ServeArgs};
 
@@ -26,6 +27,8 @@ pub fn exit_status(err: &anyhow::Error) -> i32 {
 
 /// Runs one command.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    let _ = cli;
-    anyhow::bail!("not built yet")
+    match control::dispatch(&cli) {
+        Some(r) => r,
+        None => anyhow::bail!("not built yet"),
+    }
 }
