@@ -73,12 +73,23 @@ pub fn serve_pid(paths: &StatePaths) -> Option<u32> {
     if let Some(pid) = lock_holder(&paths.serve_lock()) {
         return Some(pid);
     }
-    let child = KillSwitch::read(paths).ok()?.child?;
-    let st = std::fs::read_to_string(format!("/proc/{}/stat", child.pid)).ok()?;
-    let running = st
-        .rsplit_once(')')
-        .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z'));
-    running.then_some(child.pid)
+    let recorded = KillSwitch::read(paths)
+        .ok()
+        .and_then(|k| k.child)
+        .filter(|c| {
+            std::fs::read_to_string(format!("/proc/{}/stat", c.pid))
+                .ok()
+                .and_then(|st| {
+                    st.rsplit_once(')')
+                        .map(|(_, r)| !r.trim_start().starts_with('Z'))
+                })
+                .unwrap_or(false)
+        });
+    if let Some(c) = recorded {
+        return Some(c.pid);
+    }
+    // A watchdog killed before it recorded its child: find the tree by its mark.
+    watchdog::supervised_processes(paths).into_iter().min()
 }
 
 fn signal(pid: u32, sig: Signal) -> anyhow::Result<()> {
@@ -152,7 +163,8 @@ fn stop_without_watchdog(ctx: &ControlContext, pid: u32) -> anyhow::Result<()> {
         .ok()
         .and_then(|k| k.child)
         .filter(|c| c.pid == pid);
-    let pgid = match (&recorded, by_lock) {
+    let marked = watchdog::supervised_processes(paths).contains(&pid);
+    let pgid = match (&recorded, by_lock || marked) {
         (Some(c), _) => c.pgid,
         (None, true) => nix::unistd::getpgid(Some(Pid::from_raw(pid as i32)))
             .map(|p| p.as_raw())
@@ -173,6 +185,10 @@ fn stop_without_watchdog(ctx: &ControlContext, pid: u32) -> anyhow::Result<()> {
     ));
     if !gone {
         anyhow::bail!("serve (pid {pid}) did not stop, even after SIGKILL");
+    }
+    // Descendants that left its group go too: nothing of the tree outlives a stop.
+    for rest in watchdog::supervised_processes(paths) {
+        runtime()?.block_on(watchdog::stop_process(rest, 0, Duration::ZERO));
     }
     let _ = KillSwitch::update(paths, "grace stop", |s| s.child = None);
     Ok(())

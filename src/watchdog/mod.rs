@@ -70,3 +70,11 @@ pub const DETACH_ENV: &str = "GRACE_WATCHDOG_DETACH";
 pub async fn stop_process(pid: u32, pgid: i32, timeout: std::time::Duration) -> bool {
     process::stop_foreign(pid, pgid, timeout).await
 }
+
+/// The live processes a watchdog of `paths` started, with their descendants (everything
+/// carrying [`SUPERVISED_ENV`] for this state directory), whichever watchdog started them.
+pub fn supervised_processes(paths: &crate::state::StatePaths) -> Vec<u32> {
+    let root = paths.root();
+    let mark = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    process::with_env(SUPERVISED_ENV, mark.as_os_str().as_encoded_bytes())
+}
