@@ -318,28 +318,13 @@ pub fn restart(ctx: &ControlContext, serve: &ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Loads the configuration for a control command: `--config`, else `./grace.toml` if
-/// present, else the defaults.
-fn load_config(explicit: Option<&Path>) -> anyhow::Result<(Config, Option<PathBuf>)> {
-    let file = explicit
-        .map(Path::to_path_buf)
-        .or_else(|| Some(PathBuf::from("grace.toml")).filter(|p| p.is_file()));
-    let Some(f) = file else {
-        return Ok((Config::default(), None));
-    };
-    let text = std::fs::read_to_string(&f).map_err(|e| {
-        crate::config::ConfigError(format!("{}: cannot read: {e}; check --config", f.display()))
-    })?;
-    let config: Config = toml::from_str(&text)
-        .map_err(|e| crate::config::ConfigError(format!("{}: {e}", f.display())))?;
-    Ok((config, Some(f)))
-}
-
 /// Runs the command if it is a control command.
 pub fn dispatch(cli: &super::Cli) -> Option<anyhow::Result<()>> {
     use super::Command;
     let ctx = || -> anyhow::Result<ControlContext> {
-        let (config, config_file) = load_config(cli.config.as_deref())?;
+        let loaded = crate::config::load(cli.config.as_deref())?;
+        let config_file = loaded.source.path().map(Path::to_path_buf);
+        let config = loaded.config;
         Ok(ControlContext {
             paths: StatePaths::resolve(cli.state_dir.as_deref(), config_file.as_deref()),
             config: Arc::new(config),

@@ -6,8 +6,10 @@
 
 mod args;
 pub mod control;
+mod init;
 
 pub use args::{AuditCommand, Cli, Command, ServeArgs};
+pub use init::{check, init, starter_files};
 
 /// An error the user must fix in how they called Grace (exit status 2).
 #[derive(Debug, thiserror::Error)]
@@ -25,10 +27,46 @@ pub fn exit_status(err: &anyhow::Error) -> i32 {
     1
 }
 
-/// Runs one command.
-pub fn run(cli: Cli) -> anyhow::Result<()> {
-    match control::dispatch(&cli) {
-        Some(r) => r,
-        None => anyhow::bail!("not built yet"),
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Runs one command; `Ok(code)` is the exit status of a command that finished (serve
+/// and watch can end with a non-zero status that is not an error).
+pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    if let Some(r) = control::dispatch(&cli) {
+        return r.map(|()| 0);
+    }
+    let stdout = &mut std::io::stdout();
+    let config_path = cli.config.as_deref();
+    match cli.command {
+        Command::Init { dir, force } => {
+            init(
+                dir.as_deref().unwrap_or(std::path::Path::new(".")),
+                force,
+                stdout,
+            )?;
+            Ok(0)
+        }
+        Command::Check => {
+            check(config_path, stdout)?;
+            Ok(0)
+        }
+        Command::Serve(args) => {
+            let loaded = crate::config::load(config_path)?;
+            let paths =
+                crate::state::StatePaths::resolve(cli.state_dir.as_deref(), loaded.source.path());
+            let rt = runtime()?;
+            let code = rt.block_on(crate::serve::run(crate::serve::ServeOptions {
+                loaded,
+                paths,
+                port: args.port,
+                bind: args.bind,
+            }))?;
+            Ok(code)
+        }
+        other => Err(UsageError(format!("{other:?} is not available in this build")).into()),
     }
 }
