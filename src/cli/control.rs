@@ -318,6 +318,30 @@ pub fn restart(ctx: &ControlContext, serve: &ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `grace status [--json]`: kill switch, watchdog and serve (pids, uptime, CPU, memory),
+/// health, kernels and open incidents.
+pub fn status(ctx: &ControlContext, json: bool) -> anyhow::Result<()> {
+    let report = runtime()?.block_on(watchdog::status::gather(
+        &ctx.paths,
+        Duration::from_millis(250),
+    ));
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", watchdog::status::render(&report));
+    }
+    Ok(())
+}
+
+/// `grace logs [-f] [-n N]`: the watchdog's and serve's records merged by time.
+pub fn logs(ctx: &ControlContext, follow: bool, lines: usize) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match watchdog::logs::print(&ctx.paths, lines, follow, &mut out) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
 /// Runs the command if it is a control command.
 pub fn dispatch(cli: &super::Cli) -> Option<anyhow::Result<()>> {
     use super::Command;
@@ -337,6 +361,8 @@ pub fn dispatch(cli: &super::Cli) -> Option<anyhow::Result<()>> {
         Command::Start(s) => run(&|c| start(c, s)),
         Command::Stop { all } => run(&|c| stop(c, *all)),
         Command::Restart => run(&|c| restart(c, &ServeArgs::default())),
+        Command::Status { json } => run(&|c| status(c, *json)),
+        Command::Logs { follow, lines } => run(&|c| logs(c, *follow, *lines)),
         _ => return None,
     })
 }

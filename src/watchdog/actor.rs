@@ -37,6 +37,8 @@ pub struct ActorOptions {
     pub alerts: AlertsConfig,
     /// The argv of serve (or the configured command).
     pub argv: Vec<String>,
+    /// Where serve's stdout and stderr go (appended); `None`: inherited.
+    pub child_output: Option<std::path::PathBuf>,
 }
 
 enum Phase {
@@ -223,8 +225,8 @@ impl Actor {
                 "grace.kill_switch",
                 json!({
                     "manual_shutdown": ks.manual_shutdown,
-                    "updated_by": ks.updated_by,
-                    "timestamp": ks.timestamp,
+                    "changed_by": ks.switch_changed_by,
+                    "changed_at": ks.switch_changed_at,
                 }),
             );
         }
@@ -273,7 +275,11 @@ impl Actor {
     /// Starts serve. A start that cannot even spawn is a failed start.
     fn start(&mut self, is_restart: bool) -> Phase {
         let started = Instant::now();
-        match process::spawn(&self.opts.argv, &self.supervised_by()) {
+        match process::spawn(
+            &self.opts.argv,
+            &self.supervised_by(),
+            self.opts.child_output.as_deref(),
+        ) {
             Ok(child) => {
                 let pid = child.id().unwrap_or(0);
                 if is_restart {

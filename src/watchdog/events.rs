@@ -37,6 +37,7 @@ impl Level {
 pub struct EventLog {
     file: Mutex<File>,
     path: PathBuf,
+    echo: bool,
 }
 
 impl EventLog {
@@ -57,7 +58,15 @@ impl EventLog {
         Ok(EventLog {
             file: Mutex::new(file),
             path: path.to_path_buf(),
+            echo: false,
         })
+    }
+
+    /// Also writes every record to stderr (a foreground watchdog: the terminal or the
+    /// journal sees what the file gets).
+    pub fn with_echo(mut self, on: bool) -> EventLog {
+        self.echo = on;
+        self
     }
 
     /// The file.
@@ -89,6 +98,9 @@ impl EventLog {
             Level::Info => tracing::info!(target: "grace::watchdog", event, record = %line),
             Level::Warn => tracing::warn!(target: "grace::watchdog", event, record = %line),
             Level::Error => tracing::error!(target: "grace::watchdog", event, record = %line),
+        }
+        if self.echo {
+            eprintln!("{line}");
         }
         let mut buf = line.into_bytes();
         buf.push(b'\n');

@@ -45,11 +45,13 @@ mod config;
 mod error;
 mod events;
 mod handle;
+pub mod logs;
 pub mod policy;
 mod probe;
 mod process;
 mod run;
 mod sd_notify;
+pub mod status;
 
 pub use config::WatchdogConfig;
 pub use error::WatchdogError;

@@ -25,9 +25,13 @@ pub(crate) fn set_subreaper() -> nix::Result<()> {
 pub const SUPERVISED_ENV: &str = "GRACE_SUPERVISED_BY";
 
 /// Starts `argv` as the leader of a new process group, stdin closed, stdout and stderr
-/// inherited, without the variables that belong to the watchdog itself, with
+/// appended to `output` (else inherited), without the variables that belong to the watchdog itself, with
 /// [`SUPERVISED_ENV`] set to `state_dir`.
-pub(crate) fn spawn(argv: &[String], state_dir: &Path) -> std::io::Result<Child> {
+pub(crate) fn spawn(
+    argv: &[String],
+    state_dir: &Path,
+    output: Option<&Path>,
+) -> std::io::Result<Child> {
     let (prog, args) = argv
         .split_first()
         .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "empty command"))?;
@@ -41,6 +45,13 @@ pub(crate) fn spawn(argv: &[String], state_dir: &Path) -> std::io::Result<Child>
         .env_remove(super::DETACH_ENV)
         .env(SUPERVISED_ENV, state_dir)
         .kill_on_drop(false);
+    if let Some(out) = output {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(out)?;
+        cmd.stdout(f.try_clone()?).stderr(f);
+    }
     cmd.spawn()
 }
 

@@ -64,7 +64,8 @@ pub fn serve_argv(
 /// result is `Ok`). Signals: SIGUSR1 re-reads the kill switch, SIGHUP restarts serve.
 /// Refuses to run when another watchdog holds `watchdog.lock`.
 pub async fn run(opts: WatchOptions) -> Result<(), WatchdogError> {
-    if std::env::var_os(DETACH_ENV).is_some() {
+    let detached = std::env::var_os(DETACH_ENV).is_some();
+    if detached {
         // Started by `grace start`: leave its session so its terminal going away does
         // not take us with it. Fails only if we already lead a group, which is fine.
         let _ = nix::unistd::setsid();
@@ -83,7 +84,7 @@ pub async fn run(opts: WatchOptions) -> Result<(), WatchdogError> {
     let pid_file = opts.paths.watchdog_pid();
     atomic_write(&pid_file, format!("{}\n", std::process::id()).as_bytes())
         .map_err(|e| crate::state::StateError::io(&pid_file, "write", e))?;
-    let log = Arc::new(EventLog::open(&opts.paths.watchdog_log())?);
+    let log = Arc::new(EventLog::open(&opts.paths.watchdog_log())?.with_echo(!detached));
     let subreaper = super::process::set_subreaper();
     log.record(
         Level::Info,
@@ -99,6 +100,9 @@ pub async fn run(opts: WatchOptions) -> Result<(), WatchdogError> {
             config: opts.config.clone(),
             alerts: opts.alerts.clone(),
             argv: opts.argv.clone(),
+            // In the background our own stderr is watchdog.log; serve's text output
+            // (its records are in logs/grace.jsonl already) goes beside it instead.
+            child_output: detached.then(|| opts.paths.logs_dir().join("serve.out")),
         },
         log.clone(),
         SdNotify::from_env(),
