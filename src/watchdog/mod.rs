@@ -47,6 +47,7 @@ mod events;
 mod handle;
 pub mod logs;
 pub mod policy;
+mod port;
 mod probe;
 mod process;
 mod run;
@@ -57,6 +58,9 @@ pub use config::WatchdogConfig;
 pub use error::WatchdogError;
 pub use events::{EventLog, Level};
 pub use handle::{Snapshot, WatchdogHandle};
+pub use port::{
+    decide_port, heal_port_conflict, listener_pid, port_facts, PortDecision, PortFacts,
+};
 pub use probe::health_addr;
 pub use process::SUPERVISED_ENV;
 pub use run::{run, serve_argv, WatchOptions};

@@ -76,7 +76,14 @@ impl Instance {
 
     /// Starts `grace watch` in the foreground (as a child of the test).
     pub fn watch(&self) -> Child {
-        self.grace(&["watch"])
+        self.watch_with(&[])
+    }
+
+    /// Starts `grace watch <args>` in the foreground, output discarded.
+    pub fn watch_with(&self, args: &[&str]) -> Child {
+        let mut all = vec!["watch"];
+        all.extend_from_slice(args);
+        self.grace(&all)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
