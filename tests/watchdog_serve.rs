@@ -111,11 +111,12 @@ fn sigstopped_serve_is_killed_and_replaced() {
 #[test]
 fn port_held_by_a_stale_serve_is_reclaimed_and_a_foreign_one_avoided() {
     let inst = Instance::new(FAST);
-    let mut stale = inst
-        .grace(&["serve", "--port", "0"])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("serve");
+    let mut stale = watchdog_support::Proc(
+        inst.grace(&["serve", "--port", "0"])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("serve"),
+    );
     assert!(poll(SECS, || serve_info(&inst).is_some_and(|i| healthy(&i))));
     let info = serve_info(&inst).expect("serve.json");
     assert_eq!(info.pid, stale.id());

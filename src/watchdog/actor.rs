@@ -44,7 +44,7 @@ pub struct ActorOptions {
 enum Phase {
     Stopped,
     Waiting { until: Instant, paused: bool },
-    Running(Run),
+    Running(Box<Run>),
     Exit(Option<oneshot::Sender<()>>),
 }
 
@@ -310,7 +310,7 @@ impl Actor {
                 if !probing {
                     self.sd(&format!("STATUS=serve running (pid {pid})"));
                 }
-                Phase::Running(Run {
+                Phase::Running(Box::new(Run {
                     child,
                     pid,
                     started,
@@ -321,7 +321,7 @@ impl Actor {
                     stable: false,
                     is_restart,
                     addr: None,
-                })
+                }))
             }
             Err(e) => {
                 self.log.record(
@@ -465,7 +465,7 @@ impl Actor {
     }
 
     /// Carries out what follows the end of `supervise`.
-    async fn after(&mut self, mut run: Run, out: Outcome) -> Phase {
+    async fn after(&mut self, mut run: Box<Run>, out: Outcome) -> Phase {
         let pgid = run.pid as i32;
         let stop_timeout = self.opts.config.stop_timeout;
         let kind = match out {

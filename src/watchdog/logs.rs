@@ -130,7 +130,7 @@ pub fn print(
         .iter()
         .map(|(_, p)| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
         .collect();
-    let mut partial = vec![String::new(), String::new()];
+    let mut partial = [String::new(), String::new()];
     loop {
         for (i, (name, p)) in sources(paths).iter().enumerate() {
             let len = std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);

@@ -75,19 +75,21 @@ impl Instance {
     }
 
     /// Starts `grace watch` in the foreground (as a child of the test).
-    pub fn watch(&self) -> Child {
+    pub fn watch(&self) -> Proc {
         self.watch_with(&[])
     }
 
     /// Starts `grace watch <args>` in the foreground, output discarded.
-    pub fn watch_with(&self, args: &[&str]) -> Child {
+    pub fn watch_with(&self, args: &[&str]) -> Proc {
         let mut all = vec!["watch"];
         all.extend_from_slice(args);
-        self.grace(&all)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn grace watch")
+        Proc(
+            self.grace(&all)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn grace watch"),
+        )
     }
 
     /// Live processes carrying this instance's mark.
@@ -164,6 +166,28 @@ impl Instance {
                     .collect()
             })
             .unwrap_or_default()
+    }
+}
+
+/// A child process of the test, SIGKILLed and reaped when dropped.
+pub struct Proc(pub Child);
+
+impl Proc {
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+
+    pub fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
+        self.0.wait()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
     }
 }
 
