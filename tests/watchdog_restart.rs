@@ -46,6 +46,7 @@ stop_timeout = "1s""#,
     );
     assert!(poll(SECS, || inst.sleepers("300") == vec![second]
         && inst.sleepers("301").len() == 1));
+    assert!(poll(SECS, || !inst.events_named("serve.exited").is_empty()));
     let exited = inst.events_named("serve.exited");
     assert_eq!(exited[0]["reason"], "killed by SIGKILL");
     assert!(poll(SECS, || grace::state::KillSwitch::read(&inst.paths)
