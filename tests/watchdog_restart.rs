@@ -124,3 +124,27 @@ fn stopped_serve_is_detected_as_hung_and_replaced() {
         .is_empty()));
     assert!(poll(SECS, || !inst.alerts("warning").is_empty()));
 }
+
+#[test]
+fn restart_requested_exit_is_replaced_at_once_without_counting_as_a_crash() {
+    let inst = Instance::new(
+        r#"command = ["sh", "-c", "echo $$ >> {dir}/starts; exit 75"]
+min_uptime = "10s"
+backoff_initial = "5s"
+max_consecutive_failures = 2"#,
+    );
+    let _w = inst.watch();
+    // Far more starts than max_consecutive_failures, none delayed, no alert.
+    assert!(
+        poll(SECS, || inst.starts().len() >= 6),
+        "{:?}",
+        inst.events()
+    );
+    assert!(inst.events_named("watchdog.backoff").is_empty());
+    assert!(inst.events_named("watchdog.crash_loop").is_empty());
+    assert!(inst.alerts("critical").is_empty() && inst.alerts("warning").is_empty());
+    assert!(inst
+        .events_named("serve.exited")
+        .iter()
+        .all(|e| e["reason"] == "restart requested" && e["failed_start"] == false));
+}
