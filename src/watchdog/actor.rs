@@ -10,7 +10,6 @@ use std::process::ExitStatus;
 use std::sync::Arc;
 use std::time::Duration;
 
-use nix::sys::signal::Signal;
 use serde_json::json;
 use tokio::process::Child;
 use tokio::sync::{mpsc, oneshot};
@@ -18,12 +17,10 @@ use tokio::time::Instant;
 
 use super::events::{EventLog, Level};
 use super::handle::{Control, Snapshot, WatchdogHandle};
-use super::policy::{
-    self, ExitKind, Health, Next, Phase as PolicyPhase, RunEnd, SwitchAction, Verdict,
-};
+use super::policy::{self, ExitKind, Health, Phase as PolicyPhase, RunEnd, SwitchAction};
 use super::sd_notify::SdNotify;
-use super::{probe, process, WatchdogConfig};
-use crate::alerts::{AlertsConfig, Severity};
+use super::{process, WatchdogConfig};
+use crate::alerts::AlertsConfig;
 use crate::state::{ChildRecord, KillSwitch, StatePaths};
 
 /// What the actor needs.
@@ -41,24 +38,24 @@ pub struct ActorOptions {
     pub child_output: Option<std::path::PathBuf>,
 }
 
-enum Phase {
+pub(super) enum Phase {
     Stopped,
     Waiting { until: Instant, paused: bool },
     Running(Box<Run>),
     Exit(Option<oneshot::Sender<()>>),
 }
 
-struct Run {
-    child: Child,
-    pid: u32,
-    started: Instant,
-    health: Health,
-    stable: bool,
-    is_restart: bool,
-    addr: Option<SocketAddr>,
+pub(super) struct Run {
+    pub(super) child: Child,
+    pub(super) pid: u32,
+    pub(super) started: Instant,
+    pub(super) health: Health,
+    pub(super) stable: bool,
+    pub(super) is_restart: bool,
+    pub(super) addr: Option<SocketAddr>,
 }
 
-enum Outcome {
+pub(super) enum Outcome {
     Exited(Option<ExitStatus>),
     Killed(ExitKind),
     SwitchStop,
@@ -66,21 +63,21 @@ enum Outcome {
     Shutdown(Option<oneshot::Sender<()>>),
 }
 
-type ProbeFuture = Pin<Box<dyn Future<Output = policy::Probe> + Send>>;
+pub(super) type ProbeFuture = Pin<Box<dyn Future<Output = policy::Probe> + Send>>;
 
 /// The actor's state.
 pub(crate) struct Actor {
-    opts: ActorOptions,
-    log: Arc<EventLog>,
-    rx: mpsc::Receiver<Control>,
-    failures: u32,
-    manual_shutdown: bool,
-    restart_count: u64,
-    notify: Option<SdNotify>,
-    ready_sent: bool,
-    phase_name: &'static str,
-    serve_pid: Option<u32>,
-    serve_ready: bool,
+    pub(super) opts: ActorOptions,
+    pub(super) log: Arc<EventLog>,
+    pub(super) rx: mpsc::Receiver<Control>,
+    pub(super) failures: u32,
+    pub(super) manual_shutdown: bool,
+    pub(super) restart_count: u64,
+    pub(super) notify: Option<SdNotify>,
+    pub(super) ready_sent: bool,
+    pub(super) phase_name: &'static str,
+    pub(super) serve_pid: Option<u32>,
+    pub(super) serve_ready: bool,
 }
 
 /// Starts the actor on the current runtime; returns its handle and its task.
@@ -191,7 +188,7 @@ impl Actor {
         }
     }
 
-    fn snapshot(&self) -> Snapshot {
+    pub(super) fn snapshot(&self) -> Snapshot {
         Snapshot {
             phase: self.phase_name,
             serve_pid: self.serve_pid,
@@ -202,7 +199,7 @@ impl Actor {
         }
     }
 
-    fn read_switch(&mut self) -> KillSwitch {
+    pub(super) fn read_switch(&mut self) -> KillSwitch {
         let ks = match KillSwitch::read(&self.opts.paths) {
             Ok(ks) => ks,
             Err(e) => {
@@ -234,7 +231,7 @@ impl Actor {
         ks
     }
 
-    fn sd(&mut self, state: &str) {
+    pub(super) fn sd(&mut self, state: &str) {
         if let Some(n) = &self.notify {
             if !self.ready_sent {
                 n.notify("READY=1");
@@ -244,7 +241,7 @@ impl Actor {
         }
     }
 
-    fn enter_stopped(&mut self) -> Phase {
+    pub(super) fn enter_stopped(&mut self) -> Phase {
         self.phase_name = "stopped";
         self.serve_pid = None;
         self.serve_ready = false;
@@ -252,7 +249,7 @@ impl Actor {
         Phase::Stopped
     }
 
-    fn enter_waiting(&mut self, delay: Duration, paused: bool) -> Phase {
+    pub(super) fn enter_waiting(&mut self, delay: Duration, paused: bool) -> Phase {
         self.phase_name = if paused { "paused" } else { "waiting" };
         self.serve_pid = None;
         self.serve_ready = false;
@@ -273,7 +270,7 @@ impl Actor {
     }
 
     /// Starts serve. A start that cannot even spawn is a failed start.
-    fn start(&mut self, is_restart: bool) -> Phase {
+    pub(super) fn start(&mut self, is_restart: bool) -> Phase {
         let started = Instant::now();
         match process::spawn(
             &self.opts.argv,
@@ -340,383 +337,18 @@ impl Actor {
         }
     }
 
-    fn supervised_by(&self) -> std::path::PathBuf {
+    pub(super) fn supervised_by(&self) -> std::path::PathBuf {
         let root = self.opts.paths.root();
         std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf())
     }
 
-    fn persist(&self, f: impl FnOnce(&mut KillSwitch)) {
+    pub(super) fn persist(&self, f: impl FnOnce(&mut KillSwitch)) {
         if let Err(e) = KillSwitch::update(&self.opts.paths, "watchdog", f) {
             self.log.record(
                 Level::Error,
                 "state.write_failed",
                 json!({"error": e.to_string()}),
             );
-        }
-    }
-
-    /// Waits on everything at once while serve runs.
-    async fn supervise(
-        &mut self,
-        run: &mut Run,
-        mut sigchld: Option<&mut tokio::signal::unix::Signal>,
-    ) -> Outcome {
-        let cfg = self.opts.config.clone();
-        let probing = cfg.probes_health();
-        let startup_interval = cfg.check_interval.min(Duration::from_millis(50));
-        let mut next_probe = Instant::now() + startup_interval;
-        let mut probe_fut: Option<ProbeFuture> = None;
-        let stable_at = run.started + cfg.min_uptime;
-        loop {
-            tokio::select! {
-                biased;
-                st = run.child.wait() => return Outcome::Exited(st.ok()),
-                c = self.rx.recv() => match c {
-                    None => return Outcome::Shutdown(None),
-                    Some(Control::Reload) => {
-                        self.read_switch();
-                        if policy::on_switch(self.manual_shutdown, PolicyPhase::Running)
-                            == SwitchAction::Stop
-                        {
-                            return Outcome::SwitchStop;
-                        }
-                    }
-                    Some(Control::RestartServe(r)) => return Outcome::Restart(r),
-                    Some(Control::Shutdown(r)) => return Outcome::Shutdown(Some(r)),
-                    Some(Control::Snapshot(r)) => {
-                        let _ = r.send(self.snapshot());
-                    }
-                },
-                p = async {
-                    match probe_fut.as_mut() {
-                        Some(f) => f.await,
-                        None => std::future::pending().await,
-                    }
-                }, if probe_fut.is_some() =>
-                {
-                    probe_fut = None;
-                    let uptime = run.started.elapsed();
-                    let (h, verdict) = policy::on_probe(&cfg, run.health, p, uptime);
-                    run.health = h;
-                    match verdict {
-                        Verdict::Fine => {}
-                        Verdict::BecameReady => self.became_ready(run),
-                        Verdict::Hung => return Outcome::Killed(ExitKind::Hung),
-                        Verdict::NeverReady => return Outcome::Killed(ExitKind::NeverReady),
-                    }
-                    let every = if run.health.ready { cfg.check_interval } else { startup_interval };
-                    next_probe = Instant::now() + every;
-                }
-                _ = tokio::time::sleep_until(next_probe), if probing && probe_fut.is_none() => {
-                    if run.addr.is_none() {
-                        run.addr = probe::health_addr(&cfg, &self.opts.paths, run.pid);
-                    }
-                    probe_fut = Some(match run.addr {
-                        Some(addr) => Box::pin(probe::probe(addr, cfg.health_timeout)),
-                        None => Box::pin(async { policy::Probe::NoAnswer }),
-                    });
-                }
-                _ = tokio::time::sleep_until(stable_at), if !run.stable => {
-                    run.stable = true;
-                    if run.health.ready {
-                        self.mark_stable(run);
-                    }
-                }
-                _ = async {
-                    match sigchld.as_mut() {
-                        Some(s) => { s.recv().await; }
-                        None => std::future::pending::<()>().await,
-                    }
-                } => {
-                    process::sweep_orphans(Some(run.pid), false);
-                }
-            }
-        }
-    }
-
-    fn became_ready(&mut self, run: &mut Run) {
-        self.serve_ready = true;
-        let ms = run.started.elapsed().as_millis() as u64;
-        let event = if run.is_restart {
-            "grace.restart.success"
-        } else {
-            "serve.ready"
-        };
-        self.log.record(
-            Level::Info,
-            event,
-            json!({"pid": run.pid, "ready_ms": ms, "addr": run.addr.map(|a| a.to_string())}),
-        );
-        self.sd(&format!("STATUS=serve healthy (pid {})", run.pid));
-        if run.stable {
-            self.mark_stable(run);
-        }
-    }
-
-    fn mark_stable(&mut self, run: &Run) {
-        if self.failures > 0 {
-            self.log.record(
-                Level::Info,
-                "serve.stable",
-                json!({"pid": run.pid, "failures_reset": self.failures}),
-            );
-        }
-        self.failures = 0;
-    }
-
-    /// Carries out what follows the end of `supervise`.
-    async fn after(&mut self, mut run: Box<Run>, out: Outcome) -> Phase {
-        let pgid = run.pid as i32;
-        let stop_timeout = self.opts.config.stop_timeout;
-        let kind = match out {
-            Outcome::Exited(st) => {
-                // The leader is gone; nothing of its group may outlive it.
-                process::signal_group(pgid, Signal::SIGKILL);
-                ExitKind::from_status(
-                    st.and_then(|s| s.code()),
-                    st.and_then(|s| std::os::unix::process::ExitStatusExt::signal(&s)),
-                )
-            }
-            Outcome::Killed(kind) => {
-                self.log.record(
-                    Level::Warn,
-                    if kind == ExitKind::Hung {
-                        "serve.hung"
-                    } else {
-                        "serve.never_ready"
-                    },
-                    json!({"pid": run.pid, "uptime_s": run.started.elapsed().as_secs_f64(),
-                           "misses": run.health.misses}),
-                );
-                process::signal_group(pgid, Signal::SIGKILL);
-                let _ = run.child.wait().await;
-                kind
-            }
-            Outcome::SwitchStop => {
-                self.stop_run(&mut run, stop_timeout, "stopped: kill switch set")
-                    .await;
-                return self.enter_stopped();
-            }
-            Outcome::Restart(reply) => {
-                self.stop_run(&mut run, stop_timeout, "stopped: restart asked")
-                    .await;
-                let next = self.start(true);
-                let _ = reply.send(());
-                return next;
-            }
-            Outcome::Shutdown(reply) => {
-                if let Some(n) = &self.notify {
-                    n.notify("STOPPING=1");
-                }
-                self.stop_run(&mut run, stop_timeout, "stopped: watchdog stopping")
-                    .await;
-                return Phase::Exit(reply);
-            }
-        };
-        let end = RunEnd {
-            kind,
-            uptime: run.started.elapsed(),
-            was_ready: run.health.ready,
-        };
-        // Descendants that escaped the group became our children (we are a subreaper):
-        // kill them before the next serve starts, so only this generation's are hit.
-        process::sweep_orphans(None, true);
-        // A stop may have raced the exit: the switch on disk decides.
-        self.read_switch();
-        let next = self.decide(&end);
-        // Restart first, book-keep after: the log, state.json and alerts cost fsyncs.
-        self.record_exit(&run, &end);
-        next
-    }
-
-    async fn stop_run(&mut self, run: &mut Run, timeout: Duration, reason: &str) {
-        let st = process::stop_group(&mut run.child, run.pid as i32, timeout).await;
-        process::sweep_orphans(None, true);
-        self.log.record(
-            Level::Info,
-            "serve.stopped",
-            json!({"pid": run.pid, "reason": reason, "status": st.map(|s| s.to_string())}),
-        );
-        let reason = reason.to_owned();
-        self.persist(|s| {
-            s.child = None;
-            s.last_exit_reason = Some(reason);
-            s.last_exit_at = Some(crate::time::rfc3339(crate::time::now()));
-        });
-        self.serve_pid = None;
-        self.serve_ready = false;
-    }
-
-    /// Applies the policy to a run's end and enters the next phase.
-    fn decide(&mut self, end: &RunEnd) -> Phase {
-        let jitter = rand::random::<f64>() * 2.0 - 1.0;
-        let (next, failures) = policy::after_exit(
-            &self.opts.config,
-            self.failures,
-            end,
-            self.manual_shutdown,
-            jitter,
-        );
-        let failed_before = self.failures;
-        self.failures = failures;
-        match next {
-            Next::Restart(d) if d.is_zero() => self.start(true),
-            Next::Restart(d) => {
-                self.log.record(
-                    Level::Warn,
-                    "watchdog.backoff",
-                    json!({"delay_ms": d.as_millis() as u64, "failures": failures}),
-                );
-                self.enter_waiting(d, false)
-            }
-            Next::Pause(d) => {
-                let failed = failed_before + 1;
-                let summary = format!(
-                    "serve failed to start {failed} times in a row (last: {}); pausing {:.0}s",
-                    end.kind.reason(),
-                    d.as_secs_f64()
-                );
-                self.log.record(
-                    Level::Error,
-                    "watchdog.crash_loop",
-                    json!({"failures": failed, "pause_s": d.as_secs_f64(),
-                           "last_exit_reason": end.kind.reason()}),
-                );
-                self.alert(
-                    Severity::Critical,
-                    "watchdog.crash_loop",
-                    &summary,
-                    json!({"failures": failed, "pause_s": d.as_secs_f64(),
-                           "last_exit_reason": end.kind.reason(),
-                           "state_dir": self.opts.paths.root()}),
-                );
-                self.enter_waiting(d, true)
-            }
-            Next::StayStopped => self.enter_stopped(),
-        }
-    }
-
-    fn record_exit(&mut self, run: &Run, end: &RunEnd) {
-        let reason = end.kind.reason();
-        let level = if end.kind == ExitKind::RestartRequested {
-            Level::Info
-        } else {
-            Level::Warn
-        };
-        self.log.record(
-            level,
-            "serve.exited",
-            json!({"pid": run.pid, "reason": reason, "uptime_s": end.uptime.as_secs_f64(),
-                   "was_ready": end.was_ready,
-                   "failed_start": policy::is_failed_start(end, self.opts.config.min_uptime),
-                   "failures": self.failures, "next_pid": self.serve_pid}),
-        );
-        let r = reason.clone();
-        let running = self.serve_pid.is_some();
-        self.persist(|s| {
-            s.last_exit_reason = Some(r);
-            s.last_exit_at = Some(crate::time::rfc3339(crate::time::now()));
-            if !running {
-                s.child = None;
-            }
-        });
-        if end.kind != ExitKind::RestartRequested {
-            let event = match end.kind {
-                ExitKind::Hung => "serve.hung",
-                ExitKind::NeverReady => "serve.never_ready",
-                _ => "serve.crashed",
-            };
-            self.alert(
-                Severity::Warning,
-                event,
-                &format!("serve (pid {}) {reason}; watchdog restarting it", run.pid),
-                json!({"pid": run.pid, "reason": reason, "uptime_s": end.uptime.as_secs_f64(),
-                       "failures": self.failures}),
-            );
-        }
-    }
-
-    /// Raises an alert off the actor's task: its files cost fsyncs, and the actor must
-    /// keep waiting on serve meanwhile.
-    fn alert(&self, sev: Severity, event: &str, summary: &str, payload: serde_json::Value) {
-        let (paths, cfg, log) = (
-            self.opts.paths.clone(),
-            self.opts.alerts.clone(),
-            self.log.clone(),
-        );
-        let (event, summary) = (event.to_owned(), summary.to_owned());
-        let rt = tokio::runtime::Handle::current();
-        tokio::task::spawn_blocking(move || {
-            let _enter = rt.enter();
-            match crate::alerts::raise(&paths, &cfg, sev, &event, &summary, payload) {
-                Ok(a) => log.record(
-                    Level::Info,
-                    "alert.raised",
-                    json!({"severity": sev.as_str(), "alert_event": event, "file": a.file}),
-                ),
-                Err(e) => log.record(
-                    Level::Error,
-                    "alert.failed",
-                    json!({"alert_event": event, "error": e.to_string()}),
-                ),
-            }
-        });
-    }
-
-    /// At start-up: a serve left running by a previous watchdog (killed with SIGKILL,
-    /// say) is replaced: its group gets SIGTERM, then SIGKILL, before ours starts.
-    async fn replace_leftovers(&mut self, ks: &KillSwitch) {
-        let timeout = self.opts.config.stop_timeout;
-        let me = std::process::id();
-        if let Some(c) = &ks.child {
-            let same = process::stat(c.pid)
-                .is_some_and(|s| s.start_ticks == c.start_ticks && s.state != 'Z');
-            if c.watchdog_pid != me && same {
-                self.log.record(
-                    Level::Warn,
-                    "serve.replacing_leftover",
-                    json!({"pid": c.pid, "pgid": c.pgid, "previous_watchdog": c.watchdog_pid}),
-                );
-                let gone = process::stop_foreign(c.pid, c.pgid, timeout).await;
-                self.log.record(
-                    Level::Info,
-                    "serve.leftover_stopped",
-                    json!({"pid": c.pid, "gone": gone}),
-                );
-            }
-        }
-        let root = self.opts.paths.root().to_path_buf();
-        if let Some(pid) = crate::state::lock_holder(&self.opts.paths.serve_lock()) {
-            if pid != me && process::alive(pid) && process::is_serve_of(pid, &root) {
-                let pgid = process::stat(pid).map(|s| s.pgrp).unwrap_or(0);
-                self.log.record(
-                    Level::Warn,
-                    "serve.replacing_leftover",
-                    json!({"pid": pid, "pgid": pgid, "holds": "serve.lock"}),
-                );
-                let gone = process::stop_foreign(pid, pgid, timeout).await;
-                self.log.record(
-                    Level::Info,
-                    "serve.leftover_stopped",
-                    json!({"pid": pid, "gone": gone}),
-                );
-            }
-        }
-        // Whatever else the old tree left (descendants that escaped its process group).
-        let mark = self.supervised_by();
-        let rest = process::with_env(process::SUPERVISED_ENV, mark.as_os_str().as_encoded_bytes());
-        if !rest.is_empty() {
-            self.log.record(
-                Level::Warn,
-                "serve.leftover_descendants",
-                json!({"pids": rest}),
-            );
-            for pid in rest {
-                process::stop_foreign(pid, 0, Duration::ZERO).await;
-            }
-        }
-        if ks.child.is_some() {
-            self.persist(|s| s.child = None);
         }
     }
 }

@@ -50,9 +50,11 @@ pub mod policy;
 mod port;
 mod probe;
 mod process;
+mod recovery;
 mod run;
 mod sd_notify;
 pub mod status;
+mod supervise;
 
 pub use config::WatchdogConfig;
 pub use error::WatchdogError;
