@@ -6,6 +6,7 @@
 
 mod args;
 mod audit;
+pub mod control;
 mod incidents;
 mod init;
 
@@ -39,6 +40,9 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// Runs one command; `Ok(code)` is the exit status of a command that finished (serve
 /// and watch can end with a non-zero status that is not an error).
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    if let Some(r) = control::dispatch(&cli) {
+        return r.map(|()| 0);
+    }
     let stdout = &mut std::io::stdout();
     let config_path = cli.config.as_deref();
     match cli.command {
