@@ -84,6 +84,7 @@ impl Sup {
         } else {
             How::Policy
         };
+        let orphans = self.orphans_of(id);
         self.stop_child(key, how, KernelState::Restarting).await;
         self.run_failures(Failure {
             key,
@@ -93,7 +94,32 @@ impl Sup {
             reply,
             rest: Vec::new(),
         })
-        .await
+        .await?;
+        self.start_orphans(orphans).await
+    }
+
+    /// The other members of a group restart that child `id` holds back (backoff). When
+    /// that child is terminated, deleted or restarted on request, they must not wait
+    /// for its timer any more: the caller starts them with [`Sup::start_orphans`].
+    pub(crate) fn orphans_of(&self, id: &str) -> Vec<Key> {
+        let Some(key) = self.children.key_of(id) else {
+            return Vec::new();
+        };
+        match self.children.get(key).and_then(|c| c.pending.as_ref()) {
+            Some(p) => p.group.iter().copied().filter(|k| *k != key).collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Starts children left waiting by [`Sup::orphans_of`].
+    pub(crate) async fn start_orphans(&mut self, keys: Vec<Key>) -> Result<(), ActorProcessingErr> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        match self.start_group(&keys, None).await? {
+            Some(f) => self.run_failures(f).await,
+            None => Ok(()),
+        }
     }
 
     async fn run_failures(&mut self, first: Failure) -> Result<(), ActorProcessingErr> {
