@@ -1,105 +1,21 @@
-//! `GET /metrics`: the Prometheus text exposition format (version 0.0.4), written by
-//! hand from the kernels' shared status, the bus counters, the incidents, the bus
-//! tallies and the HTTP server's own accounting.
+//! `GET /metrics`: the figures of the kernels' shared status, the bus counters, the
+//! incidents, the bus tallies and the HTTP server's own accounting, in the Prometheus
+//! text format ([`super::exposition`]).
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
 
 use crate::bus::BusStats;
 use crate::incident::{Incident, IncidentStatus};
 use crate::kernel::StatusSnapshot;
 
-use super::collector::{Tallies, DURATION_BUCKETS};
+use super::collector::Tallies;
+use super::exposition::Exposition;
 use super::signals::ApiStats;
 
 /// Upper bounds (seconds) of the MTTR histogram.
 pub const MTTR_BUCKETS: [f64; 12] = [
     0.001, 0.01, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
 ];
-
-/// A text exposition being written.
-#[derive(Debug, Default)]
-pub struct Exposition {
-    out: String,
-}
-
-/// Escapes a label value (backslash, double quote, newline).
-pub fn escape_label(v: &str) -> String {
-    let mut s = String::with_capacity(v.len());
-    for c in v.chars() {
-        match c {
-            '\\' => s.push_str("\\\\"),
-            '"' => s.push_str("\\\""),
-            '\n' => s.push_str("\\n"),
-            c => s.push(c),
-        }
-    }
-    s
-}
-
-fn value(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".to_owned()
-    } else if v.is_infinite() {
-        if v > 0.0 { "+Inf" } else { "-Inf" }.to_owned()
-    } else {
-        format!("{v}")
-    }
-}
-
-impl Exposition {
-    /// Starts a metric family with its help text and type.
-    pub fn family(&mut self, name: &str, kind: &str, help: &str) {
-        let help = help.replace('\\', "\\\\").replace('\n', "\\n");
-        let _ = writeln!(self.out, "# HELP {name} {help}");
-        let _ = writeln!(self.out, "# TYPE {name} {kind}");
-    }
-
-    /// Writes one sample.
-    pub fn sample(&mut self, name: &str, labels: &[(&str, &str)], v: f64) {
-        self.out.push_str(name);
-        if !labels.is_empty() {
-            self.out.push('{');
-            for (i, (k, val)) in labels.iter().enumerate() {
-                if i > 0 {
-                    self.out.push(',');
-                }
-                let _ = write!(self.out, "{k}=\"{}\"", escape_label(val));
-            }
-            self.out.push('}');
-        }
-        let _ = writeln!(self.out, " {}", value(v));
-    }
-
-    /// Writes a histogram's buckets, sum and count from cumulative counts per bound.
-    pub fn histogram(
-        &mut self,
-        name: &str,
-        labels: &[(&str, &str)],
-        bounds: &[f64],
-        cumulative: &[u64],
-        sum: f64,
-        count: u64,
-    ) {
-        let bucket = format!("{name}_bucket");
-        for (b, c) in bounds.iter().zip(cumulative) {
-            let le = value(*b);
-            let mut l = labels.to_vec();
-            l.push(("le", &le));
-            self.sample(&bucket, &l, *c as f64);
-        }
-        let mut l = labels.to_vec();
-        l.push(("le", "+Inf"));
-        self.sample(&bucket, &l, count as f64);
-        self.sample(&format!("{name}_sum"), labels, sum);
-        self.sample(&format!("{name}_count"), labels, count as f64);
-    }
-
-    /// The text.
-    pub fn finish(self) -> String {
-        self.out
-    }
-}
 
 /// What `/metrics` is made of.
 pub struct Inputs<'a> {
@@ -304,6 +220,21 @@ fn bus(e: &mut Exposition, i: &Inputs<'_>) {
             *n as f64,
         );
     }
+    if let Some(b) = &t.restart_latency {
+        e.family(
+            "grace_restart_latency_seconds",
+            "histogram",
+            "Time from a kernel's exit being seen to its replacement running.",
+        );
+        e.histogram(
+            "grace_restart_latency_seconds",
+            &[],
+            b.bounds,
+            &b.le,
+            b.sum,
+            b.count,
+        );
+    }
     e.family(
         "grace_kernel_errors_total",
         "counter",
@@ -388,10 +319,22 @@ fn playbooks(e: &mut Exposition, t: &Tallies) {
         e.histogram(
             "grace_playbook_duration_seconds",
             &[("playbook", p)],
-            &DURATION_BUCKETS,
+            b.bounds,
             &b.le,
             b.sum,
             b.count,
+        );
+    }
+    e.family(
+        "grace_playbook_slo_missed_total",
+        "counter",
+        "Playbook runs that took longer than their SLO.",
+    );
+    for (p, n) in &t.playbook_slo_missed {
+        e.sample(
+            "grace_playbook_slo_missed_total",
+            &[("playbook", p)],
+            *n as f64,
         );
     }
 }
@@ -427,24 +370,5 @@ fn http(e: &mut Exposition, api: &ApiStats) {
             &[("quantile", q)],
             api.latency().quantile_ns(qv) as f64 / 1e9,
         );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn labels_are_escaped_and_histograms_end_with_inf() {
-        let mut e = Exposition::default();
-        e.family("x", "histogram", "a\nb");
-        e.sample("y", &[("k", "a\"b\\c\nd")], 1.5);
-        e.histogram("x", &[("p", "q")], &[1.0, 2.0], &[1, 2], 3.0, 3);
-        let t = e.finish();
-        assert!(t.contains("# HELP x a\\nb\n"));
-        assert!(t.contains("y{k=\"a\\\"b\\\\c\\nd\"} 1.5\n"));
-        assert!(t.contains("x_bucket{p=\"q\",le=\"+Inf\"} 3\n"));
-        assert!(t.contains("x_bucket{p=\"q\",le=\"1\"} 1\n"));
-        assert!(t.contains("x_count{p=\"q\"} 3\n"));
     }
 }
