@@ -21,6 +21,8 @@ use crate::tree::TreeError;
 const PAGE: &str = include_str!("dashboard.html");
 /// Incidents `/api/incidents` returns when no limit is given.
 const DEFAULT_LIMIT: usize = 100;
+/// Kernels the dashboard JSON lists at most (all of them are on `/api/kernels`).
+const DASHBOARD_KERNELS: usize = 500;
 /// The largest limit accepted.
 const MAX_LIMIT: usize = 10_000;
 
@@ -99,15 +101,8 @@ async fn load_incidents(st: &AppState) -> Result<Vec<Incident>, ApiError> {
 }
 
 fn health_report(st: &AppState) -> health::HealthReport {
-    let snaps: Vec<_> = st
-        .system
-        .registry
-        .statuses()
-        .iter()
-        .map(|s| s.snapshot())
-        .collect();
     health::assess(
-        &snaps,
+        &st.system.registry.statuses(),
         crate::time::rfc3339(crate::time::now()),
         st.started.elapsed().as_secs_f64(),
         st.system.emergency(),
@@ -193,7 +188,7 @@ pub(crate) async fn get_dashboard(State(st): State<Arc<AppState>>) -> Result<Res
     let paths = st.system.paths.clone();
     let (watchdogs, snapshots) =
         blocking(move || (dashboard::watchdogs(&paths), dashboard::snapshots(&paths))).await?;
-    let rows = dashboard::kernel_rows(&st.system);
+    let (rows, total) = dashboard::kernel_rows_bounded(&st.system, DASHBOARD_KERNELS);
     let snaps: Vec<_> = rows.iter().map(|r| r.status.clone()).collect();
     let health = health_report(&st);
     let emergency = st.system.emergency();
@@ -207,6 +202,8 @@ pub(crate) async fn get_dashboard(State(st): State<Arc<AppState>>) -> Result<Res
             "running": health.kernels.running,
             "failed": health.kernels.failed,
             "degraded": health.kernels.degraded,
+            "listed": rows.len(),
+            "list_truncated": rows.len() < total,
             "list": rows,
         },
         "triggers": dashboard::triggers(&st.system, &all, &rows),

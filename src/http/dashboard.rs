@@ -4,12 +4,13 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::incident::Incident;
-use crate::kernel::{KernelState, StatusSnapshot};
+use crate::kernel::{KernelState, KernelStatus, StatusSnapshot};
 use crate::state::StatePaths;
 use crate::tree::System;
 
@@ -41,23 +42,59 @@ pub fn supervisor_of(name: &str, actor_name: Option<String>) -> String {
     })
 }
 
+fn row(system: &System, s: &KernelStatus) -> KernelRow {
+    KernelRow {
+        status: s.snapshot(),
+        supervisor: Some(supervisor_of(
+            &s.name,
+            system
+                .registry
+                .get(&s.name)
+                .and_then(|e| e.supervisor.get_name()),
+        )),
+    }
+}
+
 /// Every kernel with its supervisor, sorted by name.
 pub fn kernel_rows(system: &System) -> Vec<KernelRow> {
     system
         .registry
         .statuses()
         .iter()
-        .map(|s| KernelRow {
-            status: s.snapshot(),
-            supervisor: Some(supervisor_of(
-                &s.name,
-                system
-                    .registry
-                    .get(&s.name)
-                    .and_then(|e| e.supervisor.get_name()),
-            )),
-        })
+        .map(|s| row(system, s))
         .collect()
+}
+
+/// Which of `kernels` (sorted by name) a bounded list shows: every kernel that is not
+/// running or is critical first, then the others in name order, up to `max`; the
+/// result stays in name order.
+pub fn pick_for_list(kernels: &[Arc<KernelStatus>], max: usize) -> Vec<usize> {
+    if kernels.len() <= max {
+        return (0..kernels.len()).collect();
+    }
+    let notable = |k: &Arc<KernelStatus>| k.critical || k.state() != KernelState::Running;
+    let mut picked: Vec<usize> = (0..kernels.len())
+        .filter(|i| notable(&kernels[*i]))
+        .take(max)
+        .collect();
+    let room = max - picked.len();
+    picked.extend(
+        (0..kernels.len())
+            .filter(|i| !notable(&kernels[*i]))
+            .take(room),
+    );
+    picked.sort_unstable();
+    picked
+}
+
+/// At most `max` kernels with their supervisors (see [`pick_for_list`]), and the total.
+pub fn kernel_rows_bounded(system: &System, max: usize) -> (Vec<KernelRow>, usize) {
+    let all = system.registry.statuses();
+    let rows = pick_for_list(&all, max)
+        .into_iter()
+        .map(|i| row(system, &all[i]))
+        .collect();
+    (rows, all.len())
 }
 
 /// The boot phase the kernels show: `starting` while any is starting, else `running`.
@@ -193,6 +230,25 @@ pub fn incidents_section(incidents: &[Incident], recent: usize) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bounded_lists_keep_the_notable_kernels() {
+        use crate::kernel::KernelSpec;
+        let ks: Vec<Arc<KernelStatus>> = (0..10)
+            .map(|i| {
+                let spec = KernelSpec::new(
+                    format!("k{i}"),
+                    Arc::new(|| -> Box<dyn crate::kernel::Kernel> { unreachable!() }),
+                );
+                let st = Arc::new(KernelStatus::new(&spec));
+                st.mark_started();
+                st
+            })
+            .collect();
+        ks[7].set_state(KernelState::Failed);
+        assert_eq!(pick_for_list(&ks, 20).len(), 10);
+        assert_eq!(pick_for_list(&ks, 3), vec![0, 1, 7]);
+    }
 
     #[test]
     fn snapshot_counts_skip_latest_and_manifests() {

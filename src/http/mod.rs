@@ -40,7 +40,7 @@ pub use collector::{RestartPoint, Tallies};
 pub use config::HttpConfig;
 pub use error::{ApiError, ErrorBody, HttpError};
 pub use exposition::{escape_label, Exposition};
-pub use health::{assess, count_kernels, HealthReport, KernelCounts, KernelProblem};
+pub use health::{assess, count_kernels, HealthReport, KernelCounts, KernelFacts, KernelProblem};
 pub use incidents::{summarize, IncidentSummary};
 pub use server::{bind_address, start, HttpServer};
 pub use signals::{AddedLatency, ApiStats, ApiSummary};
