@@ -11,17 +11,30 @@ mod http_support;
 use std::time::Duration;
 
 use grace::config::Config;
+use grace::incident::{IncidentDraft, IncidentStatus, Opened, Severity};
 use http_support::cdp::{find_chromium, Browser};
 use http_support::*;
 
-fn resolved_incident(id: &str, component: &str, at: &str, mttr: f64) -> String {
-    serde_json::json!({
-        "incident_id": id, "detected_at": at, "resolved_at": at,
-        "status": "resolved", "failure_mode": "heartbeat_failure", "severity": "high",
-        "component": component, "trigger": "heartbeat_failure", "playbook": "restart_kernel",
-        "mttr_seconds": mttr, "success": true, "occurrences": 1
-    })
-    .to_string()
+/// Opens an incident detected `ago_ms` before now on `component` and resolves it, so
+/// its MTTR is about `ago_ms`.
+fn resolved_incident(sys: &grace::tree::System, trigger: &str, component: &str, ago_ms: i64) {
+    let detected = chrono::Utc::now() - chrono::Duration::milliseconds(ago_ms);
+    let draft = IncidentDraft {
+        trigger: trigger.to_owned(),
+        component: component.to_owned(),
+        failure_mode: trigger.to_owned(),
+        severity: Severity::High,
+        playbook: Some("restart_kernel".to_owned()),
+        summary: format!("{trigger} on {component}"),
+        details: serde_json::Value::Null,
+        detected_at: Some(detected.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
+    };
+    let Opened::New(inc) = sys.incidents.open(draft).expect("open") else {
+        panic!("a new incident");
+    };
+    sys.incidents
+        .resolve(&inc.incident_id, IncidentStatus::Resolved, true, Vec::new())
+        .expect("resolve");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -39,15 +52,14 @@ async fn the_page_shows_the_tree_and_live_restart_counts() {
         tree::counter("worker_pool", true),
     ];
     let h = harness(Config::default(), http_config(), kernels).await;
-    let now = chrono::Utc::now();
-    let incidents: Vec<String> = (0..6)
-        .map(|i| {
-            let at = now - chrono::Duration::seconds(60 * (6 - i));
-            let at = at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-            resolved_incident(&format!("inc_{i}"), "kv_store", &at, 0.2 + i as f64 * 0.3)
-        })
-        .collect();
-    std::fs::write(h.sys.paths.incidents(), incidents.join("\n") + "\n").expect("incidents");
+    let triggers = ["heartbeat_failure", "api_timeout", "kpi_threshold"];
+    for i in 0..6 {
+        resolved_incident(&h.sys, triggers[i % 3], "kv_store", 200 + 300 * i as i64);
+    }
+    h.sys
+        .trust
+        .penalize("kv_store", "repeated incidents")
+        .expect("trust");
 
     let url = format!("http://{}/", h.addr);
     let dir = tempfile::tempdir().expect("tempdir");
@@ -90,6 +102,14 @@ async fn the_page_shows_the_tree_and_live_restart_counts() {
         );
         assert!(b.wait_for(&s, "document.querySelectorAll('#chart rect').length >= 1", Duration::from_secs(5)), "no restart bar in the chart");
         assert_eq!(b.eval(&s, "document.querySelectorAll('#chart circle').length"), 6);
+        assert_eq!(b.eval(&s, "document.getElementById('i-total').textContent"), "6");
+        assert_eq!(b.eval(&s, "document.getElementById('i-open').textContent"), "0");
+        let p50 = b.eval(&s, "document.getElementById('i-mttr').textContent");
+        assert!(p50.as_str().is_some_and(|t| t.ends_with(" ms") || t.ends_with(" s")), "MTTR p50 shown as {p50}");
+        assert_eq!(
+            b.eval(&s, "document.querySelectorAll('tr[data-trust=\"kv_store\"]').length"),
+            1
+        );
         let errors = b.errors();
         assert!(errors.is_empty(), "console errors: {errors:#?}");
         if let Some(path) = screenshot {

@@ -22,6 +22,10 @@ pub const DURATION_BUCKETS: [f64; 11] = [
 /// Upper bounds (seconds) of the restart-latency histogram buckets (exit seen to
 /// replacement running).
 pub const RESTART_BUCKETS: [f64; 8] = [1e-5, 1e-4, 1e-3, 0.01, 0.1, 1.0, 10.0, 60.0];
+/// Upper bounds (seconds) of the MTTR histogram buckets.
+pub const MTTR_BUCKETS: [f64; 12] = [
+    0.001, 0.01, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+];
 /// Longest restart reason kept as a label value.
 const REASON_LEN: usize = 48;
 
@@ -103,6 +107,8 @@ pub struct Tallies {
     pub playbook_slo_missed: BTreeMap<String, u64>,
     /// Restart latencies (exit seen to replacement running).
     pub restart_latency: Option<Buckets>,
+    /// MTTR of the incidents closed (`incident.resolved` / `incident.escalated`).
+    pub mttr: Option<Buckets>,
     /// `kernel.error` events by component.
     pub kernel_errors: BTreeMap<String, u64>,
     /// Events seen by topic.
@@ -204,6 +210,13 @@ impl Tallies {
             Topic::KernelError => {
                 *self.kernel_errors.entry(component).or_insert(0) += 1;
             }
+            Topic::IncidentResolved | Topic::IncidentEscalated => {
+                if let Some(m) = e.payload.get("mttr_seconds").and_then(Value::as_f64) {
+                    self.mttr
+                        .get_or_insert_with(|| Buckets::new(&MTTR_BUCKETS))
+                        .observe(m);
+                }
+            }
             _ => {}
         }
     }
@@ -246,6 +259,13 @@ mod tests {
             json!({"playbook": "restart_kernel", "success": true, "duration_ms": 300, "slo_met": false}),
         ));
         t.apply(&Event::new(Topic::KernelError, Some("w"), json!({})));
+        t.apply(&Event::new(
+            Topic::IncidentResolved,
+            Some("kv"),
+            json!({"mttr_seconds": 0.7}),
+        ));
+        let m = t.mttr.as_ref().expect("mttr");
+        assert_eq!((m.count, m.le[3], m.le[4]), (1, 0, 1));
         assert_eq!(
             t.restarts[&("kv".into(), "panic".into(), "success".into())],
             1

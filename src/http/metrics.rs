@@ -5,17 +5,12 @@
 use std::collections::BTreeMap;
 
 use crate::bus::BusStats;
-use crate::incident::{Incident, IncidentStatus};
+use crate::incident::{Incident, IncidentStatus, Summary};
 use crate::kernel::StatusSnapshot;
 
-use super::collector::Tallies;
+use super::collector::{Buckets, Tallies, MTTR_BUCKETS};
 use super::exposition::Exposition;
 use super::signals::ApiStats;
-
-/// Upper bounds (seconds) of the MTTR histogram.
-pub const MTTR_BUCKETS: [f64; 12] = [
-    0.001, 0.01, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
-];
 
 /// What `/metrics` is made of.
 pub struct Inputs<'a> {
@@ -23,8 +18,12 @@ pub struct Inputs<'a> {
     pub kernels: &'a [StatusSnapshot],
     /// Bus counters.
     pub bus: BusStats,
-    /// Incidents, folded.
+    /// The incidents kept in memory.
     pub incidents: &'a [Incident],
+    /// The summary of every incident.
+    pub summary: Summary,
+    /// Trust scores.
+    pub trust: BTreeMap<String, f64>,
     /// Bus tallies.
     pub tallies: &'a Tallies,
     /// HTTP accounting.
@@ -48,7 +47,8 @@ pub fn render(i: &Inputs<'_>) -> String {
     let mut e = Exposition::default();
     kernels(&mut e, i.kernels);
     bus(&mut e, i);
-    incidents(&mut e, i.incidents);
+    incidents(&mut e, i);
+    trust(&mut e, &i.trust);
     playbooks(&mut e, i.tallies);
     http(&mut e, i.api);
     e.family(
@@ -245,16 +245,16 @@ fn bus(e: &mut Exposition, i: &Inputs<'_>) {
     }
 }
 
-fn incidents(e: &mut Exposition, incs: &[Incident]) {
+fn incidents(e: &mut Exposition, i: &Inputs<'_>) {
     let mut by: BTreeMap<(&str, &str), u64> = BTreeMap::new();
-    for inc in incs {
+    for inc in i.incidents {
         *by.entry((inc.trigger.as_str(), status_name(inc.status)))
             .or_insert(0) += 1;
     }
     e.family(
         "grace_incidents",
         "gauge",
-        "Incidents by trigger and current status.",
+        "Incidents kept in memory (open and recent) by trigger and current status.",
     );
     for ((trigger, status), n) in &by {
         e.sample(
@@ -263,38 +263,68 @@ fn incidents(e: &mut Exposition, incs: &[Incident]) {
             *n as f64,
         );
     }
+    let s = &i.summary;
+    e.family(
+        "grace_incidents_total",
+        "gauge",
+        "Every incident of incidents.jsonl by current status.",
+    );
+    let b = &s.by_status;
+    for (status, n) in [
+        ("open", b.open),
+        ("mitigating", b.mitigating),
+        ("resolved", b.resolved),
+        ("escalated", b.escalated),
+        ("failed", b.failed),
+    ] {
+        e.sample("grace_incidents_total", &[("status", status)], n as f64);
+    }
     e.family(
         "grace_incidents_open",
         "gauge",
         "Incidents open or mitigating.",
     );
-    e.sample(
-        "grace_incidents_open",
-        &[],
-        incs.iter().filter(|i| i.status.is_open()).count() as f64,
+    e.sample("grace_incidents_open", &[], (b.open + b.mitigating) as f64);
+    e.family(
+        "grace_incident_mttr_summary_seconds",
+        "gauge",
+        "MTTR over every closed incident of incidents.jsonl (p50, p95, max).",
     );
-    let mttr: Vec<f64> = incs
-        .iter()
-        .filter(|i| i.status == IncidentStatus::Resolved)
-        .filter_map(|i| i.mttr_seconds)
-        .collect();
-    let cumulative: Vec<u64> = MTTR_BUCKETS
-        .iter()
-        .map(|b| mttr.iter().filter(|m| **m <= *b).count() as u64)
-        .collect();
+    for (stat, v) in [
+        ("p50", s.mttr_p50_seconds),
+        ("p95", s.mttr_p95_seconds),
+        ("max", s.mttr_max_seconds),
+    ] {
+        if let Some(v) = v {
+            e.sample("grace_incident_mttr_summary_seconds", &[("stat", stat)], v);
+        }
+    }
+    let empty = Buckets::new(&MTTR_BUCKETS);
+    let m = i.tallies.mttr.as_ref().unwrap_or(&empty);
     e.family(
         "grace_incident_mttr_seconds",
         "histogram",
-        "Time from detection to resolution of resolved incidents.",
+        "Time from detection to closing of the incidents closed since serve started.",
     );
     e.histogram(
         "grace_incident_mttr_seconds",
         &[],
-        &MTTR_BUCKETS,
-        &cumulative,
-        mttr.iter().sum(),
-        mttr.len() as u64,
+        m.bounds,
+        &m.le,
+        m.sum,
+        m.count,
     );
+}
+
+fn trust(e: &mut Exposition, scores: &BTreeMap<String, f64>) {
+    e.family(
+        "grace_trust_score",
+        "gauge",
+        "Trust score of each component, 0 to 1.",
+    );
+    for (c, v) in scores {
+        e.sample("grace_trust_score", &[("component", c)], *v);
+    }
 }
 
 fn playbooks(e: &mut Exposition, t: &Tallies) {
