@@ -246,7 +246,12 @@ mod tests {
         let fresh = logs.join("fresh.jsonl");
         std::fs::write(&fresh, b"x").expect("write");
         let hour = Duration::from_secs(3600);
-        let (files, bytes) = cleanup(&[logs.clone()], &[live.clone()], hour).expect("cleanup");
+        let (files, bytes) = cleanup(
+            std::slice::from_ref(&logs),
+            std::slice::from_ref(&live),
+            hour,
+        )
+        .expect("cleanup");
         assert_eq!((files, bytes), (1, 100));
         assert!(!old.exists());
         assert!(live.exists());
