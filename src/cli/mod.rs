@@ -5,9 +5,13 @@
 //! which the binary maps to exit status 2. Everything else is status 1.
 
 mod args;
+mod audit;
+mod incidents;
 mod init;
 
 pub use args::{AuditCommand, Cli, Command, ServeArgs};
+pub use audit::audit_verify;
+pub use incidents::incidents;
 pub use init::{check, init, starter_files};
 
 /// An error the user must fix in how they called Grace (exit status 2).
