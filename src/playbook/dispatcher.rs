@@ -83,6 +83,22 @@ impl Dispatcher {
         })
     }
 
+    /// The dispatcher of a serve: the playbooks `config` asks for (defaults, then the
+    /// directory beside `config_file`), checked against `actions`, with
+    /// `[playbooks] max_concurrent`.
+    pub fn from_config(
+        config: &crate::config::Config,
+        config_file: Option<&std::path::Path>,
+        actions: ActionRegistry,
+    ) -> Result<Arc<Dispatcher>, crate::config::ConfigError> {
+        let set = super::load::load_configured(&config.playbooks, config_file, &actions)?;
+        Ok(Dispatcher::new(
+            set,
+            actions,
+            config.playbooks.max_concurrent,
+        ))
+    }
+
     /// The counters (shared: the dashboard keeps the `Arc`).
     pub fn stats(&self) -> Arc<DispatcherStats> {
         self.stats.clone()

@@ -221,6 +221,16 @@ pub fn load_playbooks(dir: Option<&Path>) -> Result<PlaybookSet, ConfigError> {
     load_playbooks_with(dir, &ActionRegistry::builtin())
 }
 
+/// The playbooks a configuration read from `config_file` asks for: the defaults, then
+/// the directory of [`crate::playbook::PlaybooksConfig::resolve_dir`].
+pub fn load_configured(
+    cfg: &crate::playbook::PlaybooksConfig,
+    config_file: Option<&Path>,
+    actions: &ActionRegistry,
+) -> Result<PlaybookSet, ConfigError> {
+    load_playbooks_with(cfg.resolve_dir(config_file).as_deref(), actions)
+}
+
 /// [`load_playbooks`] with the actions of `actions` (built-ins plus your own).
 pub fn load_playbooks_with(
     dir: Option<&Path>,

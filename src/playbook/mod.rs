@@ -37,8 +37,8 @@ pub use dispatcher::{Dispatched, Dispatcher};
 pub use executor::{Run, RunReport};
 pub use kernel::{SelfHealingKernel, SUBSCRIBER, TOPICS};
 pub use load::{
-    load_playbooks, load_playbooks_with, parse_playbook, Parsed, PlaybookSet, SkippedPlaybook,
-    DEFAULT_PLAYBOOKS,
+    load_configured, load_playbooks, load_playbooks_with, parse_playbook, Parsed, PlaybookSet,
+    SkippedPlaybook, DEFAULT_PLAYBOOKS,
 };
 pub use model::{Dur, Playbook, RateLimit, Step};
 pub use stats::{DispatcherStats, PlaybookCounts, StatsSnapshot};
