@@ -34,6 +34,7 @@
 //! the capability `snapshots`; playbooks that use them say `requires: [snapshots]`.
 
 mod args;
+mod control;
 mod external;
 mod host;
 mod kernels;
@@ -226,6 +227,7 @@ impl ActionRegistry {
     pub fn builtin() -> ActionRegistry {
         let mut r = ActionRegistry::empty();
         kernels::register(&mut r);
+        control::register(&mut r);
         host::register(&mut r);
         external::register(&mut r);
         r
