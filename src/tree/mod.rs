@@ -2,8 +2,12 @@
 //! [`Registry`] that finds a kernel by name across restarts.
 
 pub mod build;
+mod heartbeat;
 mod registry;
+mod start;
 mod system;
 
+pub use heartbeat::{spawn_heartbeat, tick_due, tick_phase, HeartbeatHandle, HeartbeatMissed};
 pub use registry::{KernelEntry, Registry, TreeError};
+pub use start::{Extensions, StartError, Tree};
 pub use system::{System, SystemError};

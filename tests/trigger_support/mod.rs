@@ -14,8 +14,8 @@ use grace::incident::IncidentDraft;
 use grace::kernel::{KernelMsg, KernelSpec, KernelStatus};
 use grace::state::StatePaths;
 use grace::supervisor::{ChildKind, ChildSpec, Strategy, SupervisorHandle, SupervisorSpec};
-use grace::trigger::{triggers_supervisor_with, TriggersConfig};
 use grace::tree::System;
+use grace::trigger::{triggers_supervisor_with, TriggersConfig};
 
 /// A running System with supervisors and a subscriber to `event.*`.
 pub struct Harness {
