@@ -18,7 +18,7 @@ use crate::incident::Severity;
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TriggersConfig {
-    /// Master switch: false runs no trigger at all.
+    /// Whether the built-in triggers run (triggers a library user adds always do).
     pub enabled: bool,
     /// Least time between two publications of a condition that keeps holding; the
     /// incident store counts them as occurrences of the open incident.
@@ -574,13 +574,17 @@ mod tests {
         t.scheduled.cron = Some("61 * * * *".into());
         let e = t.validate().expect_err("bad cron").to_string();
         assert!(e.starts_with("[triggers.scheduled] cron:"), "{e}");
-        let mut t = TriggersConfig::default();
-        t.flap_low = 70.0;
+        let t = TriggersConfig {
+            flap_low: 70.0,
+            ..Default::default()
+        };
         assert!(t.validate().is_err());
-        let mut t = TriggersConfig::default();
         let e: ExecTriggerConfig =
             toml::from_str("name = \"a\"\ncommand = \"true\"\nplaybook = \"x\"").expect("exec");
-        t.exec = vec![e.clone(), e];
+        let t = TriggersConfig {
+            exec: vec![e.clone(), e],
+            ..Default::default()
+        };
         assert!(t
             .validate()
             .expect_err("twice")

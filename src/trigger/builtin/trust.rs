@@ -6,7 +6,6 @@ use serde_json::{json, Value};
 
 use crate::incident::Severity;
 use crate::kernel::KernelContext;
-use crate::tree::System;
 use crate::trigger::config::TrustScoreConfig;
 use crate::trigger::{Alert, Finding, Level, Trigger, TriggerError};
 
