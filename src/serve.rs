@@ -7,13 +7,20 @@
 //! stops the tree in reverse start order within a bound.
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::signal::unix::{signal, SignalKind};
 
 use crate::config::Loaded;
-use crate::state::StatePaths;
+use crate::http::{HttpError, HttpServer};
+use crate::state::{ServeInfo, StateError, StateLock, StatePaths};
 use crate::tree::System;
 
 /// Exit status of a serve that asks its watchdog to restart it (not a crash).
 pub const EXIT_RESTART_REQUESTED: i32 = 75;
+
+/// How long an ordered shutdown of the whole tree may take before serve exits anyway.
+pub const SHUTDOWN_BOUND: Duration = Duration::from_secs(20);
 
 /// What `grace serve` runs with.
 #[derive(Debug, Clone)]
@@ -32,9 +39,15 @@ pub struct ServeOptions {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ServeError {
+    /// The state directory is in use or unreadable.
+    #[error(transparent)]
+    State(#[from] StateError),
     /// The shared services could not be opened.
     #[error(transparent)]
     System(#[from] crate::tree::SystemError),
+    /// The HTTP server could not start.
+    #[error(transparent)]
+    Http(#[from] HttpError),
     /// Logging could not be set up.
     #[error("cannot set up logging in {path}: {source}")]
     Logging {
@@ -44,6 +57,31 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    /// A signal handler could not be installed.
+    #[error("cannot install signal handlers: {0}")]
+    Signals(#[source] std::io::Error),
+}
+
+/// Why serve stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StopReason {
+    /// SIGTERM or SIGINT.
+    Signal(&'static str),
+    /// Something asked for the process to be replaced.
+    RestartRequested(String),
+    /// The root supervisor failed (restart intensity exhausted at the top).
+    RootFailed(String),
+}
+
+impl StopReason {
+    /// The process exit status for this reason.
+    pub fn exit_status(&self) -> i32 {
+        match self {
+            StopReason::Signal(_) => 0,
+            StopReason::RestartRequested(_) => EXIT_RESTART_REQUESTED,
+            StopReason::RootFailed(_) => 1,
+        }
+    }
 }
 
 /// Runs serve until it is told to stop; returns the process exit status.
@@ -56,8 +94,60 @@ pub async fn run(opts: ServeOptions) -> Result<i32, ServeError> {
         path: opts.paths.logs_dir(),
         source,
     })?;
+    opts.paths
+        .create()
+        .map_err(|e| StateError::io(opts.paths.root().to_path_buf(), "create", e))?;
+    let _lock = StateLock::acquire(&opts.paths.serve_lock(), "a serve")?;
     let system: Arc<System> = System::open(Arc::new(opts.loaded.config.clone()), opts.paths)?;
-    tracing::info!(state_dir = %system.paths.root().display(), "serve starting");
-    let _ = (opts.port, opts.bind);
-    Ok(0)
+    tracing::info!(
+        state_dir = %system.paths.root().display(),
+        config = %opts.loaded.source.display(),
+        pid = std::process::id(),
+        "serve starting"
+    );
+    let mut term = signal(SignalKind::terminate()).map_err(ServeError::Signals)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(ServeError::Signals)?;
+    let mut restarts = system.restart_requests();
+
+    let reporter = crate::telemetry::spawn_reporter(
+        system.clone(),
+        system.config.telemetry.metrics_interval,
+        Arc::new(crate::tree::build::kind_of),
+    );
+    let http = start_http(&system, opts.port, opts.bind.as_deref()).await?;
+
+    let reason = tokio::select! {
+        _ = term.recv() => StopReason::Signal("SIGTERM"),
+        _ = int.recv() => StopReason::Signal("SIGINT"),
+        r = restarts.wait_for(|r| r.is_some()) => StopReason::RestartRequested(
+            r.ok().and_then(|v| v.clone()).unwrap_or_default()),
+    };
+    tracing::info!(reason = ?reason, "serve stopping");
+    if let Some(h) = http {
+        h.shutdown().await;
+    }
+    reporter.abort();
+    let _ = ServeInfo::remove_if_pid(&system.paths, std::process::id());
+    tracing::info!(exit_status = reason.exit_status(), "serve stopped");
+    Ok(reason.exit_status())
+}
+
+/// Starts the HTTP server (if enabled) and records `serve.json`.
+async fn start_http(
+    system: &Arc<System>,
+    port: Option<u16>,
+    bind: Option<&str>,
+) -> Result<Option<HttpServer>, ServeError> {
+    let cfg = &system.config.http;
+    if !cfg.enabled {
+        ServeInfo::for_this_process(&system.paths, bind.unwrap_or(&cfg.bind), 0)
+            .write(&system.paths)?;
+        return Ok(None);
+    }
+    let server = crate::http::start(system.clone(), cfg, port, bind).await?;
+    let addr = server.local_addr();
+    ServeInfo::for_this_process(&system.paths, &addr.ip().to_string(), addr.port())
+        .write(&system.paths)?;
+    tracing::info!(%addr, "http listening");
+    Ok(Some(server))
 }

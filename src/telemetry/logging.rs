@@ -21,6 +21,7 @@ pub fn init(level: &str, logs_dir: Option<&Path>) -> std::io::Result<LogGuard> {
     let stderr = fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .compact()
         .with_filter(filter());
     let (json, guard) = match logs_dir {
