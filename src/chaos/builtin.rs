@@ -11,19 +11,58 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("dirt01.yaml", include_str!("../../chaos/dirt01.yaml")),
     ("dirt02.yaml", include_str!("../../chaos/dirt02.yaml")),
     ("dirt03.yaml", include_str!("../../chaos/dirt03.yaml")),
-    ("heartbeat_hang.yaml", include_str!("../../chaos/heartbeat_hang.yaml")),
-    ("api_timeout.yaml", include_str!("../../chaos/api_timeout.yaml")),
-    ("high_latency.yaml", include_str!("../../chaos/high_latency.yaml")),
-    ("memory_spike.yaml", include_str!("../../chaos/memory_spike.yaml")),
-    ("disk_spike.yaml", include_str!("../../chaos/disk_spike.yaml")),
-    ("trust_drop.yaml", include_str!("../../chaos/trust_drop.yaml")),
-    ("sandbox_crash.yaml", include_str!("../../chaos/sandbox_crash.yaml")),
-    ("error_burst.yaml", include_str!("../../chaos/error_burst.yaml")),
-    ("restart_fails.yaml", include_str!("../../chaos/restart_fails.yaml")),
-    ("process_crash.yaml", include_str!("../../chaos/process_crash.yaml")),
-    ("serve_hang.yaml", include_str!("../../chaos/serve_hang.yaml")),
-    ("port_conflict.yaml", include_str!("../../chaos/port_conflict.yaml")),
-    ("kill_switch.yaml", include_str!("../../chaos/kill_switch.yaml")),
+    (
+        "heartbeat_hang.yaml",
+        include_str!("../../chaos/heartbeat_hang.yaml"),
+    ),
+    (
+        "api_timeout.yaml",
+        include_str!("../../chaos/api_timeout.yaml"),
+    ),
+    (
+        "high_latency.yaml",
+        include_str!("../../chaos/high_latency.yaml"),
+    ),
+    (
+        "memory_spike.yaml",
+        include_str!("../../chaos/memory_spike.yaml"),
+    ),
+    (
+        "disk_spike.yaml",
+        include_str!("../../chaos/disk_spike.yaml"),
+    ),
+    (
+        "trust_drop.yaml",
+        include_str!("../../chaos/trust_drop.yaml"),
+    ),
+    (
+        "sandbox_crash.yaml",
+        include_str!("../../chaos/sandbox_crash.yaml"),
+    ),
+    (
+        "error_burst.yaml",
+        include_str!("../../chaos/error_burst.yaml"),
+    ),
+    (
+        "restart_fails.yaml",
+        include_str!("../../chaos/restart_fails.yaml"),
+    ),
+    (
+        "process_crash.yaml",
+        include_str!("../../chaos/process_crash.yaml"),
+    ),
+    (
+        "serve_hang.yaml",
+        include_str!("../../chaos/serve_hang.yaml"),
+    ),
+    (
+        "port_conflict.yaml",
+        include_str!("../../chaos/port_conflict.yaml"),
+    ),
+    (
+        "kill_switch.yaml",
+        include_str!("../../chaos/kill_switch.yaml"),
+    ),
 ];
 
 /// Every built-in scenario, parsed.

@@ -45,7 +45,10 @@ impl Endpoint {
             return Err(bad("no host"));
         }
         Ok(Endpoint::Fixed {
-            host: host.trim_start_matches('[').trim_end_matches(']').to_owned(),
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
             port,
         })
     }

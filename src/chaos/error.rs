@@ -83,7 +83,9 @@ impl ChaosError {
     pub fn is_usage(&self) -> bool {
         matches!(
             self,
-            ChaosError::Parse { .. } | ChaosError::Invalid { .. } | ChaosError::UnknownScenario { .. }
+            ChaosError::Parse { .. }
+                | ChaosError::Invalid { .. }
+                | ChaosError::UnknownScenario { .. }
         )
     }
 

@@ -74,7 +74,12 @@ pub struct Corrupted {
 
 impl Corrupted {
     /// Corrupts `path` (`mode`, `bytes` flipped with `seed`).
-    pub fn corrupt(path: &Path, mode: CorruptMode, bytes: usize, seed: u64) -> std::io::Result<Corrupted> {
+    pub fn corrupt(
+        path: &Path,
+        mode: CorruptMode,
+        bytes: usize,
+        seed: u64,
+    ) -> std::io::Result<Corrupted> {
         let original = std::fs::read(path)?;
         if original.is_empty() {
             return Err(std::io::Error::new(

@@ -200,9 +200,9 @@ pub(crate) async fn inject_once(
                 notes: vec![format!("corrupted {shown}")],
             })
         }
-        FaultKind::CpuSiege { threads } => {
-            Ok(Injected::plain(Held::Cpu(CpuSiege::start(*threads).map_err(io)?)))
-        }
+        FaultKind::CpuSiege { threads } => Ok(Injected::plain(Held::Cpu(
+            CpuSiege::start(*threads).map_err(io)?,
+        ))),
         FaultKind::MemorySiege { mib } => {
             let mib = *mib;
             let s = tokio::task::spawn_blocking(move || MemorySiege::start(mib))
@@ -240,17 +240,22 @@ pub(crate) async fn inject_once(
         }
         FaultKind::OccupyPort => occupy_port(ctx, kind).await,
         FaultKind::ErrorBurst { count } => {
-            chaos_post(ctx, kind, "/api/chaos/errors", serde_json::json!({ "count": count }))
-                .await?;
+            chaos_post(
+                ctx,
+                kind,
+                "/api/chaos/errors",
+                serde_json::json!({ "count": count }),
+            )
+            .await?;
             Ok(Injected::plain(Held::Nothing))
         }
         FaultKind::Latency { ms } => {
-            let duration_ms = duration.map(|d| d.as_millis() as u64).unwrap_or(1000);
+            let duration_s = duration.map(|d| d.as_secs_f64()).unwrap_or(1.0);
             chaos_post(
                 ctx,
                 kind,
                 "/api/chaos/latency",
-                serde_json::json!({ "ms": ms, "duration_ms": duration_ms }),
+                serde_json::json!({ "ms": ms, "duration_s": duration_s }),
             )
             .await?;
             Ok(Injected::plain(Held::Nothing))
@@ -304,7 +309,9 @@ async fn occupy_port(ctx: &Ctx, kind: &FaultKind) -> Result<Injected, ChaosError
 
 async fn kill_switch(ctx: &Ctx, kind: &FaultKind, action: SwitchAction) -> Result<(), ChaosError> {
     let control = ctx.control.as_ref().ok_or_else(|| {
-        ChaosError::UnsupportedTarget("kill_switch needs the grace binary to run `grace stop`/`grace start`".to_owned())
+        ChaosError::UnsupportedTarget(
+            "kill_switch needs the grace binary to run `grace stop`/`grace start`".to_owned(),
+        )
     })?;
     let mut cmd = tokio::process::Command::new(&control.exe);
     cmd.args(&control.global);
@@ -324,7 +331,9 @@ async fn kill_switch(ctx: &Ctx, kind: &FaultKind, action: SwitchAction) -> Resul
         crate::time::mono_ms()
     ));
     let file = std::fs::File::create(&log).map_err(|e| inject_err(kind, e.to_string()))?;
-    let file2 = file.try_clone().map_err(|e| inject_err(kind, e.to_string()))?;
+    let file2 = file
+        .try_clone()
+        .map_err(|e| inject_err(kind, e.to_string()))?;
     cmd.stdin(std::process::Stdio::null())
         .stdout(file)
         .stderr(file2)

@@ -45,7 +45,11 @@ pub(crate) fn parse_kernels(v: &Value) -> Result<Vec<KernelView>, String> {
         .filter_map(|k| {
             Some(KernelView {
                 name: k.get("name")?.as_str()?.to_owned(),
-                state: k.get("state").and_then(Value::as_str).unwrap_or("unknown").to_owned(),
+                state: k
+                    .get("state")
+                    .and_then(Value::as_str)
+                    .unwrap_or("unknown")
+                    .to_owned(),
                 restarts: k.get("restarts").and_then(Value::as_u64).unwrap_or(0),
             })
         })
@@ -60,7 +64,10 @@ pub(crate) fn parse_incidents(v: &Value) -> Result<Vec<Value>, String> {
 }
 
 fn text(v: &Value, key: &str) -> String {
-    v.get(key).and_then(Value::as_str).unwrap_or_default().to_owned()
+    v.get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// Whether a probe passes on a snapshot; `Err` says why not.
@@ -228,7 +235,7 @@ impl Monitor {
         let (h, k, i) = tokio::join!(
             self.client.get("/health"),
             self.client.get("/api/kernels"),
-            self.client.get("/api/incidents"),
+            self.client.get("/api/incidents?limit=500"),
         );
         let mut s = Snapshot {
             health: Some(h.map(|r| r.status).map_err(|e| e.to_string())),
@@ -286,11 +293,18 @@ impl Monitor {
             let changed = self.probe_state.get(&label).is_none_or(|s| s.0 != ok);
             if changed {
                 self.probe_state.insert(label.clone(), (ok, t));
-                tl.probes.entry(label).or_default().push(ProbeChange { t, ok });
+                tl.probes
+                    .entry(label)
+                    .or_default()
+                    .push(ProbeChange { t, ok });
             }
         }
         let ok = failing.is_empty();
-        if tl.steady.last().is_none_or(|c| c.ok != ok || c.failing != failing) {
+        if tl
+            .steady
+            .last()
+            .is_none_or(|c| c.ok != ok || c.failing != failing)
+        {
             tl.steady.push(SteadyChange {
                 t,
                 ok,
@@ -319,7 +333,8 @@ impl Monitor {
             let baseline = self.incident_baseline.get_or_insert_with(HashSet::new);
             for i in list {
                 let id = text(i, "incident_id");
-                if id.is_empty() || (first && baseline.insert(id.clone())) || baseline.contains(&id) {
+                if id.is_empty() || (first && baseline.insert(id.clone())) || baseline.contains(&id)
+                {
                     continue;
                 }
                 let span = IncidentSpan {

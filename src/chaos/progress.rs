@@ -76,7 +76,12 @@ impl<W: Write + Send> Progress for Lines<W> {
             Event::Started { name, .. } => writeln!(w, "{name}: starting"),
             Event::Phase { name, text } => writeln!(w, "{name}: {text}"),
             Event::Tick { .. } => Ok(()),
-            Event::Fault { name, t, what, text } => writeln!(w, "{name}: t={t:7.3}s {what:<9} {text}"),
+            Event::Fault {
+                name,
+                t,
+                what,
+                text,
+            } => writeln!(w, "{name}: t={t:7.3}s {what:<9} {text}"),
             Event::Finished { report } => writeln!(
                 w,
                 "{}: {} (score {})",
@@ -110,7 +115,11 @@ impl<W: Write + Send> Bar<W> {
 
 /// The bar itself: `[#####-----]` for `done` out of `total`.
 pub fn bar(done: f64, total: f64, width: usize) -> String {
-    let frac = if total > 0.0 { (done / total).clamp(0.0, 1.0) } else { 1.0 };
+    let frac = if total > 0.0 {
+        (done / total).clamp(0.0, 1.0)
+    } else {
+        1.0
+    };
     let full = (frac * width as f64).round() as usize;
     format!("[{}{}]", "#".repeat(full), "-".repeat(width - full))
 }
@@ -140,7 +149,15 @@ impl<W: Write + Send> Progress for Bar<W> {
                     "recovered" => format!("{} +rec", self.events),
                     _ => format!("{} !{what}", self.events),
                 };
-                let tail: String = self.events.chars().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect();
+                let tail: String = self
+                    .events
+                    .chars()
+                    .rev()
+                    .take(40)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
                 self.events = tail;
                 format!("{}{}", self.status, self.events)
             }

@@ -31,8 +31,9 @@ pub enum TargetSpec {
     },
     /// An instance that is already running.
     Existing {
-        /// Its URL (`http://127.0.0.1:8000`).
-        url: String,
+        /// Its URL (`http://127.0.0.1:8000`); `None` follows `serve.json` in the state
+        /// directory.
+        url: Option<String>,
         /// Its state directory (token, serve.json, watchdog.pid).
         state_dir: PathBuf,
         /// The grace binary and config, for kill_switch faults.
@@ -85,11 +86,19 @@ pub async fn run_scenarios(
 fn class_of(kind: &FaultKind) -> FaultClass {
     match kind {
         FaultKind::Kernel { kernel, .. } => FaultClass::Kernel(kernel.clone()),
-        FaultKind::Sigkill { process: Process::Serve }
-        | FaultKind::Sigstop { process: Process::Serve }
+        FaultKind::Sigkill {
+            process: Process::Serve,
+        }
+        | FaultKind::Sigstop {
+            process: Process::Serve,
+        }
         | FaultKind::OccupyPort => FaultClass::Serve,
-        FaultKind::Sigkill { process: Process::Watchdog }
-        | FaultKind::Sigstop { process: Process::Watchdog } => FaultClass::Watchdog,
+        FaultKind::Sigkill {
+            process: Process::Watchdog,
+        }
+        | FaultKind::Sigstop {
+            process: Process::Watchdog,
+        } => FaultClass::Watchdog,
         FaultKind::KillSwitch { .. } => FaultClass::Operator,
         _ => FaultClass::Other,
     }
@@ -106,7 +115,14 @@ fn empty_report(s: &Scenario, target: &str) -> ScenarioReport {
         max_detection_s: s.slo.max_detection.map(|d| d.as_secs_f64()),
         error: None,
         aborted: None,
-        assessment: measure::assess(&s.slo, &[], &[], &Default::default(), &Facts::default(), None),
+        assessment: measure::assess(
+            &s.slo,
+            &[],
+            &[],
+            &Default::default(),
+            &Facts::default(),
+            None,
+        ),
         timeline: Default::default(),
         cleanup: Vec::new(),
     }
@@ -151,15 +167,21 @@ async fn run_one(s: &Scenario, opts: &RunOptions, progress: &mut dyn Progress) -
             state_dir,
             control,
         } => {
-            let mut report = empty_report(s, url);
-            let endpoint = match Endpoint::from_url(url) {
-                Ok(e) => e,
-                Err(e) => {
-                    report.error = Some(e.to_string());
-                    return report;
-                }
-            };
             let paths = StatePaths::new(state_dir);
+            let label = url
+                .clone()
+                .unwrap_or_else(|| format!("serve.json in {}", state_dir.display()));
+            let mut report = empty_report(s, &label);
+            let endpoint = match url {
+                None => Endpoint::ServeJson(paths.serve_json()),
+                Some(u) => match Endpoint::from_url(u) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        report.error = Some(e.to_string());
+                        return report;
+                    }
+                },
+            };
             let token = std::fs::read_to_string(paths.token())
                 .ok()
                 .map(|t| t.trim().to_owned());
@@ -259,7 +281,11 @@ async fn run_fault(
         match fault.duration {
             // The fault lasts this long (server-side faults too): then its guard drops.
             Some(d) => {
-                let _ = wait_until(Instant::now().max(t0 + Duration::from_secs_f64(t)) + d, &mut abort).await;
+                let _ = wait_until(
+                    Instant::now().max(t0 + Duration::from_secs_f64(t)) + d,
+                    &mut abort,
+                )
+                .await;
                 drop(held);
             }
             None if !matches!(held, Held::Nothing) => shared.until_end.lock().push(held),
@@ -293,7 +319,12 @@ fn files_restored(shared: &Shared) -> Option<bool> {
 /// Injects and observes; fills `report`.
 async fn drive(s: &Scenario, ctx: &Ctx, report: &mut ScenarioReport, progress: &mut dyn Progress) {
     let abort_probes: Vec<_> = s.abort.iter().map(|a| a.probe.clone()).collect();
-    let mut mon = Monitor::new(ctx.client.clone(), ctx.paths.clone(), s.steady_state.clone(), &abort_probes);
+    let mut mon = Monitor::new(
+        ctx.client.clone(),
+        ctx.paths.clone(),
+        s.steady_state.clone(),
+        &abort_probes,
+    );
     progress.event(Event::Phase {
         name: &s.name,
         text: "waiting for the steady state",
@@ -389,16 +420,20 @@ async fn drive(s: &Scenario, ctx: &Ctx, report: &mut ScenarioReport, progress: &
                 continue;
             }
             let tl = &mon.timeline;
-            let first = records.iter().map(|r| r.injected_at).fold(f64::INFINITY, f64::min);
+            let first = records
+                .iter()
+                .map(|r| r.injected_at)
+                .fold(f64::INFINITY, f64::min);
             let noticed = records.iter().all(|r| {
                 r.error.is_some()
                     || matches!(r.class, FaultClass::Other | FaultClass::Operator)
                     || measure::detection(tl, r).is_some()
                     || t - r.ended_at >= grace
             });
-            let expected = s.expect.iter().all(|e| {
-                measure::expectation_status(e, tl, &facts, first, t).0 != Check::Pending
-            });
+            let expected = s
+                .expect
+                .iter()
+                .all(|e| measure::expectation_status(e, tl, &facts, first, t).0 != Check::Pending);
             if mon.steady_ok() && noticed && expected {
                 break;
             }
@@ -413,9 +448,10 @@ async fn drive(s: &Scenario, ctx: &Ctx, report: &mut ScenarioReport, progress: &
     };
     for mut c in shared.corrupted.lock().drain(..) {
         match c.undo() {
-            Ok(true) => report
-                .cleanup
-                .push(format!("put back {} (the system had not restored it)", c.path().display())),
+            Ok(true) => report.cleanup.push(format!(
+                "put back {} (the system had not restored it)",
+                c.path().display()
+            )),
             Ok(false) => {}
             Err(e) => report
                 .cleanup
@@ -429,7 +465,14 @@ async fn drive(s: &Scenario, ctx: &Ctx, report: &mut ScenarioReport, progress: &
         .zip(slots.iter())
         .map(|((_, f), sl)| record_of(f, sl))
         .collect();
-    report.assessment = measure::assess(&s.slo, &s.expect, &records, &mon.timeline, &facts, aborted.as_deref());
+    report.assessment = measure::assess(
+        &s.slo,
+        &s.expect,
+        &records,
+        &mon.timeline,
+        &facts,
+        aborted.as_deref(),
+    );
     report.aborted = aborted;
     report.timeline = mon.timeline;
 }
@@ -493,14 +536,19 @@ async fn restart_left_down(s: &Scenario, ctx: &Ctx, report: &mut ScenarioReport)
     let Ok(resp) = ctx.client.get("/api/kernels").await else {
         return;
     };
-    let Some(kernels) = resp.json().and_then(|v| super::monitor::parse_kernels(&v).ok()) else {
+    let Some(kernels) = resp
+        .json()
+        .and_then(|v| super::monitor::parse_kernels(&v).ok())
+    else {
         return;
     };
     for k in kernels.iter().filter(|k| names.contains(&k.name.as_str())) {
         if matches!(k.state.as_str(), "failed" | "stopped") {
             let path = format!("/api/kernels/{}/restart", k.name);
             let note = match ctx.client.post(&path, &serde_json::json!({})).await {
-                Ok(r) if (200..300).contains(&r.status) => format!("restarted {} (it was {})", k.name, k.state),
+                Ok(r) if (200..300).contains(&r.status) => {
+                    format!("restarted {} (it was {})", k.name, k.state)
+                }
                 Ok(r) => format!("cannot restart {}: {} answered {}", k.name, path, r.status),
                 Err(e) => format!("cannot restart {}: {e}", k.name),
             };

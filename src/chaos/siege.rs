@@ -30,7 +30,9 @@ impl CpuSiege {
                     let mut x: u64 = i as u64 + 1;
                     while !stop.load(Ordering::Relaxed) {
                         for _ in 0..10_000 {
-                            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+                            x = std::hint::black_box(
+                                x.wrapping_mul(6364136223846793005).wrapping_add(1),
+                            );
                         }
                     }
                 })?;

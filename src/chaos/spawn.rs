@@ -59,14 +59,20 @@ pub fn spawn_config(scn: &Scenario) -> Result<String, ChaosError> {
     on.insert("chaos".into(), toml::Value::Table(chaos));
     merge_config(&mut base, &on);
     merge_config(&mut base, &scn.config);
-    let text = toml::to_string(&base)
-        .map_err(|e| invalid(format!("its config overrides cannot be written as TOML: {e}")))?;
-    crate::config::parse(&text, ConfigSource::File(PathBuf::from("<generated grace.toml>")))
-        .map_err(|e| {
-            invalid(format!(
-                "its `config:` overrides do not make a valid grace.toml: {e}"
-            ))
-        })?;
+    let text = toml::to_string(&base).map_err(|e| {
+        invalid(format!(
+            "its config overrides cannot be written as TOML: {e}"
+        ))
+    })?;
+    crate::config::parse(
+        &text,
+        ConfigSource::File(PathBuf::from("<generated grace.toml>")),
+    )
+    .map_err(|e| {
+        invalid(format!(
+            "its `config:` overrides do not make a valid grace.toml: {e}"
+        ))
+    })?;
     Ok(text)
 }
 
@@ -91,12 +97,18 @@ fn unique_dir() -> PathBuf {
 }
 
 fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?
+        .local_addr()?
+        .port())
 }
 
 impl Instance {
     /// Starts `grace watch` for `scn` and waits until serve is healthy.
-    pub async fn start(exe: &Path, scn: &Scenario, ready_within: Duration) -> Result<Instance, ChaosError> {
+    pub async fn start(
+        exe: &Path,
+        scn: &Scenario,
+        ready_within: Duration,
+    ) -> Result<Instance, ChaosError> {
         let text = spawn_config(scn)?;
         let root = unique_dir();
         let paths = StatePaths::new(root.join("state"));
@@ -215,7 +227,9 @@ impl Instance {
             .kill_on_drop(true)
             .status();
         match tokio::time::timeout(Duration::from_secs(20), stop).await {
-            Ok(Ok(s)) if s.success() => notes.push("instance stopped with `grace stop --all`".to_owned()),
+            Ok(Ok(s)) if s.success() => {
+                notes.push("instance stopped with `grace stop --all`".to_owned())
+            }
             Ok(Ok(s)) => notes.push(format!("`grace stop --all` failed ({s})")),
             Ok(Err(e)) => notes.push(format!("cannot run `grace stop --all`: {e}")),
             Err(_) => notes.push("`grace stop --all` did not finish within 20 s".to_owned()),

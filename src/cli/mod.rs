@@ -5,9 +5,11 @@
 //! which the binary maps to exit status 2. Everything else is status 1.
 
 mod args;
+mod chaos;
 mod init;
 
 pub use args::{AuditCommand, Cli, Command, ServeArgs};
+pub use chaos::{chaos_list, chaos_run, ChaosCommand, ChaosRunArgs};
 pub use init::{check, init, starter_files};
 
 /// An error the user must fix in how they called Grace (exit status 2).
@@ -63,6 +65,15 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             }))?;
             Ok(code)
         }
+        Command::Chaos { action } => match action {
+            ChaosCommand::List => {
+                chaos_list(stdout)?;
+                Ok(0)
+            }
+            ChaosCommand::Run(args) => {
+                chaos_run(args, config_path, cli.state_dir.as_deref(), stdout)
+            }
+        },
         other => Err(UsageError(format!("{other:?} is not available in this build")).into()),
     }
 }

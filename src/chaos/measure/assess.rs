@@ -172,7 +172,10 @@ fn recovered_at(tl: &Timeline, start: f64) -> Option<f64> {
         return tl.steady.iter().find(|c| c.t > start && c.ok).map(|c| c.t);
     }
     let i = tl.samples.partition_point(|&s| s < start);
-    tl.samples[i..].iter().copied().find(|&s| steady_ok_at(tl, s))
+    tl.samples[i..]
+        .iter()
+        .copied()
+        .find(|&s| steady_ok_at(tl, s))
 }
 
 /// The score of one recovery: 100 for an instant one, 50 at the SLO, falling below 50
@@ -205,11 +208,16 @@ pub fn expectation_status(
                     && m.trigger.as_ref().is_none_or(|v| *v == i.trigger)
                     && m.component.as_ref().is_none_or(|v| *v == i.component)
                     && m.failure_mode.as_ref().is_none_or(|v| *v == i.failure_mode)
-                    && m.playbook.as_ref().is_none_or(|v| i.playbook.as_ref() == Some(v))
+                    && m.playbook
+                        .as_ref()
+                        .is_none_or(|v| i.playbook.as_ref() == Some(v))
                     && (!m.resolved || i.status == "resolved")
             });
             match hit {
-                Some(i) => (Check::Met, format!("{} at {:.3}s ({})", i.id, i.opened, i.status)),
+                Some(i) => (
+                    Check::Met,
+                    format!("{} at {:.3}s ({})", i.id, i.opened, i.status),
+                ),
                 None => pending("a matching incident"),
             }
         }
@@ -237,9 +245,15 @@ pub fn expectation_status(
             let up_at_start = probe_ok_at(health, from);
             let up_inside = health.iter().find(|c| c.t > from && c.t <= to && c.ok);
             if up_at_start == Some(true) {
-                (Check::Unmet, format!("serve answered /health at {from:.3}s"))
+                (
+                    Check::Unmet,
+                    format!("serve answered /health at {from:.3}s"),
+                )
             } else if let Some(c) = up_inside {
-                (Check::Unmet, format!("serve answered /health at {:.3}s", c.t))
+                (
+                    Check::Unmet,
+                    format!("serve answered /health at {:.3}s", c.t),
+                )
             } else if now < to || up_at_start.is_none() {
                 (Check::Pending, "window not over".to_owned())
             } else {
@@ -247,12 +261,19 @@ pub fn expectation_status(
             }
         }
         Expectation::FilesRestored => match facts.files_restored {
-            Some(true) => (Check::Met, "every corrupted file has its old content".to_owned()),
+            Some(true) => (
+                Check::Met,
+                "every corrupted file has its old content".to_owned(),
+            ),
             Some(false) => pending("the restore"),
             None => (Check::Unmet, "no file was corrupted".to_owned()),
         },
         Expectation::Alert(sev) => {
-            match tl.alerts.iter().find(|a| a.t >= first && a.severity == *sev) {
+            match tl
+                .alerts
+                .iter()
+                .find(|a| a.t >= first && a.severity == *sev)
+            {
                 Some(a) => (Check::Met, format!("{} at {:.3}s", a.file, a.t)),
                 None => pending("an alert"),
             }
@@ -338,7 +359,12 @@ pub fn assess(
     }
 }
 
-fn fault_outcome(slo: &Slo, f: &FaultRecord, tl: &Timeline, reasons: &mut Vec<String>) -> FaultOutcome {
+fn fault_outcome(
+    slo: &Slo,
+    f: &FaultRecord,
+    tl: &Timeline,
+    reasons: &mut Vec<String>,
+) -> FaultOutcome {
     let max_rec = slo.max_recovery.as_secs_f64();
     if let Some(err) = &f.error {
         reasons.push(format!("{}: {err}", f.label));

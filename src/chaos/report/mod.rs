@@ -85,13 +85,15 @@ impl RunReport {
             written.push(path);
             Ok(())
         };
-        let json = serde_json::to_vec_pretty(self).map_err(|e| {
-            ChaosError::io("cannot encode report", dir, std::io::Error::other(e))
-        })?;
+        let json = serde_json::to_vec_pretty(self)
+            .map_err(|e| ChaosError::io("cannot encode report", dir, std::io::Error::other(e)))?;
         put("report.json".to_owned(), &json)?;
         put("summary.txt".to_owned(), summary_table(self).as_bytes())?;
         for s in &self.scenarios {
-            put(format!("{}.svg", file_stem(&s.name)), timeline_svg(s).as_bytes())?;
+            put(
+                format!("{}.svg", file_stem(&s.name)),
+                timeline_svg(s).as_bytes(),
+            )?;
         }
         Ok(written)
     }
@@ -100,6 +102,12 @@ impl RunReport {
 /// A file-name-safe form of a scenario name.
 pub fn file_stem(name: &str) -> String {
     name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }

@@ -89,6 +89,26 @@ pub fn timeline_svg(s: &ScenarioReport) -> String {
         r##"<text x="10" y="42" fill="#555">SLO: recovery within {}s; time in seconds from the first injection</text>"##,
         s.max_recovery_s
     );
+    // Time axis.
+    let axis = TOP + rows as f64 * ROW + 8.0;
+    let _ = writeln!(
+        o,
+        r##"<line x1="{LEFT}" x2="{}" y1="{axis}" y2="{axis}" stroke="#333"/>"##,
+        WIDTH - RIGHT
+    );
+    let step = tick_step(sc.hi - sc.lo);
+    let mut t = (sc.lo / step).ceil() * step;
+    while t <= sc.hi {
+        let x = sc.x(t);
+        let _ = writeln!(
+            o,
+            r##"<line x1="{x:.1}" x2="{x:.1}" y1="{TOP}" y2="{:.1}" stroke="#ddd"/><text x="{x:.1}" y="{:.1}" text-anchor="middle" fill="#333">{}</text>"##,
+            axis + 4.0,
+            axis + 18.0,
+            fmt_tick(t, step)
+        );
+        t += step;
+    }
     let mut y = TOP;
     let lane = |o: &mut String, y: f64, label: &str| {
         let _ = writeln!(
@@ -102,7 +122,11 @@ pub fn timeline_svg(s: &ScenarioReport) -> String {
         );
     };
     // Steady state and health.
-    let steady: Vec<(f64, bool)> = tl.steady.iter().map(|c: &SteadyChange| (c.t, c.ok)).collect();
+    let steady: Vec<(f64, bool)> = tl
+        .steady
+        .iter()
+        .map(|c: &SteadyChange| (c.t, c.ok))
+        .collect();
     let health: Vec<(f64, bool)> = tl
         .probes
         .get("health_ok")
@@ -161,7 +185,11 @@ pub fn timeline_svg(s: &ScenarioReport) -> String {
             y + 6.0,
             (x1 - x0).max(4.0),
             ROW - 12.0,
-            if f.record.error.is_some() { "#9e9e9e" } else { "#fb8c00" },
+            if f.record.error.is_some() {
+                "#9e9e9e"
+            } else {
+                "#fb8c00"
+            },
             esc(&f.record.label),
             f.record.injected_at,
             f.record.ended_at
@@ -211,29 +239,11 @@ pub fn timeline_svg(s: &ScenarioReport) -> String {
             esc(&i.component),
             esc(&i.status),
             i.opened,
-            i.resolved.map(|r| format!("{r:.3}s")).unwrap_or_else(|| "open".to_owned())
+            i.resolved
+                .map(|r| format!("{r:.3}s"))
+                .unwrap_or_else(|| "open".to_owned())
         );
         y += ROW;
-    }
-    // Time axis.
-    let axis = y + 8.0;
-    let _ = writeln!(
-        o,
-        r##"<line x1="{LEFT}" x2="{}" y1="{axis}" y2="{axis}" stroke="#333"/>"##,
-        WIDTH - RIGHT
-    );
-    let step = tick_step(sc.hi - sc.lo);
-    let mut t = (sc.lo / step).ceil() * step;
-    while t <= sc.hi {
-        let x = sc.x(t);
-        let _ = writeln!(
-            o,
-            r##"<line x1="{x:.1}" x2="{x:.1}" y1="{TOP}" y2="{:.1}" stroke="#ddd"/><text x="{x:.1}" y="{:.1}" text-anchor="middle" fill="#333">{}</text>"##,
-            axis + 4.0,
-            axis + 18.0,
-            fmt_tick(t, step)
-        );
-        t += step;
     }
     let _ = writeln!(o, "</svg>");
     o

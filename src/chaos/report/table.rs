@@ -67,7 +67,11 @@ fn scenario_rows(out: &mut String, s: &ScenarioReport) {
         if s.passed() { "PASS" } else { "FAIL" },
         a.score,
         secs(a.recovery),
-        if a.steady_restored { "restored" } else { "NOT restored" },
+        if a.steady_restored {
+            "restored"
+        } else {
+            "NOT restored"
+        },
         if incidents.is_empty() {
             "none".to_owned()
         } else {

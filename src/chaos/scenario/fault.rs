@@ -209,11 +209,19 @@ fn process_name(p: Process) -> &'static str {
 #[serde(deny_unknown_fields)]
 struct RawFault {
     fault: String,
-    #[serde(default, with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
     duration: Option<Duration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     repeat: Option<u32>,
-    #[serde(default, with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
     every: Option<Duration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     kernel: Option<String>,
@@ -378,7 +386,11 @@ impl TryFrom<RawFault> for Fault {
             "kill_switch" => FaultKind::KillSwitch {
                 action: need(&r.action, kind, "action", "stop")?,
             },
-            _ => return Err(format!("unknown fault {kind:?}; the faults are {FAULT_KINDS}")),
+            _ => {
+                return Err(format!(
+                    "unknown fault {kind:?}; the faults are {FAULT_KINDS}"
+                ))
+            }
         };
         let repeat = r.repeat.unwrap_or(1);
         if repeat == 0 {
@@ -496,7 +508,10 @@ impl TryFrom<RawStep> for Step {
             (None, Some(m)) => {
                 let f: Fault = serde_yaml_ng::from_value(serde_yaml_ng::Value::Mapping(m))
                     .map_err(|e| e.to_string())?;
-                Ok(Step { at, faults: vec![f] })
+                Ok(Step {
+                    at,
+                    faults: vec![f],
+                })
             }
             (None, None) => Err(format!(
                 "a step needs `fault: KIND` or `parallel:`; the faults are {FAULT_KINDS}"

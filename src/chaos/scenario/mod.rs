@@ -50,17 +50,17 @@ pub struct Scenario {
     pub spawn: SpawnOptions,
     /// Probes that must hold before injection and again after it (default:
     /// `health_ok`).
-    #[serde(default)]
+    #[serde(default, with = "serde_yaml_ng::with::singleton_map_recursive")]
     pub steady_state: Vec<Probe>,
     /// The faults, by offset.
     pub faults: Vec<Step>,
     /// The service level objective.
     pub slo: Slo,
     /// When to stop injecting and clean up.
-    #[serde(default)]
+    #[serde(default, with = "serde_yaml_ng::with::singleton_map_recursive")]
     pub abort: Vec<AbortRule>,
     /// What the system must have done, besides coming back to its steady state.
-    #[serde(default)]
+    #[serde(default, with = "serde_yaml_ng::with::singleton_map_recursive")]
     pub expect: Vec<Expectation>,
     /// How long the steady state may take to hold before injection (default 30 s).
     #[serde(default, with = "humantime_serde")]
@@ -226,11 +226,9 @@ impl Expectation {
             Expectation::KernelRestarted(k) => format!("kernel_restarted({k})"),
             Expectation::KernelState { kernel, state } => format!("kernel_state({kernel}={state})"),
             Expectation::ServeRestarted => "serve_restarted".to_owned(),
-            Expectation::ServeDown { from, to } => format!(
-                "serve_down({}s..{}s)",
-                from.as_secs_f64(),
-                to.as_secs_f64()
-            ),
+            Expectation::ServeDown { from, to } => {
+                format!("serve_down({}s..{}s)", from.as_secs_f64(), to.as_secs_f64())
+            }
             Expectation::FilesRestored => "files_restored".to_owned(),
             Expectation::Alert(s) => format!("alert({s})"),
         }
@@ -252,11 +250,10 @@ impl Scenario {
                 message: strip_location(&e.to_string()),
             }
         })?;
-        s.check()
-            .map_err(|message| ChaosError::Invalid {
-                file: file.to_owned(),
-                message,
-            })?;
+        s.check().map_err(|message| ChaosError::Invalid {
+            file: file.to_owned(),
+            message,
+        })?;
         if s.steady_state.is_empty() {
             s.steady_state.push(Probe::HealthOk);
         }
@@ -274,7 +271,11 @@ impl Scenario {
         if self.slo.max_recovery.is_zero() {
             return Err("`slo.max_recovery` must be more than 0".to_owned());
         }
-        for p in self.steady_state.iter().chain(self.abort.iter().map(|a| &a.probe)) {
+        for p in self
+            .steady_state
+            .iter()
+            .chain(self.abort.iter().map(|a| &a.probe))
+        {
             if let Probe::HttpGet { path, .. } = p {
                 if !path.starts_with('/') {
                     return Err(format!("probe http_get path {path:?} must start with `/`"));
@@ -298,7 +299,9 @@ impl Scenario {
             }
         }
         if self.expect.contains(&Expectation::FilesRestored)
-            && !self.all_faults().any(|f| matches!(f.kind, FaultKind::Corrupt { .. }))
+            && !self
+                .all_faults()
+                .any(|f| matches!(f.kind, FaultKind::Corrupt { .. }))
         {
             return Err("expectation files_restored needs a corrupt fault".to_owned());
         }
