@@ -5,11 +5,15 @@
 //! which the binary maps to exit status 2. Everything else is status 1.
 
 mod args;
+mod audit;
 mod chaos;
+mod incidents;
 mod init;
 
 pub use args::{AuditCommand, Cli, Command, ServeArgs};
+pub use audit::audit_verify;
 pub use chaos::{chaos_list, chaos_run, ChaosCommand, ChaosRunArgs};
+pub use incidents::incidents;
 pub use init::{check, init, starter_files};
 
 /// An error the user must fix in how they called Grace (exit status 2).

@@ -71,6 +71,13 @@ pub fn validate(l: &Loaded) -> Result<(), ConfigError> {
             "kernels.max_window must be above zero (e.g. \"60s\")".into(),
         ));
     }
+    if let Err(e) = c.triggers.validate() {
+        let at = match &e {
+            crate::trigger::TriggerError::Config { trigger, .. } => format!("[triggers.{trigger}"),
+            _ => "[triggers".to_owned(),
+        };
+        return Err(err(l, &at, e.to_string()));
+    }
     let mut seen = HashSet::new();
     for k in &c.kernel {
         let at = format!("\"{}\"", k.name);

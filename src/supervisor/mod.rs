@@ -1,12 +1,32 @@
 //! Erlang/OTP-style supervisors on ractor.
 //!
-//! The decisions are plain functions with no runtime in them ([`spec`] for the
-//! vocabulary); the supervisor actor only carries them out. See
-//! `docs/supervisor.md` for the semantics and where they differ from OTP.
+//! A supervisor starts its children in order, watches them (each child's actor is
+//! linked to it), restarts them by its [`Strategy`] and their [`RestartType`], fails
+//! when restarts exceed its [`Intensity`] (escalating to its parent), and stops them in
+//! reverse order. `docs/supervisor.md` states the semantics and where they differ from
+//! OTP.
+//!
+//! The decisions are plain functions with no runtime in them: [`strategy`] (which
+//! children a failure stops and restarts), [`intensity`] (the sliding window of
+//! restarts) and [`backoff`] (the delay before a restart). The actor only carries them
+//! out; [`SupervisorHandle`] is how the rest of the program talks to it.
 
+mod actor;
+pub mod backoff;
+mod children;
+pub mod events;
+mod handle;
+pub mod intensity;
+mod ops;
+mod restart;
 mod spec;
+mod stop;
+pub mod strategy;
 
+pub use events::{CriticalDownEvent, MaxAttemptsEvent, RestartEvent};
+pub use handle::{SupervisorExit, SupervisorHandle};
 pub use spec::{
     AttemptLimit, Backoff, ChildInfo, ChildKind, ChildSpec, Counts, Intensity, RestartType,
     Shutdown, Strategy, SupervisorError, SupervisorMsg, SupervisorSpec,
 };
+pub use stop::KILL_WAIT;

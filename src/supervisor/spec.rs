@@ -297,6 +297,9 @@ pub enum SupervisorError {
     /// The supervisor is not running.
     #[error("supervisor {0} is not running")]
     NotRunning(String),
+    /// The child runs; it must be terminated before it can be deleted.
+    #[error("child {0:?} is running; terminate it before deleting it")]
+    StillRunning(String),
 }
 
 /// The mailbox type of every supervisor actor.
@@ -332,4 +335,9 @@ pub enum SupervisorMsg {
     },
     /// A backoff delay for a child has elapsed: start it now.
     BackoffElapsed(String),
+    /// The handle of a nested supervisor child (its current incarnation).
+    ChildSupervisor(
+        String,
+        RpcReplyPort<Result<super::SupervisorHandle, SupervisorError>>,
+    ),
 }

@@ -2,8 +2,10 @@
 //! [`Registry`] that finds a kernel by name across restarts.
 
 pub mod build;
+mod heartbeat;
 mod registry;
 mod system;
 
+pub use heartbeat::{spawn_heartbeat, tick_due, tick_phase, HeartbeatHandle, HeartbeatMissed};
 pub use registry::{KernelEntry, Registry, TreeError};
 pub use system::{System, SystemError};

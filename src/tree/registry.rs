@@ -108,6 +108,15 @@ impl Registry {
         self.kernels.is_empty()
     }
 
+    /// Calls `f` with every registered kernel, in no particular order, without collecting
+    /// or sorting them: for scans over many kernels (heartbeats). `f` must not register or
+    /// remove kernels.
+    pub fn for_each(&self, mut f: impl FnMut(&Arc<KernelEntry>)) {
+        for e in self.kernels.iter() {
+            f(e.value());
+        }
+    }
+
     /// The status of every kernel, sorted by name.
     pub fn statuses(&self) -> Vec<Arc<KernelStatus>> {
         let mut v: Vec<_> = self.kernels.iter().map(|e| e.status.clone()).collect();

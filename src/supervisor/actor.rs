@@ -1,0 +1,185 @@
+//! The supervisor actor: receives its children's exits and the calls of its handles, and
+//! carries out what the decision functions ([`super::strategy`], [`super::intensity`],
+//! [`super::backoff`]) say.
+
+use std::sync::Arc;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
+use tracing::Instrument;
+
+use super::children::Children;
+use super::handle::Shared;
+use super::intensity::RestartWindow;
+use super::spec::{Strategy, SupervisorError, SupervisorMsg, SupervisorSpec};
+use super::strategy::ExitKind;
+use crate::kernel::KernelState;
+use crate::tree::System;
+
+/// The ractor actor behind every supervisor.
+pub(crate) struct SupervisorActor;
+
+/// What a supervisor actor is started with.
+pub(crate) struct SupervisorArgs {
+    pub spec: SupervisorSpec,
+    pub system: Arc<System>,
+    pub shared: Arc<Shared>,
+}
+
+/// The supervisor's state.
+pub(crate) struct Sup {
+    pub name: Arc<str>,
+    pub strategy: Strategy,
+    pub max_children: Option<usize>,
+    pub system: Arc<System>,
+    pub myself: ActorRef<SupervisorMsg>,
+    pub children: Children,
+    pub intensity: RestartWindow,
+    pub shared: Arc<Shared>,
+    pub span: tracing::Span,
+}
+
+/// Exit reasons ractor reports for a stop that was not asked of the child itself.
+fn exit_kind(reason: Option<&str>) -> ExitKind {
+    match reason {
+        Some("killed") | Some("actor_task_cancelled") => ExitKind::Abnormal,
+        _ => ExitKind::Normal,
+    }
+}
+
+impl Actor for SupervisorActor {
+    type Msg = SupervisorMsg;
+    type State = Sup;
+    type Arguments = SupervisorArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<SupervisorMsg>,
+        args: SupervisorArgs,
+    ) -> Result<Sup, ActorProcessingErr> {
+        let SupervisorArgs {
+            spec,
+            system,
+            shared,
+        } = args;
+        let span = tracing::info_span!("supervisor", name = %spec.name);
+        let mut sup = Sup {
+            name: Arc::from(spec.name.as_str()),
+            strategy: spec.strategy,
+            max_children: spec.max_children,
+            system,
+            myself,
+            children: Children::default(),
+            intensity: RestartWindow::new(spec.intensity.max_restarts, spec.intensity.max_window),
+            shared,
+            span: span.clone(),
+        };
+        async {
+            for child in spec.children {
+                let id = child.id.clone();
+                if sup.children.key_of(&id).is_some() {
+                    sup.stop_all(KernelState::Stopped, "start failed").await;
+                    return Err(SupervisorError::AlreadyExists(id).into());
+                }
+                let key = sup.children.insert(child);
+                if let Err(reason) = sup.start(key).await {
+                    tracing::error!(child = %id, %reason, "child failed to start");
+                    sup.stop_all(KernelState::Stopped, "start failed").await;
+                    return Err(SupervisorError::StartFailed { id, reason }.into());
+                }
+            }
+            tracing::debug!(children = sup.children.len(), "supervisor started");
+            Ok(())
+        }
+        .instrument(span)
+        .await
+        .map(|()| sup)
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<SupervisorMsg>,
+        msg: SupervisorMsg,
+        sup: &mut Sup,
+    ) -> Result<(), ActorProcessingErr> {
+        let span = sup.span.clone();
+        sup.dispatch(msg).instrument(span).await
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        _myself: ActorRef<SupervisorMsg>,
+        evt: SupervisionEvent,
+        sup: &mut Sup,
+    ) -> Result<(), ActorProcessingErr> {
+        let (cell, kind, reason) = match evt {
+            SupervisionEvent::ActorFailed(cell, err) => (cell, ExitKind::Abnormal, err.to_string()),
+            SupervisionEvent::ActorTerminated(cell, _, reason) => {
+                let kind = exit_kind(reason.as_deref());
+                (cell, kind, reason.unwrap_or_else(|| "normal".to_owned()))
+            }
+            _ => return Ok(()),
+        };
+        let Some(key) = sup.children.key_of_actor(cell.get_id()) else {
+            // An incarnation we no longer track (stopped, killed or abandoned) reporting
+            // late: its replacement, if any, is already running.
+            tracing::trace!(actor = %cell.get_id(), %reason, "exit of an untracked actor ignored");
+            return Ok(());
+        };
+        let span = sup.span.clone();
+        sup.child_exited(key, kind, reason).instrument(span).await
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<SupervisorMsg>,
+        sup: &mut Sup,
+    ) -> Result<(), ActorProcessingErr> {
+        let span = sup.span.clone();
+        async {
+            sup.stop_all(KernelState::Stopped, "shutdown").await;
+            tracing::debug!("supervisor stopped");
+        }
+        .instrument(span)
+        .await;
+        sup.shared.set_exit(super::SupervisorExit::Normal);
+        Ok(())
+    }
+}
+
+impl Sup {
+    async fn dispatch(&mut self, msg: SupervisorMsg) -> Result<(), ActorProcessingErr> {
+        match msg {
+            SupervisorMsg::WhichChildren(port) => {
+                let _ = port.send(self.children.infos());
+            }
+            SupervisorMsg::CountChildren(port) => {
+                let _ = port.send(self.children.counts());
+            }
+            SupervisorMsg::StartChild(spec, port) => {
+                let r = self.add_child(*spec).await;
+                let _ = port.send(r);
+            }
+            SupervisorMsg::TerminateChild(id, port) => {
+                let r = self.terminate_child(&id).await;
+                let _ = port.send(r);
+            }
+            SupervisorMsg::DeleteChild(id, port) => {
+                let r = self.delete_child(&id);
+                let _ = port.send(r);
+            }
+            SupervisorMsg::ChildSupervisor(id, port) => {
+                let _ = port.send(self.child_supervisor(&id));
+            }
+            SupervisorMsg::RestartChild { id, reason, reply } => {
+                return self.restart_child(&id, reason, reply).await;
+            }
+            SupervisorMsg::RestartedInPlace { id, reason } => {
+                return self.restarted_in_place(&id, reason).await;
+            }
+            SupervisorMsg::BackoffElapsed(id) => {
+                return self.backoff_elapsed(&id).await;
+            }
+        }
+        Ok(())
+    }
+}

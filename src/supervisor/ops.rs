@@ -1,0 +1,239 @@
+//! Starting and stopping single children, and the calls that add, stop and remove them
+//! (OTP's `start_child`, `terminate_child`, `delete_child`).
+
+use std::sync::Arc;
+
+use super::actor::Sup;
+use super::children::{Incarnation, Key};
+use super::handle::{spawn, SupervisorHandle};
+use super::spec::{ChildKind, ChildSpec, RestartType, Shutdown, Strategy, SupervisorError};
+use super::stop::{self, How, Stopped};
+use crate::kernel::{spawn_kernel, KernelState, KernelStatus};
+
+impl Sup {
+    /// Whether a kernel child may repair a panic in place: its spec allows it, only the
+    /// failed child would be restarted anyway (one_for_one, which a dynamic supervisor
+    /// is), it is to be restarted after a panic at all (not temporary), and no backoff
+    /// delay is to be honoured first.
+    fn in_place_allowed(&self, spec: &ChildSpec) -> bool {
+        match &spec.kind {
+            ChildKind::Kernel(k) => {
+                k.restart_in_place
+                    && self.strategy == Strategy::OneForOne
+                    && spec.restart != RestartType::Temporary
+                    && spec.backoff.is_none()
+            }
+            ChildKind::Supervisor(_) => false,
+        }
+    }
+
+    /// Starts child `key` now. On success it is linked to this supervisor and tracked;
+    /// on failure the error says why.
+    pub(crate) async fn start(&mut self, key: Key) -> Result<(), String> {
+        let Some(child) = self.children.get(key) else {
+            return Err(format!("no child with key {key}"));
+        };
+        let run = match &child.spec.kind {
+            ChildKind::Kernel(ks) => {
+                let status = match &child.status {
+                    Some(s) => s.clone(),
+                    None => {
+                        // First start: the status outlives this child's restarts, and
+                        // a restart of this supervisor too (same name, same status).
+                        let status = self
+                            .system
+                            .registry
+                            .get(&ks.name)
+                            .map(|e| e.status.clone())
+                            .unwrap_or_else(|| Arc::new(KernelStatus::new(ks)));
+                        self.system
+                            .registry
+                            .register(status.clone(), self.myself.clone());
+                        status
+                    }
+                };
+                status.set_state(KernelState::Starting);
+                let in_place = self.in_place_allowed(&child.spec);
+                let spawned = spawn_kernel(
+                    ks,
+                    status.clone(),
+                    self.system.clone(),
+                    self.myself.clone(),
+                    in_place,
+                )
+                .await;
+                if let Some(c) = self.children.get_mut(key) {
+                    c.status = Some(status);
+                }
+                match spawned {
+                    Ok(actor) => {
+                        if let Some(name) = self.children.get(key).and_then(|c| c.kernel_name()) {
+                            self.system.registry.set_actor(name, Some(actor.clone()));
+                        }
+                        Incarnation::Kernel(actor)
+                    }
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+            ChildKind::Supervisor(ss) => {
+                let fut = spawn(
+                    ss.clone(),
+                    self.system.clone(),
+                    Some(self.myself.get_cell()),
+                );
+                match fut.await {
+                    Ok(handle) => Incarnation::Supervisor(handle),
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+        };
+        self.children.set_running(key, run);
+        if let Some(c) = self.children.get_mut(key) {
+            if c.status.is_none() {
+                c.set_state(KernelState::Running);
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops child `key` (if it runs) and leaves it in `state`. Its actor is untracked
+    /// first, so that its exit, however late, is not taken for a failure.
+    pub(crate) async fn stop_child(&mut self, key: Key, how: How, state: KernelState) {
+        let old = self.children.set_down(key);
+        let Some(c) = self.children.get_mut(key) else {
+            return;
+        };
+        if let Some(name) = c.kernel_name() {
+            self.system.registry.set_actor(name, None);
+        }
+        c.pending = None;
+        c.set_state(state);
+        let shutdown = match how {
+            How::Kill => Shutdown::BrutalKill,
+            How::Policy => c.spec.shutdown,
+        };
+        let Some(cell) = old.cell() else {
+            return;
+        };
+        let outcome = stop::stop(&cell, shutdown, "shutdown").await;
+        if outcome == Stopped::Abandoned {
+            self.shared.count_abandoned();
+            let id = self
+                .children
+                .get(key)
+                .map(|c| c.spec.id.as_str())
+                .unwrap_or("");
+            tracing::error!(
+                child = id,
+                kill_wait = ?stop::KILL_WAIT,
+                "child did not exit after a kill; abandoned"
+            );
+        }
+    }
+
+    /// Stops every running child in reverse start order (graceful shutdown, or the
+    /// supervisor failing), leaving them in `state`.
+    pub(crate) async fn stop_all(&mut self, state: KernelState, why: &str) {
+        for key in self.children.running_reversed() {
+            self.stop_child(key, How::Policy, state).await;
+            if let Some(c) = self.children.get_mut(key) {
+                c.set_reason(why);
+            }
+        }
+        // Children already down (just exited, or waiting for a restart) settle too;
+        // those left down on purpose (stopped, failed) keep their state.
+        for key in self.children.keys() {
+            if let Some(c) = self.children.get_mut(key) {
+                c.pending = None;
+                if !matches!(c.state(), KernelState::Stopped | KernelState::Failed) {
+                    c.set_state(state);
+                }
+            }
+        }
+    }
+
+    /// `start_child`: adds a child at the end of the start order and starts it. A child
+    /// that fails to start is not kept.
+    pub(crate) async fn add_child(&mut self, spec: ChildSpec) -> Result<(), SupervisorError> {
+        if self.children.key_of(&spec.id).is_some() {
+            return Err(SupervisorError::AlreadyExists(spec.id));
+        }
+        if let Some(max) = self.max_children {
+            if self.children.len() >= max {
+                return Err(SupervisorError::MaxChildren {
+                    name: self.name.to_string(),
+                    max,
+                });
+            }
+        }
+        let id = spec.id.clone();
+        let key = self.children.insert(spec);
+        match self.start(key).await {
+            Ok(()) => Ok(()),
+            Err(reason) => {
+                self.forget(key);
+                Err(SupervisorError::StartFailed { id, reason })
+            }
+        }
+    }
+
+    /// `terminate_child`: stops a child by its shutdown policy; it stays down (state
+    /// `stopped`) until restarted, and keeps its spec.
+    pub(crate) async fn terminate_child(&mut self, id: &str) -> Result<(), SupervisorError> {
+        let key = self
+            .children
+            .key_of(id)
+            .ok_or_else(|| SupervisorError::NoSuchChild(id.to_owned()))?;
+        self.stop_child(key, How::Policy, KernelState::Stopped)
+            .await;
+        if let Some(c) = self.children.get_mut(key) {
+            c.set_reason("terminated");
+        }
+        Ok(())
+    }
+
+    /// `delete_child`: forgets a child that is not running.
+    pub(crate) fn delete_child(&mut self, id: &str) -> Result<(), SupervisorError> {
+        let key = self
+            .children
+            .key_of(id)
+            .ok_or_else(|| SupervisorError::NoSuchChild(id.to_owned()))?;
+        if self.children.get(key).is_some_and(|c| c.is_running()) {
+            return Err(SupervisorError::StillRunning(id.to_owned()));
+        }
+        self.forget(key);
+        Ok(())
+    }
+
+    /// Removes a child (down) from the table and, for a kernel, from the registry.
+    pub(crate) fn forget(&mut self, key: Key) {
+        if let Some(c) = self.children.remove(key) {
+            if let Some(name) = c.kernel_name() {
+                let ours = self
+                    .system
+                    .registry
+                    .get(name)
+                    .is_some_and(|e| e.supervisor.get_id() == self.myself.get_id());
+                if ours {
+                    self.system.registry.remove(name);
+                }
+            }
+        }
+    }
+
+    /// The handle of a running nested supervisor.
+    pub(crate) fn child_supervisor(&self, id: &str) -> Result<SupervisorHandle, SupervisorError> {
+        let c = self
+            .children
+            .key_of(id)
+            .and_then(|k| self.children.get(k))
+            .ok_or_else(|| SupervisorError::NoSuchChild(id.to_owned()))?;
+        match &c.run {
+            Incarnation::Supervisor(h) => Ok(h.clone()),
+            Incarnation::Kernel(_) => Err(SupervisorError::NoSuchChild(format!(
+                "{id} (a kernel, not a supervisor)"
+            ))),
+            Incarnation::Down => Err(SupervisorError::NotRunning(id.to_owned())),
+        }
+    }
+}

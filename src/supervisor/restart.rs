@@ -1,0 +1,485 @@
+//! Carrying out restarts: a child's exit (or an explicit restart) goes through the
+//! strategy, the attempt limit, the intensity window and the backoff, in that order;
+//! then siblings are stopped, the restart events published and the children started.
+
+use std::time::Duration;
+
+use ractor::{ActorProcessingErr, RpcReplyPort};
+use tokio::time::Instant;
+
+use super::actor::Sup;
+use super::children::{Key, Pending};
+use super::events::{self, CriticalDownEvent, MaxAttemptsEvent, RestartEvent};
+use super::handle::SupervisorExit;
+use super::spec::{RestartType, Strategy, SupervisorError, SupervisorMsg};
+use super::stop::How;
+use super::strategy::{plan, scope, ExitKind, Plan, Scope};
+use crate::bus::Topic;
+use crate::kernel::KernelState;
+
+type Reply = RpcReplyPort<Result<(), SupervisorError>>;
+
+/// A child that went down (or is to be restarted on request), to be decided on.
+pub(crate) struct Failure {
+    key: Key,
+    exit: ExitKind,
+    reason: String,
+    /// An explicit restart: only this child, whatever its restart type, no backoff, no
+    /// attempt limit (it is how an operator brings back a child left down).
+    force: bool,
+    /// Who waits for the outcome of an explicit restart.
+    reply: Option<Reply>,
+    /// Children of an interrupted group start still waiting to be started.
+    rest: Vec<Key>,
+}
+
+fn strategy_name(s: Strategy) -> &'static str {
+    match s {
+        Strategy::OneForOne => "one_for_one",
+        Strategy::OneForAll => "one_for_all",
+        Strategy::RestForOne => "rest_for_one",
+    }
+}
+
+impl Sup {
+    /// A tracked child's actor exited.
+    pub(crate) async fn child_exited(
+        &mut self,
+        key: Key,
+        exit: ExitKind,
+        reason: String,
+    ) -> Result<(), ActorProcessingErr> {
+        self.children.set_down(key);
+        if let Some(c) = self.children.get_mut(key) {
+            if let Some(name) = c.kernel_name() {
+                self.system.registry.set_actor(name, None);
+            }
+            c.set_reason(&reason);
+        }
+        self.run_failures(Failure {
+            key,
+            exit,
+            reason,
+            force: false,
+            reply: None,
+            rest: Vec::new(),
+        })
+        .await
+    }
+
+    /// `restart_child`: restarts one child now, running or not. A hung child (reason
+    /// `heartbeat_timeout`) is killed at once: it would never process a graceful stop.
+    pub(crate) async fn restart_child(
+        &mut self,
+        id: &str,
+        reason: String,
+        reply: Option<Reply>,
+    ) -> Result<(), ActorProcessingErr> {
+        let Some(key) = self.children.key_of(id) else {
+            if let Some(port) = reply {
+                let _ = port.send(Err(SupervisorError::NoSuchChild(id.to_owned())));
+            }
+            return Ok(());
+        };
+        let how = if reason == "heartbeat_timeout" {
+            How::Kill
+        } else {
+            How::Policy
+        };
+        self.stop_child(key, how, KernelState::Restarting).await;
+        self.run_failures(Failure {
+            key,
+            exit: ExitKind::Abnormal,
+            reason,
+            force: true,
+            reply,
+            rest: Vec::new(),
+        })
+        .await
+    }
+
+    async fn run_failures(&mut self, first: Failure) -> Result<(), ActorProcessingErr> {
+        let mut next = Some(first);
+        while let Some(f) = next.take() {
+            next = self.decide(f).await?;
+        }
+        Ok(())
+    }
+
+    fn plan_for(&self, f: &Failure) -> Plan<Key> {
+        let strategy = if f.force {
+            Strategy::OneForOne
+        } else {
+            self.strategy
+        };
+        match scope(strategy) {
+            Scope::Only => {
+                let view = self.children.get(f.key).map(|c| (f.key, c.view()));
+                plan(strategy, f.key, f.exit, f.force, view)
+            }
+            Scope::After => plan(
+                strategy,
+                f.key,
+                f.exit,
+                f.force,
+                self.children.views_from(f.key),
+            ),
+            Scope::All => plan(strategy, f.key, f.exit, f.force, self.children.views()),
+        }
+    }
+
+    /// Decides on one failure and carries it out; returns the next failure when a child
+    /// failed to start again.
+    async fn decide(&mut self, mut f: Failure) -> Result<Option<Failure>, ActorProcessingErr> {
+        let now = Instant::now();
+        let Some(child) = self.children.get_mut(f.key) else {
+            if let Some(port) = f.reply.take() {
+                let _ = port.send(Err(SupervisorError::NoSuchChild(f.key.to_string())));
+            }
+            return Ok(None);
+        };
+        child.pending = None;
+        let plan = self.plan_for(&f);
+        if !plan.restarts {
+            self.stays_down(f.key);
+            return self.start_group(&f.rest, None).await;
+        }
+        if !f.force {
+            let over = self
+                .children
+                .get_mut(f.key)
+                .and_then(|c| c.attempts.as_mut())
+                .is_some_and(|w| !w.try_record(now));
+            if over {
+                self.leave_down(f.key, &f.reason);
+                return self.start_group(&f.rest, None).await;
+            }
+        }
+        if !self.intensity.try_record(now) {
+            if let Some(port) = f.reply.take() {
+                let _ = port.send(Err(SupervisorError::StartFailed {
+                    id: self.child_id(f.key),
+                    reason: "restart intensity exceeded; the supervisor fails".to_owned(),
+                }));
+            }
+            return Err(self.escalate(&f).await);
+        }
+        self.shared.count_restart();
+
+        for &k in &plan.stop {
+            self.stop_child(k, How::Policy, KernelState::Restarting)
+                .await;
+        }
+        for &k in &plan.retire {
+            // Temporary siblings taken down by this failure are not restarted.
+            self.stays_down(k);
+        }
+        self.initiate(&plan, &f, now);
+
+        let delay = if f.force {
+            Duration::ZERO
+        } else {
+            self.backoff_delay(f.key, now)
+        };
+        if !delay.is_zero() {
+            if let Some(p) = self
+                .children
+                .get_mut(f.key)
+                .and_then(|c| c.pending.as_mut())
+            {
+                p.due = now + delay;
+                p.group = plan.restart;
+            }
+            let id = self.child_id(f.key);
+            tracing::debug!(child = %id, ?delay, "restart delayed by backoff");
+            self.myself
+                .send_after(delay, move || SupervisorMsg::BackoffElapsed(id));
+            return Ok(None);
+        }
+        let reply = f.reply.take().map(|p| (f.key, p));
+        self.start_group(&plan.restart, reply).await
+    }
+
+    /// Marks the children of a plan as restarting, counts their restarts and publishes
+    /// `kernel.restart.initiated` for each.
+    fn initiate(&mut self, plan: &Plan<Key>, f: &Failure, now: Instant) {
+        let failed_id = self.child_id(f.key);
+        for &k in &plan.restart {
+            let Some(c) = self.children.get_mut(k) else {
+                continue;
+            };
+            if let Some(p) = c.pending.as_mut() {
+                // Already waiting (backoff): it is started with this group instead.
+                p.due = now;
+                p.group.clear();
+                continue;
+            }
+            let reason = if k == f.key {
+                f.reason.clone()
+            } else {
+                format!(
+                    "{} restart after {failed_id} failed: {}",
+                    strategy_name(self.strategy),
+                    f.reason
+                )
+            };
+            c.record_restart(&reason);
+            c.set_state(KernelState::Restarting);
+            let ev = RestartEvent {
+                kernel: c.spec.id.clone(),
+                supervisor: self.name.to_string(),
+                reason: reason.clone(),
+                attempt: c.restarts(),
+                latency_us: None,
+                in_place: false,
+                error: None,
+            };
+            c.pending = Some(Pending {
+                reason,
+                since: now,
+                due: now,
+                group: Vec::new(),
+            });
+            events::restart(&self.system.bus, Topic::KernelRestartInitiated, &ev);
+        }
+    }
+
+    fn backoff_delay(&mut self, key: Key, now: Instant) -> Duration {
+        let Some(c) = self.children.get_mut(key) else {
+            return Duration::ZERO;
+        };
+        match (c.spec.backoff, c.backoff.as_mut()) {
+            (Some(b), Some(state)) => state.next(&b, now, rand::random::<f64>()),
+            _ => Duration::ZERO,
+        }
+    }
+
+    /// Starts the waiting children of a group in order. Stops at the first that fails to
+    /// start and returns that failure, with the rest of the group still waiting.
+    async fn start_group(
+        &mut self,
+        keys: &[Key],
+        mut reply: Option<(Key, Reply)>,
+    ) -> Result<Option<Failure>, ActorProcessingErr> {
+        for (i, &k) in keys.iter().enumerate() {
+            let Some(c) = self.children.get_mut(k) else {
+                continue;
+            };
+            if c.is_running() {
+                continue;
+            }
+            let Some(p) = c.pending.take() else {
+                continue;
+            };
+            let result = self.start(k).await;
+            let now = Instant::now();
+            let latency_us = now.saturating_duration_since(p.since).as_micros() as u64;
+            let Some(c) = self.children.get_mut(k) else {
+                continue;
+            };
+            let mut ev = RestartEvent {
+                kernel: c.spec.id.clone(),
+                supervisor: self.name.to_string(),
+                reason: p.reason,
+                attempt: c.restarts(),
+                latency_us: Some(latency_us),
+                in_place: false,
+                error: None,
+            };
+            let answer = match &result {
+                Ok(()) => {
+                    if let Some(b) = c.backoff.as_mut() {
+                        b.started(now);
+                    }
+                    events::restart(&self.system.bus, Topic::KernelRestartSuccess, &ev);
+                    events::log_restart(&ev, true);
+                    Ok(())
+                }
+                Err(e) => {
+                    c.set_state(KernelState::Failed);
+                    ev.error = Some(e.clone());
+                    events::restart(&self.system.bus, Topic::KernelRestartFailed, &ev);
+                    events::log_restart(&ev, false);
+                    Err(SupervisorError::StartFailed {
+                        id: ev.kernel.clone(),
+                        reason: e.clone(),
+                    })
+                }
+            };
+            if reply.as_ref().is_some_and(|(rk, _)| *rk == k) {
+                if let Some((_, port)) = reply.take() {
+                    let _ = port.send(answer);
+                }
+            }
+            if let Err(e) = result {
+                return Ok(Some(Failure {
+                    key: k,
+                    exit: ExitKind::Abnormal,
+                    reason: format!("start failed: {e}"),
+                    force: false,
+                    reply: None,
+                    rest: keys[i + 1..].to_vec(),
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// A backoff delay has elapsed: start the group it held back.
+    pub(crate) async fn backoff_elapsed(&mut self, id: &str) -> Result<(), ActorProcessingErr> {
+        let Some(key) = self.children.key_of(id) else {
+            return Ok(());
+        };
+        let group = match self.children.get_mut(key).and_then(|c| c.pending.as_mut()) {
+            // A timer older than the current delay is stale: the right one will come.
+            Some(p) if Instant::now() >= p.due && !p.group.is_empty() => {
+                std::mem::take(&mut p.group)
+            }
+            _ => return Ok(()),
+        };
+        if let Some(f) = self.start_group(&group, None).await? {
+            self.run_failures(f).await?;
+        }
+        Ok(())
+    }
+
+    /// A kernel repaired a panic in place: the restart counts toward the attempt limit
+    /// and intensity like any other, and is published.
+    pub(crate) async fn restarted_in_place(
+        &mut self,
+        id: &str,
+        reason: String,
+    ) -> Result<(), ActorProcessingErr> {
+        let Some(key) = self.children.key_of(id) else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        let Some(c) = self.children.get_mut(key) else {
+            return Ok(());
+        };
+        if !c.is_running() {
+            return Ok(());
+        }
+        c.last_reason = Some(reason.clone());
+        if c.attempts.as_mut().is_some_and(|w| !w.try_record(now)) {
+            self.stop_child(key, How::Policy, KernelState::Failed).await;
+            self.leave_down(key, &reason);
+            return Ok(());
+        }
+        if !self.intensity.try_record(now) {
+            let f = Failure {
+                key,
+                exit: ExitKind::Abnormal,
+                reason,
+                force: false,
+                reply: None,
+                rest: Vec::new(),
+            };
+            return Err(self.escalate(&f).await);
+        }
+        self.shared.count_restart();
+        let Some(c) = self.children.get(key) else {
+            return Ok(());
+        };
+        let ev = RestartEvent {
+            kernel: c.spec.id.clone(),
+            supervisor: self.name.to_string(),
+            reason,
+            attempt: c.restarts(),
+            latency_us: None,
+            in_place: true,
+            error: None,
+        };
+        events::restart(&self.system.bus, Topic::KernelRestartInitiated, &ev);
+        events::restart(&self.system.bus, Topic::KernelRestartSuccess, &ev);
+        events::log_restart(&ev, true);
+        Ok(())
+    }
+
+    /// A child that is not to be restarted stays down: a temporary one is forgotten (as
+    /// in OTP), any other stays listed as stopped.
+    fn stays_down(&mut self, key: Key) {
+        let Some(c) = self.children.get_mut(key) else {
+            return;
+        };
+        c.pending = None;
+        c.set_state(KernelState::Stopped);
+        if c.spec.restart == RestartType::Temporary {
+            self.forget(key);
+        }
+    }
+
+    /// The attempt limit is exhausted: the child is left down (state `failed`), which is
+    /// published, and a critical kernel raises `system.critical_kernel_down`. No
+    /// escalation.
+    fn leave_down(&mut self, key: Key, reason: &str) {
+        let Some(c) = self.children.get_mut(key) else {
+            return;
+        };
+        c.pending = None;
+        c.set_state(KernelState::Failed);
+        c.set_reason(reason);
+        let (max_attempts, cooldown) = c
+            .attempts
+            .as_ref()
+            .map(|w| (w.max(), w.window()))
+            .unwrap_or_default();
+        let kernel = c.spec.id.clone();
+        let critical = c.status.as_ref().is_some_and(|s| s.critical);
+        tracing::error!(
+            kernel = %kernel,
+            reason,
+            max_attempts,
+            ?cooldown,
+            critical,
+            "restart attempts exhausted; left down"
+        );
+        let bus = &self.system.bus;
+        bus.emit(
+            Topic::KernelRestartMaxAttempts,
+            Some(&kernel),
+            MaxAttemptsEvent {
+                kernel: kernel.clone(),
+                supervisor: self.name.to_string(),
+                reason: reason.to_owned(),
+                max_attempts,
+                cooldown_s: cooldown.as_secs_f64(),
+            },
+        );
+        if critical {
+            bus.emit(
+                Topic::SystemCriticalKernelDown,
+                Some(&kernel),
+                CriticalDownEvent {
+                    kernel: kernel.clone(),
+                    supervisor: self.name.to_string(),
+                    reason: reason.to_owned(),
+                },
+            );
+        }
+    }
+
+    /// Restart intensity exceeded: stop every child in reverse start order and fail, so
+    /// that the parent (if any) sees this supervisor fail.
+    async fn escalate(&mut self, f: &Failure) -> ActorProcessingErr {
+        let msg = format!(
+            "supervisor {}: restart intensity exceeded ({} restarts within {:?}); last failure: child {}: {}",
+            self.name,
+            self.intensity.max(),
+            self.intensity.window(),
+            self.child_id(f.key),
+            f.reason
+        );
+        tracing::error!(reason = %msg, "restart intensity exceeded; stopping children and failing");
+        self.stop_all(KernelState::Failed, &msg).await;
+        self.shared.set_exit(SupervisorExit::Failed(msg.clone()));
+        msg.into()
+    }
+
+    fn child_id(&self, key: Key) -> String {
+        self.children
+            .get(key)
+            .map(|c| c.spec.id.clone())
+            .unwrap_or_default()
+    }
+}
