@@ -42,7 +42,9 @@ impl Action for WriteMarker {
     /// Checked when the playbook is loaded, so a typo fails `grace check`.
     fn validate(&self, args: &Args) -> Result<(), String> {
         args.only(&["name"])?;
-        args.require_str("name").map(|_| ()).map_err(|e| e.to_string())
+        args.require_str("name")
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -105,7 +107,10 @@ async fn main() -> anyhow::Result<()> {
         report.playbook, report.success, report.duration_ms, report.slo_met
     );
     for s in &report.steps {
-        println!("  {:<6} {:<12} {:<3} {}", s.name, s.action, s.status, s.output);
+        println!(
+            "  {:<6} {:<12} {:<3} {}",
+            s.name, s.action, s.status, s.output
+        );
     }
     Ok(())
 }

@@ -30,7 +30,10 @@ async fn a_config_file_changed_without_a_deploy_is_drift_and_an_accepted_one_is_
     t.config_drift.interval = 50 * MS;
     t.config_drift.paths = glob_in(watched.path(), "*.toml");
     h.start_all(specs(&h, &t)).await;
-    assert!(h.collect(300 * MS).await.is_empty(), "unchanged files are quiet");
+    assert!(
+        h.collect(300 * MS).await.is_empty(),
+        "unchanged files are quiet"
+    );
 
     std::fs::write(&file, "workers = 9\n").expect("write");
     let (_, d) = h
@@ -66,7 +69,10 @@ async fn a_config_file_changed_without_a_deploy_is_drift_and_an_accepted_one_is_
         h.collect(20 * MS).await;
     }
     assert!(!marker.exists(), "the marker is consumed");
-    assert!(h.collect(400 * MS).await.is_empty(), "accepted changes are quiet");
+    assert!(
+        h.collect(400 * MS).await.is_empty(),
+        "accepted changes are quiet"
+    );
 }
 
 #[tokio::test]
@@ -76,20 +82,28 @@ async fn model_weights_that_do_not_match_their_checksum_are_restored() {
     let weights = models.path().join("model.pt");
     std::fs::write(&weights, vec![7u8; 4096]).expect("write");
     let sum = sha256_file(&weights).expect("hash");
-    std::fs::write(models.path().join("model.pt.sha256"), format!("{sum}  model.pt\n"))
-        .expect("sidecar");
+    std::fs::write(
+        models.path().join("model.pt.sha256"),
+        format!("{sum}  model.pt\n"),
+    )
+    .expect("sidecar");
     let mut t = only();
     t.model_integrity.enabled = true;
     t.model_integrity.interval = 50 * MS;
     t.model_integrity.paths = glob_in(models.path(), "*.pt");
     h.start_all(specs(&h, &t)).await;
-    assert!(h.collect(300 * MS).await.is_empty(), "matching weights are quiet");
+    assert!(
+        h.collect(300 * MS).await.is_empty(),
+        "matching weights are quiet"
+    );
 
     let mut bytes = std::fs::read(&weights).expect("read");
     bytes[100] ^= 0xff;
     std::fs::write(&weights, bytes).expect("corrupt");
     let (_, d) = h
-        .wait_for(5 * S, |e, d| is(e, d, Topic::EventIncident, "model_integrity"))
+        .wait_for(5 * S, |e, d| {
+            is(e, d, Topic::EventIncident, "model_integrity")
+        })
         .await
         .expect("mismatch");
     assert_eq!(d.playbook.as_deref(), Some("restore_model_weights"));
@@ -116,13 +130,23 @@ async fn host_pressure_is_read_for_real_and_held_for_its_window() {
     let got = h.collect(2 * S).await;
     let find = |mode: &str| {
         got.iter()
-            .find(|(e, d)| is(e, d, Topic::EventIncident, "resource_spike") && d.failure_mode == mode)
+            .find(|(e, d)| {
+                is(e, d, Topic::EventIncident, "resource_spike") && d.failure_mode == mode
+            })
             .map(|(_, d)| d.clone())
     };
     let disk = find("disk_pressure").expect("disk over 0%");
-    assert_eq!((disk.component.as_str(), disk.playbook.as_deref()), ("host", Some("resource_cleanup")));
-    assert!(disk.details["percent"].as_f64().is_some_and(|p| p > 0.0 && p <= 100.0));
-    assert_eq!(disk.details["path"], h.system.paths.root().display().to_string());
+    assert_eq!(
+        (disk.component.as_str(), disk.playbook.as_deref()),
+        ("host", Some("resource_cleanup"))
+    );
+    assert!(disk.details["percent"]
+        .as_f64()
+        .is_some_and(|p| p > 0.0 && p <= 100.0));
+    assert_eq!(
+        disk.details["path"],
+        h.system.paths.root().display().to_string()
+    );
     let mem = find("memory_pressure").expect("memory over 0%");
     assert_eq!(mem.playbook.as_deref(), Some("restart_service"));
     assert!(mem.details["used_bytes"].as_u64().is_some_and(|b| b > 0));
@@ -160,10 +184,20 @@ async fn a_command_exiting_non_zero_is_an_incident_with_its_playbook() {
     let by = |c: &str| -> Vec<_> { got.iter().filter(|(_, d)| d.component == c).collect() };
     assert!(by("ok").is_empty(), "{got:?}");
     let broken = by("broken");
-    assert_eq!(broken.len(), 1, "a lasting failure is published once: {got:?}");
+    assert_eq!(
+        broken.len(),
+        1,
+        "a lasting failure is published once: {got:?}"
+    );
     let d = &broken[0].1;
-    assert_eq!((d.trigger.as_str(), d.playbook.as_deref()), ("exec", Some("restart_service")));
-    assert_eq!((d.failure_mode.as_str(), d.severity), ("check_failed", Severity::High));
+    assert_eq!(
+        (d.trigger.as_str(), d.playbook.as_deref()),
+        ("exec", Some("restart_service"))
+    );
+    assert_eq!(
+        (d.failure_mode.as_str(), d.severity),
+        ("check_failed", Severity::High)
+    );
     assert_eq!(d.details["exit_code"], 3);
     assert_eq!(d.details["stderr"], "db unreachable\n");
     let stuck = by("stuck");
@@ -190,7 +224,10 @@ async fn a_command_failing_every_other_run_is_flapping_not_a_remediation_loop() 
         .iter()
         .position(|(e, d)| e.topic == Topic::EventEarlyWarning && d.failure_mode == "flapping")
         .unwrap_or_else(|| panic!("flapping reported: {got:?}"));
-    let flapping = got.iter().filter(|(_, d)| d.failure_mode == "flapping").count();
+    let flapping = got
+        .iter()
+        .filter(|(_, d)| d.failure_mode == "flapping")
+        .count();
     assert_eq!(flapping, 1);
     let after = got[warn..]
         .iter()
@@ -213,8 +250,16 @@ async fn a_scheduled_health_check_falls_due_every_period() {
     for (i, (e, d)) in got.iter().enumerate() {
         assert_eq!(e.topic, Topic::EventEarlyWarning);
         assert_eq!(
-            (d.trigger.as_str(), d.failure_mode.as_str(), d.playbook.as_deref()),
-            ("scheduled", "health_check", Some("proactive_kernel_health_check"))
+            (
+                d.trigger.as_str(),
+                d.failure_mode.as_str(),
+                d.playbook.as_deref()
+            ),
+            (
+                "scheduled",
+                "health_check",
+                Some("proactive_kernel_health_check")
+            )
         );
         assert_eq!(d.details["run"], i as u64 + 1);
     }

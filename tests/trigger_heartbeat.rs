@@ -25,16 +25,24 @@ async fn a_stale_heartbeat_is_one_incident_and_a_fresh_one_is_none() {
     h.start_all(specs(&h, &t)).await;
 
     let (e, d) = h
-        .wait_for(30 * S, |e, d| is(e, d, Topic::EventIncident, "heartbeat_failure"))
+        .wait_for(30 * S, |e, d| {
+            is(e, d, Topic::EventIncident, "heartbeat_failure")
+        })
         .await
         .expect("an incident for the stale kernel");
     assert_eq!(e.component.as_deref(), Some("stale"));
     assert_eq!(
-        (d.component.as_str(), d.failure_mode.as_str(), d.playbook.as_deref()),
+        (
+            d.component.as_str(),
+            d.failure_mode.as_str(),
+            d.playbook.as_deref()
+        ),
         ("stale", "heartbeat_failure", Some("restart_kernel"))
     );
     assert_eq!(d.severity, Severity::High);
-    assert!(d.details["heartbeat_age_ms"].as_u64().is_some_and(|a| a > 10_000));
+    assert!(d.details["heartbeat_age_ms"]
+        .as_u64()
+        .is_some_and(|a| a > 10_000));
     assert!(d.detected_at.is_some());
     assert!(stale.heartbeat_age_ms() > 10_000);
 
@@ -57,7 +65,9 @@ async fn a_heartbeat_missed_event_is_an_incident() {
         serde_json::json!({"kernel": "worker", "heartbeat_age_ms": 61_000, "timeout_ms": 60_000}),
     );
     let (_, d) = h
-        .wait_for(10 * S, |e, d| is(e, d, Topic::EventIncident, "heartbeat_failure"))
+        .wait_for(10 * S, |e, d| {
+            is(e, d, Topic::EventIncident, "heartbeat_failure")
+        })
         .await
         .expect("incident from the event");
     assert_eq!(d.component, "worker");
@@ -79,11 +89,16 @@ async fn one_critical_kernel_down_is_an_incident_two_are_one_emergency() {
     let _ba = keep_beating(a.clone(), S / 2);
     let _bb = keep_beating(b.clone(), S / 2);
     h.start_all(specs(&h, &critical_only())).await;
-    assert!(h.collect(10 * S).await.is_empty(), "healthy kernels are quiet");
+    assert!(
+        h.collect(10 * S).await.is_empty(),
+        "healthy kernels are quiet"
+    );
 
     a.set_state(KernelState::Failed);
     let (_, d) = h
-        .wait_for(10 * S, |e, d| is(e, d, Topic::EventIncident, "critical_heartbeat"))
+        .wait_for(10 * S, |e, d| {
+            is(e, d, Topic::EventIncident, "critical_heartbeat")
+        })
         .await
         .expect("incident");
     assert_eq!(
@@ -100,7 +115,10 @@ async fn one_critical_kernel_down_is_an_incident_two_are_one_emergency() {
     assert_eq!(emergencies.len(), 1, "{got:?}");
     let d = &emergencies[0].1;
     assert_eq!(d.component, "system");
-    assert_eq!(d.playbook.as_deref(), Some("emergency_critical_kernel_recovery"));
+    assert_eq!(
+        d.playbook.as_deref(),
+        Some("emergency_critical_kernel_recovery")
+    );
     assert_eq!(d.details["count"], 2);
     let names: Vec<&str> = d.details["down"]
         .as_array()
@@ -122,17 +140,32 @@ async fn late_beats_warn_before_the_kernel_is_declared_down() {
     h.start_all(specs(&h, &critical_only())).await;
     c.beat();
     let (_, w) = h
-        .wait_for(10 * S, |e, d| is(e, d, Topic::EventEarlyWarning, "critical_heartbeat"))
+        .wait_for(10 * S, |e, d| {
+            is(e, d, Topic::EventEarlyWarning, "critical_heartbeat")
+        })
         .await
         .expect("early warning");
     assert_eq!(
-        (w.component.as_str(), w.failure_mode.as_str(), w.playbook.as_deref()),
-        ("gamma", "late_heartbeat", Some("proactive_kernel_health_check"))
+        (
+            w.component.as_str(),
+            w.failure_mode.as_str(),
+            w.playbook.as_deref()
+        ),
+        (
+            "gamma",
+            "late_heartbeat",
+            Some("proactive_kernel_health_check")
+        )
     );
     let age = w.details["heartbeat_age_ms"].as_u64().expect("age");
-    assert!((3_000..=6_000).contains(&age), "late means past half the timeout: {age}");
+    assert!(
+        (3_000..=6_000).contains(&age),
+        "late means past half the timeout: {age}"
+    );
     let (_, d) = h
-        .wait_for(10 * S, |e, d| is(e, d, Topic::EventIncident, "critical_heartbeat"))
+        .wait_for(10 * S, |e, d| {
+            is(e, d, Topic::EventIncident, "critical_heartbeat")
+        })
         .await
         .expect("then down");
     assert_eq!(d.failure_mode, "critical_kernel_down");
@@ -178,8 +211,13 @@ async fn a_flapping_kernel_is_reported_once_and_not_remediated_in_a_loop() {
     let (_, warn) = &got[flapping[0]];
     assert_eq!(warn.component, "delta");
     assert_eq!(warn.playbook, None, "a flapping warning remediates nothing");
-    assert_eq!(warn.details["flapping_of"]["failure_mode"], "critical_kernel_down");
-    assert!(warn.details["percent_state_change"].as_f64().is_some_and(|p| p >= 50.0));
+    assert_eq!(
+        warn.details["flapping_of"]["failure_mode"],
+        "critical_kernel_down"
+    );
+    assert!(warn.details["percent_state_change"]
+        .as_f64()
+        .is_some_and(|p| p >= 50.0));
     let before = got[..flapping[0]]
         .iter()
         .filter(|(e, _)| e.topic == Topic::EventIncident)
@@ -194,7 +232,9 @@ async fn a_flapping_kernel_is_reported_once_and_not_remediated_in_a_loop() {
     // Down for good: once the history calms down the incident fires again.
     k.set_state(KernelState::Failed);
     let (_, d) = h
-        .wait_for(60 * S, |e, d| is(e, d, Topic::EventIncident, "critical_heartbeat"))
+        .wait_for(60 * S, |e, d| {
+            is(e, d, Topic::EventIncident, "critical_heartbeat")
+        })
         .await
         .expect("remediated once it stops flapping");
     assert_eq!(d.component, "delta");

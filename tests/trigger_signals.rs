@@ -41,7 +41,11 @@ async fn five_timeouts_in_a_window_are_an_incident_four_are_not() {
         .await
         .expect("incident");
     assert_eq!(
-        (d.component.as_str(), d.failure_mode.as_str(), d.playbook.as_deref()),
+        (
+            d.component.as_str(),
+            d.failure_mode.as_str(),
+            d.playbook.as_deref()
+        ),
         ("serve", "api_timeout", Some("restart_service"))
     );
     assert_eq!(d.details["timeouts"], 5);
@@ -70,11 +74,17 @@ async fn a_slow_p95_fires_only_after_holding_for_its_duration() {
     });
     let started = tokio::time::Instant::now();
     let (_, d) = h
-        .wait_for(60 * S, |e, d| is(e, d, Topic::EventIncident, "kpi_threshold"))
+        .wait_for(60 * S, |e, d| {
+            is(e, d, Topic::EventIncident, "kpi_threshold")
+        })
         .await
         .expect("incident");
     feeder.abort();
-    assert!(started.elapsed() >= 20 * S, "fired after {:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= 20 * S,
+        "fired after {:?}",
+        started.elapsed()
+    );
     assert_eq!(d.playbook.as_deref(), Some("performance_optimization"));
     assert_eq!(d.details["p95_ms"], 1500.0);
     assert_eq!(d.details["threshold_ms"], 1000.0);
@@ -106,8 +116,11 @@ async fn a_backlog_above_its_limit_for_its_window_asks_for_workers() {
     let mut h = Harness::new(Config::default()).await;
     let backlog = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let b = backlog.clone();
-    h.start(KernelSpec::new("pool", Arc::new(move || Box::new(Pool(b.clone())))))
-        .await;
+    h.start(KernelSpec::new(
+        "pool",
+        Arc::new(move || Box::new(Pool(b.clone()))),
+    ))
+    .await;
     h.start(idle("kv", 60 * S)).await;
     let mut t = only();
     t.latency_queue.enabled = true;
@@ -119,11 +132,17 @@ async fn a_backlog_above_its_limit_for_its_window_asks_for_workers() {
     assert!(h.collect(10 * S).await.is_empty());
     backlog.store(500, std::sync::atomic::Ordering::Relaxed);
     let (_, d) = h
-        .wait_for(20 * S, |e, d| is(e, d, Topic::EventIncident, "latency_queue"))
+        .wait_for(20 * S, |e, d| {
+            is(e, d, Topic::EventIncident, "latency_queue")
+        })
         .await
         .expect("incident");
     assert_eq!(
-        (d.component.as_str(), d.failure_mode.as_str(), d.playbook.as_deref()),
+        (
+            d.component.as_str(),
+            d.failure_mode.as_str(),
+            d.playbook.as_deref()
+        ),
         ("pool", "queue_backlog", Some("scale_workers"))
     );
     assert_eq!(d.details["backlog"], 500);
@@ -144,18 +163,33 @@ async fn an_error_burst_above_the_baseline_runs_diagnostics() {
         assert!(h.collect(4 * S).await.is_empty(), "a trickle is normal");
     }
     for i in 0..40 {
-        h.emit(Topic::KernelError, "worker", json!({"error": format!("boom {i}")}));
+        h.emit(
+            Topic::KernelError,
+            "worker",
+            json!({"error": format!("boom {i}")}),
+        );
     }
     let (_, d) = h
-        .wait_for(5 * S, |e, d| is(e, d, Topic::EventIncident, "event_anomaly"))
+        .wait_for(5 * S, |e, d| {
+            is(e, d, Topic::EventIncident, "event_anomaly")
+        })
         .await
         .expect("burst");
     assert_eq!(
-        (d.component.as_str(), d.failure_mode.as_str(), d.playbook.as_deref()),
+        (
+            d.component.as_str(),
+            d.failure_mode.as_str(),
+            d.playbook.as_deref()
+        ),
         ("system", "error_burst", Some("run_diagnostics"))
     );
     assert!(d.details["events"].as_u64().is_some_and(|n| n >= 40));
-    assert_eq!(d.details["by_component"]["worker"].as_u64().map(|n| n >= 40), Some(true));
+    assert_eq!(
+        d.details["by_component"]["worker"]
+            .as_u64()
+            .map(|n| n >= 40),
+        Some(true)
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -174,14 +208,19 @@ async fn the_same_error_three_times_is_escalated() {
     for r in reasons {
         h.emit(Topic::KernelRestartInitiated, "db", json!({ "reason": r }));
     }
-    assert!(h.collect(5 * S).await.is_empty(), "twice is not yet repeated");
+    assert!(
+        h.collect(5 * S).await.is_empty(),
+        "twice is not yet repeated"
+    );
     h.emit(
         Topic::KernelRestartInitiated,
         "db",
         json!({ "reason": "panic: connection 90 refused by 10.0.0.9:5432" }),
     );
     let (_, d) = h
-        .wait_for(5 * S, |e, d| is(e, d, Topic::EventIncident, "repeated_error"))
+        .wait_for(5 * S, |e, d| {
+            is(e, d, Topic::EventIncident, "repeated_error")
+        })
         .await
         .expect("escalation");
     assert_eq!(
@@ -204,7 +243,11 @@ async fn a_crash_of_a_process_kernel_quarantines_and_of_a_task_kernel_does_not()
     t.sandbox_failure.enabled = true;
     t.sandbox_failure.interval = S;
     h.start_all(specs(&h, &t)).await;
-    h.emit(Topic::KernelRestartInitiated, "inproc", json!({"reason": "panic: x"}));
+    h.emit(
+        Topic::KernelRestartInitiated,
+        "inproc",
+        json!({"reason": "panic: x"}),
+    );
     h.emit(
         Topic::KernelRestartInitiated,
         "sandboxed",
@@ -217,11 +260,17 @@ async fn a_crash_of_a_process_kernel_quarantines_and_of_a_task_kernel_does_not()
         json!({"reason": "exited with status 139"}),
     );
     let (_, d) = h
-        .wait_for(5 * S, |e, d| is(e, d, Topic::EventIncident, "sandbox_failure"))
+        .wait_for(5 * S, |e, d| {
+            is(e, d, Topic::EventIncident, "sandbox_failure")
+        })
         .await
         .expect("incident");
     assert_eq!(
-        (d.component.as_str(), d.failure_mode.as_str(), d.playbook.as_deref()),
+        (
+            d.component.as_str(),
+            d.failure_mode.as_str(),
+            d.playbook.as_deref()
+        ),
         ("sandboxed", "sandbox_crash", Some("quarantine_artifacts"))
     );
     assert_eq!(d.details["reason"], "exited with status 139");
@@ -234,9 +283,17 @@ async fn a_trust_score_below_the_minimum_rolls_back() {
     t.trust_score.enabled = true;
     t.trust_score.interval = S;
     h.start_all(specs(&h, &t)).await;
-    h.emit(Topic::TrustScoreUpdate, "api", json!({"component": "api", "score": 0.75}));
+    h.emit(
+        Topic::TrustScoreUpdate,
+        "api",
+        json!({"component": "api", "score": 0.75}),
+    );
     assert!(h.collect(3 * S).await.is_empty());
-    h.emit(Topic::TrustScoreUpdate, "api", json!({"component": "api", "score": 0.65}));
+    h.emit(
+        Topic::TrustScoreUpdate,
+        "api",
+        json!({"component": "api", "score": 0.65}),
+    );
     let (_, d) = h
         .wait_for(5 * S, |e, d| is(e, d, Topic::EventIncident, "trust_score"))
         .await

@@ -48,7 +48,10 @@ async fn the_supervisor_has_one_kernel_per_enabled_trigger() {
     )
     .expect("config");
     let sup = triggers_supervisor(&h.system, &cfg);
-    assert_eq!((sup.name.as_str(), sup.strategy), ("triggers", Strategy::OneForOne));
+    assert_eq!(
+        (sup.name.as_str(), sup.strategy),
+        ("triggers", Strategy::OneForOne)
+    );
     let children = kernel_children(&sup);
     let names: Vec<&str> = children.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
@@ -69,7 +72,11 @@ async fn the_supervisor_has_one_kernel_per_enabled_trigger() {
             "trigger.exec.ping",
         ]
     );
-    assert_eq!(children[1].1, 2 * S, "the check interval is the heartbeat interval");
+    assert_eq!(
+        children[1].1,
+        2 * S,
+        "the check interval is the heartbeat interval"
+    );
     cfg.enabled = false;
     assert!(triggers_supervisor(&h.system, &cfg).children.is_empty());
 }
@@ -82,9 +89,11 @@ async fn a_restarted_trigger_keeps_its_conditions_and_its_mailbox() {
     t.heartbeat_failure.interval = S;
     h.register(&idle("stale", 10 * S));
     h.start_all(specs(&h, &t)).await;
-    h.wait_for(30 * S, |e, d| is(e, d, Topic::EventIncident, "heartbeat_failure"))
-        .await
-        .expect("first incident");
+    h.wait_for(30 * S, |e, d| {
+        is(e, d, Topic::EventIncident, "heartbeat_failure")
+    })
+    .await
+    .expect("first incident");
 
     h.kill("trigger.heartbeat_failure").await;
     h.emit(
@@ -92,7 +101,10 @@ async fn a_restarted_trigger_keeps_its_conditions_and_its_mailbox() {
         "other",
         serde_json::json!({"kernel": "other"}),
     );
-    assert!(h.collect(3 * S).await.is_empty(), "nobody checks while it is down");
+    assert!(
+        h.collect(3 * S).await.is_empty(),
+        "nobody checks while it is down"
+    );
     h.respawn("trigger.heartbeat_failure").await;
     let got = h.collect(30 * S).await;
     let components: Vec<&str> = got.iter().map(|(_, d)| d.component.as_str()).collect();
@@ -148,5 +160,8 @@ async fn a_library_users_trigger_runs_under_the_same_rule() {
         .await
         .expect("fires");
     assert!(raised.elapsed() >= 3 * S, "after its `for`");
-    assert_eq!((d.component.as_str(), d.playbook.as_deref()), ("storage", Some("resource_cleanup")));
+    assert_eq!(
+        (d.component.as_str(), d.playbook.as_deref()),
+        ("storage", Some("resource_cleanup"))
+    );
 }

@@ -450,18 +450,66 @@ impl TriggersConfig {
     /// The common keys of every trigger table, by trigger name.
     pub fn sections(&self) -> Vec<(&'static str, bool, Common<'_>)> {
         vec![
-            ("heartbeat_failure", self.heartbeat_failure.enabled, self.heartbeat_failure.common()),
-            ("critical_heartbeat", self.critical_heartbeat.enabled, self.critical_heartbeat.common()),
-            ("api_timeout", self.api_timeout.enabled, self.api_timeout.common()),
-            ("kpi_threshold", self.kpi_threshold.enabled, self.kpi_threshold.common()),
-            ("latency_queue", self.latency_queue.enabled, self.latency_queue.common()),
-            ("resource_spike", self.resource_spike.enabled, self.resource_spike.common()),
-            ("trust_score", self.trust_score.enabled, self.trust_score.common()),
-            ("sandbox_failure", self.sandbox_failure.enabled, self.sandbox_failure.common()),
-            ("event_anomaly", self.event_anomaly.enabled, self.event_anomaly.common()),
-            ("config_drift", self.config_drift.enabled, self.config_drift.common()),
-            ("model_integrity", self.model_integrity.enabled, self.model_integrity.common()),
-            ("repeated_error", self.repeated_error.enabled, self.repeated_error.common()),
+            (
+                "heartbeat_failure",
+                self.heartbeat_failure.enabled,
+                self.heartbeat_failure.common(),
+            ),
+            (
+                "critical_heartbeat",
+                self.critical_heartbeat.enabled,
+                self.critical_heartbeat.common(),
+            ),
+            (
+                "api_timeout",
+                self.api_timeout.enabled,
+                self.api_timeout.common(),
+            ),
+            (
+                "kpi_threshold",
+                self.kpi_threshold.enabled,
+                self.kpi_threshold.common(),
+            ),
+            (
+                "latency_queue",
+                self.latency_queue.enabled,
+                self.latency_queue.common(),
+            ),
+            (
+                "resource_spike",
+                self.resource_spike.enabled,
+                self.resource_spike.common(),
+            ),
+            (
+                "trust_score",
+                self.trust_score.enabled,
+                self.trust_score.common(),
+            ),
+            (
+                "sandbox_failure",
+                self.sandbox_failure.enabled,
+                self.sandbox_failure.common(),
+            ),
+            (
+                "event_anomaly",
+                self.event_anomaly.enabled,
+                self.event_anomaly.common(),
+            ),
+            (
+                "config_drift",
+                self.config_drift.enabled,
+                self.config_drift.common(),
+            ),
+            (
+                "model_integrity",
+                self.model_integrity.enabled,
+                self.model_integrity.common(),
+            ),
+            (
+                "repeated_error",
+                self.repeated_error.enabled,
+                self.repeated_error.common(),
+            ),
             ("scheduled", self.scheduled.enabled, self.scheduled.common()),
         ]
     }
@@ -525,7 +573,11 @@ mod tests {
         let e: ExecTriggerConfig =
             toml::from_str("name = \"a\"\ncommand = \"true\"\nplaybook = \"x\"").expect("exec");
         t.exec = vec![e.clone(), e];
-        assert!(t.validate().expect_err("twice").to_string().contains("used twice"));
+        assert!(t
+            .validate()
+            .expect_err("twice")
+            .to_string()
+            .contains("used twice"));
         let mut t = TriggersConfig::default();
         t.event_anomaly.topics = vec!["kernel.nothing".into()];
         assert!(t.validate().is_err());

@@ -53,7 +53,10 @@ fn field(s: &str, min: u32, max: u32, names: &[&str], name_base: u32) -> Result<
         let (lo, hi) = if range == "*" {
             (min, max)
         } else if let Some((a, b)) = range.split_once('-') {
-            (value(a, min, max, names, name_base)?, value(b, min, max, names, name_base)?)
+            (
+                value(a, min, max, names, name_base)?,
+                value(b, min, max, names, name_base)?,
+            )
         } else {
             let v = value(range, min, max, names, name_base)?;
             (v, if part.contains('/') { max } else { v })
@@ -164,23 +167,52 @@ mod tests {
     #[test]
     fn next_minutes_of_common_expressions() {
         let t = at(2025, 11, 17, 16, 43);
-        assert_eq!(cron("*/15 * * * *").next_after(&t), Some(at(2025, 11, 17, 16, 45)));
-        assert_eq!(cron("0 * * * *").next_after(&t), Some(at(2025, 11, 17, 17, 0)));
+        assert_eq!(
+            cron("*/15 * * * *").next_after(&t),
+            Some(at(2025, 11, 17, 16, 45))
+        );
+        assert_eq!(
+            cron("0 * * * *").next_after(&t),
+            Some(at(2025, 11, 17, 17, 0))
+        );
         assert_eq!(cron("@daily").next_after(&t), Some(at(2025, 11, 18, 0, 0)));
-        assert_eq!(cron("30 2 * * mon-fri").next_after(&t), Some(at(2025, 11, 18, 2, 30)));
-        assert_eq!(cron("0 0 29 feb *").next_after(&t), Some(at(2028, 2, 29, 0, 0)));
-        assert_eq!(cron("0 12 * * 7").next_after(&t), Some(at(2025, 11, 23, 12, 0)));
+        assert_eq!(
+            cron("30 2 * * mon-fri").next_after(&t),
+            Some(at(2025, 11, 18, 2, 30))
+        );
+        assert_eq!(
+            cron("0 0 29 feb *").next_after(&t),
+            Some(at(2028, 2, 29, 0, 0))
+        );
+        assert_eq!(
+            cron("0 12 * * 7").next_after(&t),
+            Some(at(2025, 11, 23, 12, 0))
+        );
         // Both day fields restricted: either matches (the 1st, or a Friday).
-        assert_eq!(cron("0 0 1 * fri").next_after(&t), Some(at(2025, 11, 21, 0, 0)));
-        assert_eq!(cron("5/20 * * * *").next_after(&t), Some(at(2025, 11, 17, 16, 45)));
+        assert_eq!(
+            cron("0 0 1 * fri").next_after(&t),
+            Some(at(2025, 11, 21, 0, 0))
+        );
+        assert_eq!(
+            cron("5/20 * * * *").next_after(&t),
+            Some(at(2025, 11, 17, 16, 45))
+        );
     }
 
     #[test]
     fn bad_expressions_say_why() {
-        for bad in ["* * * *", "60 * * * *", "*/0 * * * *", "5-1 * * * *", "x * * * *"] {
+        for bad in [
+            "* * * *",
+            "60 * * * *",
+            "*/0 * * * *",
+            "5-1 * * * *",
+            "x * * * *",
+        ] {
             assert!(bad.parse::<Cron>().is_err(), "{bad}");
         }
-        assert!("0 0 31 2 *".parse::<Cron>().is_ok_and(|c| c.next_after(&at(2025, 1, 1, 0, 0)).is_none()));
+        assert!("0 0 31 2 *"
+            .parse::<Cron>()
+            .is_ok_and(|c| c.next_after(&at(2025, 1, 1, 0, 0)).is_none()));
     }
 
     proptest! {

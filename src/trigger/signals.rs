@@ -114,7 +114,9 @@ impl ApiSignals {
             bump(&self.timeouts[slot], second);
             self.total_timeouts.fetch_add(1, Ordering::Relaxed);
         }
-        let ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX).min(LAT_MAX);
+        let ms = u64::try_from(latency.as_millis())
+            .unwrap_or(u64::MAX)
+            .min(LAT_MAX);
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.samples.len();
         self.samples[i].store((now << LAT_BITS) | ms, Ordering::Release);
     }
@@ -169,7 +171,10 @@ mod tests {
         assert_eq!(w.p95_ms, Some(950.0));
         tokio::time::advance(Duration::from_secs(61)).await;
         let w = s.window(Duration::from_secs(60));
-        assert_eq!((w.requests, w.timeouts, w.samples, w.p95_ms), (0, 0, 0, None));
+        assert_eq!(
+            (w.requests, w.timeouts, w.samples, w.p95_ms),
+            (0, 0, 0, None)
+        );
         assert_eq!((s.total_requests(), s.total_timeouts()), (100, 10));
     }
 

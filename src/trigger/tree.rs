@@ -70,8 +70,16 @@ pub fn builtin_specs(system: &Arc<System>, cfg: &TriggersConfig) -> Vec<KernelSp
             }
         };
     }
-    add!("heartbeat_failure", cfg.heartbeat_failure, HeartbeatFailure::new);
-    add!("critical_heartbeat", cfg.critical_heartbeat, CriticalHeartbeat::new);
+    add!(
+        "heartbeat_failure",
+        cfg.heartbeat_failure,
+        HeartbeatFailure::new
+    );
+    add!(
+        "critical_heartbeat",
+        cfg.critical_heartbeat,
+        CriticalHeartbeat::new
+    );
     add!("api_timeout", cfg.api_timeout, ApiTimeout::new);
     add!("kpi_threshold", cfg.kpi_threshold, KpiThreshold::new);
     add!("latency_queue", cfg.latency_queue, LatencyQueue::new);
@@ -97,9 +105,11 @@ pub fn builtin_specs(system: &Arc<System>, cfg: &TriggersConfig) -> Vec<KernelSp
     add!("scheduled", cfg.scheduled, Scheduled::new);
     for e in cfg.exec.iter().filter(|e| e.enabled) {
         let section = e.clone();
-        let mut spec = trigger_spec(&format!("exec.{}", e.name), cfg.rule(e.common()), move || {
-            ExecTrigger::new(section.clone())
-        });
+        let mut spec = trigger_spec(
+            &format!("exec.{}", e.name),
+            cfg.rule(e.common()),
+            move || ExecTrigger::new(section.clone()),
+        );
         // A check may run for its whole timeout inside one tick.
         spec.heartbeat_timeout += e.timeout;
         v.push(spec);
@@ -120,12 +130,9 @@ pub fn triggers_supervisor_with(
     cfg: &TriggersConfig,
     extra: impl IntoIterator<Item = KernelSpec>,
 ) -> SupervisorSpec {
-    builtin_specs(system, cfg)
-        .into_iter()
-        .chain(extra)
-        .fold(
-            SupervisorSpec::new(SUPERVISOR_NAME, Strategy::OneForOne)
-                .intensity(10, Duration::from_secs(60)),
-            |s, k| s.child(trigger_child(k)),
-        )
+    builtin_specs(system, cfg).into_iter().chain(extra).fold(
+        SupervisorSpec::new(SUPERVISOR_NAME, Strategy::OneForOne)
+            .intensity(10, Duration::from_secs(60)),
+        |s, k| s.child(trigger_child(k)),
+    )
 }

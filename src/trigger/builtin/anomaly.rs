@@ -67,9 +67,7 @@ impl BurstDetector {
             self.recent.pop_front();
         }
         let rate: u64 = self.recent.iter().map(|(_, n)| n).sum();
-        let threshold = self
-            .floor
-            .max(self.baseline.unwrap_or(0.0) * self.factor);
+        let threshold = self.floor.max(self.baseline.unwrap_or(0.0) * self.factor);
         let last = *self.last_fold.get_or_insert(now_ms);
         if now_ms.saturating_sub(last) >= self.bucket_ms {
             let x = (rate as f64).min(threshold);
@@ -190,7 +188,10 @@ mod tests {
         // The threshold was 3 × the baseline of 6 per minute; the burst bucket is folded
         // in at most at that threshold.
         assert!((b.threshold - 18.0).abs() < 3.0, "{b:?}");
-        assert!(b.baseline.is_some_and(|x| x <= 0.3 * 18.0 + 0.7 * 7.0), "{b:?}");
+        assert!(
+            b.baseline.is_some_and(|x| x <= 0.3 * 18.0 + 0.7 * 7.0),
+            "{b:?}"
+        );
     }
 
     proptest! {

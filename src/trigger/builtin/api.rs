@@ -70,7 +70,10 @@ impl KpiThreshold {
 impl Trigger for KpiThreshold {
     async fn check(&mut self, ctx: &KernelContext) -> Result<Vec<Finding>, TriggerError> {
         let w = ctx.system.api.window(self.cfg.window);
-        let Some(p95) = w.p95_ms.filter(|_| w.samples >= self.cfg.min_samples.max(1)) else {
+        let Some(p95) = w
+            .p95_ms
+            .filter(|_| w.samples >= self.cfg.min_samples.max(1))
+        else {
             return Ok(Vec::new());
         };
         if p95 <= self.cfg.p95_ms {

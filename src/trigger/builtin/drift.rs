@@ -149,7 +149,10 @@ impl Trigger for ConfigDrift {
         if accept {
             std::fs::remove_file(&marker)
                 .map_err(|e| TriggerError::io("config_drift", &marker, e))?;
-            tracing::info!(files = current.len(), "config_drift: changes accepted as the new baseline");
+            tracing::info!(
+                files = current.len(),
+                "config_drift: changes accepted as the new baseline"
+            );
             *self.baseline.lock() = Some(current);
             self.accepted += 1;
             return Ok(Vec::new());

@@ -216,11 +216,19 @@ mod tests {
         assert!(ok.ok(), "{ok:?}");
         assert_eq!(ok.stdout, "fine\n");
         let bad = run("echo oops >&2; exit 3", Duration::from_secs(5), &[]).await;
-        assert_eq!((bad.ok(), bad.code, bad.stderr.as_str()), (false, Some(3), "oops\n"));
+        assert_eq!(
+            (bad.ok(), bad.code, bad.stderr.as_str()),
+            (false, Some(3), "oops\n")
+        );
         let slow = run("sleep 30", Duration::from_millis(100), &[]).await;
         assert!(slow.timed_out && !slow.ok());
         assert!(slow.duration < Duration::from_secs(5));
-        let env = run("test \"$X\" = y", Duration::from_secs(5), &[("X", "y".to_owned())]).await;
+        let env = run(
+            "test \"$X\" = y",
+            Duration::from_secs(5),
+            &[("X", "y".to_owned())],
+        )
+        .await;
         assert!(env.ok());
     }
 
@@ -249,4 +257,3 @@ mod tests {
         assert!(gone, "background child {pid} survived");
     }
 }
-

@@ -85,7 +85,12 @@ impl Trigger for HeartbeatFailure {
                     st.heartbeat_age_ms() as f64 / 1000.0,
                     st.heartbeat_timeout_ms() as f64 / 1000.0
                 );
-                out.push(self.alert(&st.name, st.critical, status_details(&st, "status"), summary));
+                out.push(self.alert(
+                    &st.name,
+                    st.critical,
+                    status_details(&st, "status"),
+                    summary,
+                ));
             }
         }
         for (name, payload) in std::mem::take(&mut self.missed) {
@@ -152,7 +157,8 @@ impl Trigger for CriticalHeartbeat {
             if !st.critical {
                 continue;
             }
-            let (state, age, timeout) = (st.state(), st.heartbeat_age_ms(), st.heartbeat_timeout_ms());
+            let (state, age, timeout) =
+                (st.state(), st.heartbeat_age_ms(), st.heartbeat_timeout_ms());
             match classify(state, age, timeout, self.cfg.late_fraction) {
                 Beat::Healthy => {}
                 Beat::Down => down.push(json!({

@@ -33,7 +33,11 @@ fn beside(f: &Path, suffix: &str) -> PathBuf {
 /// field of `<f>.manifest.json`.
 fn sidecar(f: &Path) -> Option<(String, PathBuf)> {
     let plain = beside(f, ".sha256");
-    if let Some(d) = std::fs::read_to_string(&plain).ok().as_deref().and_then(parse_sidecar) {
+    if let Some(d) = std::fs::read_to_string(&plain)
+        .ok()
+        .as_deref()
+        .and_then(parse_sidecar)
+    {
         return Some((d, plain));
     }
     let json = beside(f, ".manifest.json");
@@ -85,7 +89,9 @@ pub(crate) fn verify(cfg: &ModelIntegrityConfig, cache: &mut HashCache) -> (Vec<
                     expected.insert(p, (d, m.display().to_string()));
                 }
             }
-            Err(e) => tracing::warn!(manifest = %m.display(), error = %e, "model_integrity: cannot read manifest"),
+            Err(e) => {
+                tracing::warn!(manifest = %m.display(), error = %e, "model_integrity: cannot read manifest")
+            }
         }
     }
     let files = expand(&cfg.paths).unwrap_or_default();
@@ -200,7 +206,10 @@ mod tests {
     #[test]
     fn sidecars_in_sha256sum_format_or_bare() {
         let d = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
-        assert_eq!(parse_sidecar(&format!("{d}  weights.pt\n")), Some(d.to_owned()));
+        assert_eq!(
+            parse_sidecar(&format!("{d}  weights.pt\n")),
+            Some(d.to_owned())
+        );
         assert_eq!(parse_sidecar(&d.to_uppercase()), Some(d.to_owned()));
         assert_eq!(parse_sidecar("abc"), None);
         assert_eq!(parse_sidecar(""), None);

@@ -71,7 +71,10 @@ impl Trigger for LatencyQueue {
             .map(|name| {
                 let system = system.clone();
                 async move {
-                    let r = system.registry.control(&name, Control::Stats, timeout).await;
+                    let r = system
+                        .registry
+                        .control(&name, Control::Stats, timeout)
+                        .await;
                     (name, r.ok())
                 }
             })

@@ -106,7 +106,12 @@ impl RepeatedError {
     pub fn record(&mut self, component: &str, message: &str, now: u64) {
         let sig = format!("{component}: {}", normalize(message));
         if !self.seen.contains_key(&sig) && self.seen.len() >= MAX_SIGNATURES {
-            if let Some(oldest) = self.seen.iter().min_by_key(|(_, s)| s.last).map(|(k, _)| k.clone()) {
+            if let Some(oldest) = self
+                .seen
+                .iter()
+                .min_by_key(|(_, s)| s.last)
+                .map(|(k, _)| k.clone())
+            {
                 self.seen.remove(&oldest);
             }
         }
@@ -129,9 +134,13 @@ impl RepeatedError {
 #[async_trait]
 impl Trigger for RepeatedError {
     fn subscriptions(&self) -> Vec<String> {
-        ["kernel.error", "kernel.restart.initiated", "kernel.restart.failed"]
-            .map(str::to_owned)
-            .to_vec()
+        [
+            "kernel.error",
+            "kernel.restart.initiated",
+            "kernel.restart.failed",
+        ]
+        .map(str::to_owned)
+        .to_vec()
     }
 
     fn on_event(&mut self, event: &Event, _ctx: &KernelContext) {
@@ -147,7 +156,11 @@ impl Trigger for RepeatedError {
         let window = self.window_ms();
         let threshold = self.cfg.threshold.max(1);
         for s in self.seen.values_mut() {
-            while s.at.front().is_some_and(|t| now.saturating_sub(*t) > window) {
+            while s
+                .at
+                .front()
+                .is_some_and(|t| now.saturating_sub(*t) > window)
+            {
                 s.at.pop_front();
             }
         }
@@ -214,7 +227,11 @@ mod tests {
             normalize("request 550e8400-e29b-41d4-a716-446655440000  failed"),
             "request #-#-#-#-# failed"
         );
-        assert_eq!(normalize("dead beef"), "dead beef", "words without digits stay");
+        assert_eq!(
+            normalize("dead beef"),
+            "dead beef",
+            "words without digits stay"
+        );
     }
 
     proptest! {

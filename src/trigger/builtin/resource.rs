@@ -63,8 +63,7 @@ impl ResourceSpike {
             .then(|| f64::from(self.sys.global_cpu_usage()));
         self.sys.refresh_memory();
         let total = self.sys.total_memory();
-        let memory =
-            (total > 0).then(|| self.sys.used_memory() as f64 * 100.0 / total as f64);
+        let memory = (total > 0).then(|| self.sys.used_memory() as f64 * 100.0 / total as f64);
         let disk = match disk_percent(disk_path) {
             Ok(d) => Some(d),
             Err(e) => {
@@ -130,9 +129,33 @@ impl Trigger for ResourceSpike {
         });
         let disk = json!({ "path": path.display().to_string() });
         Ok([
-            self.finding(r.cpu, c.cpu_percent, c.cpu_for, "cpu_pressure", "CPU", &c.cpu_playbook, json!({})),
-            self.finding(r.memory, c.memory_percent, c.memory_for, "memory_pressure", "memory", &c.memory_playbook, mem),
-            self.finding(r.disk, c.disk_percent, c.disk_for, "disk_pressure", "disk", &c.disk_playbook, disk),
+            self.finding(
+                r.cpu,
+                c.cpu_percent,
+                c.cpu_for,
+                "cpu_pressure",
+                "CPU",
+                &c.cpu_playbook,
+                json!({}),
+            ),
+            self.finding(
+                r.memory,
+                c.memory_percent,
+                c.memory_for,
+                "memory_pressure",
+                "memory",
+                &c.memory_playbook,
+                mem,
+            ),
+            self.finding(
+                r.disk,
+                c.disk_percent,
+                c.disk_for,
+                "disk_pressure",
+                "disk",
+                &c.disk_playbook,
+                disk,
+            ),
         ]
         .into_iter()
         .flatten()

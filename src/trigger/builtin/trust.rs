@@ -10,9 +10,9 @@ use super::event_component;
 use crate::bus::Event;
 use crate::incident::Severity;
 use crate::kernel::KernelContext;
+use crate::tree::System;
 use crate::trigger::config::TrustScoreConfig;
 use crate::trigger::{Alert, Finding, Level, Trigger, TriggerError};
-use crate::tree::System;
 
 /// The scores the trust ledger holds, when it can be read directly.
 ///
