@@ -203,13 +203,34 @@ pub(crate) async fn inject_once(
         FaultKind::CpuSiege { threads } => Ok(Injected::plain(Held::Cpu(
             CpuSiege::start(*threads).map_err(io)?,
         ))),
-        FaultKind::MemorySiege { mib } => {
-            let mib = *mib;
-            let s = tokio::task::spawn_blocking(move || MemorySiege::start(mib))
-                .await
-                .map_err(|e| inject_err(kind, e.to_string()))?
-                .map_err(io)?;
-            Ok(Injected::plain(Held::Memory(s)))
+        FaultKind::MemorySiege {
+            mib,
+            level,
+            max_mib,
+        } => {
+            let (mib, level, max_mib) = (*mib, *level, *max_mib);
+            let (s, wanted) = tokio::task::spawn_blocking(move || match (mib, level) {
+                (_, Some(l)) => MemorySiege::to_level(l, max_mib),
+                (m, None) => {
+                    let m = m.unwrap_or(max_mib).min(max_mib);
+                    MemorySiege::start(m).map(|s| (s, m << 20))
+                }
+            })
+            .await
+            .map_err(|e| inject_err(kind, e.to_string()))?
+            .map_err(io)?;
+            let mut notes = vec![format!("holding {} MiB", s.bytes() >> 20)];
+            if (s.bytes() as u64) < wanted {
+                notes.push(format!(
+                    "capped at max_mib = {max_mib}: the level was not reached ({} MiB needed)",
+                    wanted >> 20
+                ));
+            }
+            Ok(Injected {
+                held: Held::Memory(s),
+                corrupted: None,
+                notes,
+            })
         }
         FaultKind::DiskSiege {
             dir,

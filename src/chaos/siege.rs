@@ -84,14 +84,40 @@ impl MemorySiege {
         Ok(MemorySiege { block })
     }
 
+    /// Allocates enough to bring the host's memory use (`/proc/meminfo`: total minus
+    /// available) to `level` percent, at most `max_mib`; returns the siege and the
+    /// bytes the level needed.
+    pub fn to_level(level: f64, max_mib: u64) -> std::io::Result<(MemorySiege, u64)> {
+        let info = std::fs::read_to_string("/proc/meminfo")?;
+        let field = |name: &str| -> Option<u64> {
+            info.lines()
+                .find(|l| l.starts_with(name))?
+                .split_whitespace()
+                .nth(1)?
+                .parse::<u64>()
+                .ok()
+                .map(|kib| kib * 1024)
+        };
+        let (Some(total), Some(available)) = (field("MemTotal:"), field("MemAvailable:")) else {
+            return Err(std::io::Error::other(
+                "/proc/meminfo has no MemTotal or MemAvailable",
+            ));
+        };
+        let used = total.saturating_sub(available);
+        let wanted = disk_fill_bytes(used, available, level, u64::MAX);
+        let bytes = wanted.min(max_mib.saturating_mul(1 << 20));
+        Ok((MemorySiege::start(bytes.div_ceil(1 << 20))?, wanted))
+    }
+
     /// Bytes held.
     pub fn bytes(&self) -> usize {
         self.block.len()
     }
 }
 
-/// How many bytes to add to a file system so its use reaches `level` percent, as `df`
-/// counts it (used / (used + available to users)), capped at `max_bytes`.
+/// How many bytes to add so that use reaches `level` percent, counted as `df` does for
+/// a file system (used / (used + available)), capped at `max_bytes` and at what is
+/// available. Memory is counted the same way (total − available is used).
 pub fn disk_fill_bytes(used: u64, available: u64, level: f64, max_bytes: u64) -> u64 {
     let usable = used.saturating_add(available) as f64;
     let wanted = (usable * level / 100.0).ceil() - used as f64;

@@ -104,10 +104,15 @@ pub enum FaultKind {
         /// How many.
         threads: usize,
     },
-    /// Memory allocated and touched by the harness.
+    /// Memory allocated and touched by the harness: `mib`, or enough to bring the host
+    /// to `level` percent used (at most `max_mib`).
     MemorySiege {
         /// How much, MiB.
-        mib: u64,
+        mib: Option<u64>,
+        /// Target use of the host's memory, percent.
+        level: Option<f64>,
+        /// The most it may take, MiB.
+        max_mib: u64,
     },
     /// A file that fills a file system up to a level.
     DiskSiege {
@@ -170,7 +175,10 @@ impl FaultKind {
             FaultKind::Sigstop { process } => format!("sigstop({})", process_name(*process)),
             FaultKind::Corrupt { file, .. } => format!("corrupt({file})"),
             FaultKind::CpuSiege { threads } => format!("cpu_siege({threads} threads)"),
-            FaultKind::MemorySiege { mib } => format!("memory_siege({mib} MiB)"),
+            FaultKind::MemorySiege { mib: Some(mib), .. } => format!("memory_siege({mib} MiB)"),
+            FaultKind::MemorySiege { level, .. } => {
+                format!("memory_siege({}%)", level.unwrap_or_default())
+            }
             FaultKind::DiskSiege { level, .. } => format!("disk_siege({level}%)"),
             FaultKind::OccupyPort => "occupy_port".to_owned(),
             FaultKind::ErrorBurst { count } => format!("error_burst({count})"),
@@ -268,7 +276,7 @@ fn allowed(kind: &str) -> Option<&'static [&'static str]> {
         "sigkill" | "sigstop" => &["process"],
         "corrupt" => &["file", "mode", "bytes"],
         "cpu_siege" => &["threads"],
-        "memory_siege" => &["mib"],
+        "memory_siege" => &["mib", "level", "max_mib"],
         "disk_siege" => &["dir", "level", "max_mib"],
         "occupy_port" => &[],
         "error_burst" => &["count"],
@@ -360,16 +368,23 @@ impl TryFrom<RawFault> for Fault {
             "cpu_siege" => FaultKind::CpuSiege {
                 threads: r.threads.unwrap_or_else(default_threads).max(1),
             },
-            "memory_siege" => FaultKind::MemorySiege {
-                mib: need(&r.mib, kind, "mib", "512")?,
-            },
+            "memory_siege" => {
+                if r.mib.is_some() == r.level.is_some() {
+                    return Err(
+                        "fault memory_siege needs either `mib` (how much to allocate) or `level` (the host's memory use to reach, percent)"
+                            .to_owned(),
+                    );
+                }
+                check_level(kind, r.level)?;
+                FaultKind::MemorySiege {
+                    mib: r.mib,
+                    level: r.level,
+                    max_mib: r.max_mib.or(r.mib).unwrap_or(2048),
+                }
+            }
             "disk_siege" => {
                 let level = need(&r.level, kind, "level", "92")?;
-                if !(1.0..=99.0).contains(&level) {
-                    return Err(format!(
-                        "disk_siege level {level} is out of range: give a percentage of the file system between 1 and 99"
-                    ));
-                }
+                check_level(kind, Some(level))?;
                 FaultKind::DiskSiege {
                     dir: r.dir.clone(),
                     level,
@@ -441,9 +456,15 @@ impl From<Fault> for RawFault {
                 r.fault = "cpu_siege".into();
                 r.threads = Some(threads);
             }
-            FaultKind::MemorySiege { mib } => {
+            FaultKind::MemorySiege {
+                mib,
+                level,
+                max_mib,
+            } => {
                 r.fault = "memory_siege".into();
-                r.mib = Some(mib);
+                r.mib = mib;
+                r.level = level;
+                r.max_mib = Some(max_mib);
             }
             FaultKind::DiskSiege {
                 dir,
@@ -470,6 +491,15 @@ impl From<Fault> for RawFault {
             }
         }
         r
+    }
+}
+
+fn check_level(kind: &str, level: Option<f64>) -> Result<(), String> {
+    match level {
+        Some(l) if !(1.0..=99.0).contains(&l) => Err(format!(
+            "{kind} level {l} is out of range: give a percentage between 1 and 99"
+        )),
+        _ => Ok(()),
     }
 }
 
