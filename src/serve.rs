@@ -12,9 +12,12 @@ use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::config::Loaded;
+use crate::http::HttpKernel;
 use crate::http::{HttpError, HttpServer};
+use crate::kernel::KernelSpec;
 use crate::state::{ServeInfo, StateError, StateLock, StatePaths};
-use crate::tree::System;
+use crate::supervisor::ChildSpec;
+use crate::tree::{Extensions, StartError, System, Tree};
 
 /// Exit status of a serve that asks its watchdog to restart it (not a crash).
 pub const EXIT_RESTART_REQUESTED: i32 = 75;
@@ -45,6 +48,9 @@ pub enum ServeError {
     /// The shared services could not be opened.
     #[error(transparent)]
     System(#[from] crate::tree::SystemError),
+    /// The tree could not start.
+    #[error(transparent)]
+    Tree(#[from] StartError),
     /// The HTTP server could not start.
     #[error(transparent)]
     Http(#[from] HttpError),
@@ -109,24 +115,42 @@ pub async fn run(opts: ServeOptions) -> Result<i32, ServeError> {
     let mut int = signal(SignalKind::interrupt()).map_err(ServeError::Signals)?;
     let mut restarts = system.restart_requests();
 
+    let http = start_http(&system, opts.port, opts.bind.as_deref()).await?;
+    let http_child = http.map(|server| {
+        let hb = &system.config.heartbeat;
+        ChildSpec::kernel(
+            KernelSpec::new("http", HttpKernel::factory(server))
+                .heartbeat(hb.critical_interval, hb.critical_timeout),
+        )
+    });
+    let tree = Tree::start(
+        &system,
+        Extensions {
+            http: http_child,
+            ..Extensions::default()
+        },
+    )
+    .await?;
     let reporter = crate::telemetry::spawn_reporter(
         system.clone(),
         system.config.telemetry.metrics_interval,
-        Arc::new(crate::tree::build::kind_of),
+        tree.kind_of(),
     );
-    let http = start_http(&system, opts.port, opts.bind.as_deref()).await?;
+    tracing::info!(kernels = system.registry.len(), "serve ready");
 
     let reason = tokio::select! {
         _ = term.recv() => StopReason::Signal("SIGTERM"),
         _ = int.recv() => StopReason::Signal("SIGINT"),
         r = restarts.wait_for(|r| r.is_some()) => StopReason::RestartRequested(
             r.ok().and_then(|v| v.clone()).unwrap_or_default()),
+        exit = tree.wait() => StopReason::RootFailed(format!("{exit:?}")),
     };
     tracing::info!(reason = ?reason, "serve stopping");
-    if let Some(h) = http {
-        h.shutdown().await;
-    }
+    let exit = tree.shutdown(SHUTDOWN_BOUND).await;
+    tracing::info!(root = ?exit, "supervision tree stopped");
     reporter.abort();
+    let _ = system.audit.sync();
+    let _ = system.incidents.sync();
     let _ = ServeInfo::remove_if_pid(&system.paths, std::process::id());
     tracing::info!(exit_status = reason.exit_status(), "serve stopped");
     Ok(reason.exit_status())

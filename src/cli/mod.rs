@@ -7,6 +7,7 @@
 mod args;
 mod audit;
 mod chaos;
+pub mod control;
 mod incidents;
 mod init;
 
@@ -41,6 +42,9 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// Runs one command; `Ok(code)` is the exit status of a command that finished (serve
 /// and watch can end with a non-zero status that is not an error).
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    if let Some(r) = control::dispatch(&cli) {
+        return r.map(|()| 0);
+    }
     let stdout = &mut std::io::stdout();
     let config_path = cli.config.as_deref();
     match cli.command {
@@ -69,6 +73,22 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             }))?;
             Ok(code)
         }
+        Command::Incidents { json, open } => {
+            incidents(&state_paths(&cli.state_dir, config_path)?, json, open, stdout)?;
+            Ok(0)
+        }
+        Command::Audit {
+            action: AuditCommand::Verify,
+        } => {
+            let ok = audit_verify(&state_paths(&cli.state_dir, config_path)?, stdout)?;
+            Ok(if ok { 0 } else { 1 })
+        }
+        Command::Watch(_)
+        | Command::Start(_)
+        | Command::Stop { .. }
+        | Command::Restart
+        | Command::Status { .. }
+        | Command::Logs { .. } => unreachable_control(),
         Command::Chaos { action } => match action {
             ChaosCommand::List => {
                 chaos_list(stdout)?;
@@ -78,6 +98,24 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                 chaos_run(args, config_path, cli.state_dir.as_deref(), stdout)
             }
         },
-        other => Err(UsageError(format!("{other:?} is not available in this build")).into()),
     }
+}
+
+/// The state directory a read-only command looks at: the config file only tells where
+/// `.grace/` is, so a config that does not parse still lets `--state-dir` work.
+fn state_paths(
+    state_dir: &Option<std::path::PathBuf>,
+    config_path: Option<&std::path::Path>,
+) -> anyhow::Result<crate::state::StatePaths> {
+    if state_dir.is_some() {
+        return Ok(crate::state::StatePaths::resolve(state_dir.as_deref(), None));
+    }
+    let loaded = crate::config::load(config_path)?;
+    Ok(crate::state::StatePaths::resolve(None, loaded.source.path()))
+}
+
+fn unreachable_control() -> anyhow::Result<i32> {
+    // `control::dispatch` handles these before the match; reaching here is a bug in
+    // this dispatcher, reported as a run-time failure rather than a panic.
+    anyhow::bail!("internal error: control command not dispatched")
 }

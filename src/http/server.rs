@@ -81,6 +81,15 @@ impl HttpServer {
     }
 }
 
+impl Drop for HttpServer {
+    /// A server dropped without [`HttpServer::shutdown`] (its kernel was killed) stops
+    /// serving at once, so that the next incarnation can bind the same port.
+    fn drop(&mut self) {
+        self.task.abort();
+        self.collector.abort();
+    }
+}
+
 /// Resolves the address to bind: overrides first, then `[http]`.
 pub fn bind_address(
     cfg: &HttpConfig,

@@ -28,6 +28,13 @@ pub struct KillSwitch {
     /// Who wrote the file last (`grace stop`, `watchdog`, ...).
     #[serde(default)]
     pub updated_by: String,
+    /// Who last changed `manual_shutdown` (`grace stop`, `grace start`), for the audit
+    /// trail; `updated_by` names the last writer of any field.
+    #[serde(default)]
+    pub switch_changed_by: Option<String>,
+    /// When `manual_shutdown` last changed (RFC 3339).
+    #[serde(default)]
+    pub switch_changed_at: Option<String>,
     /// The process group the watchdog is running now, so a watchdog started after the
     /// previous one was killed can find and stop it.
     #[serde(default)]
@@ -59,6 +66,8 @@ impl Default for KillSwitch {
             last_exit_reason: None,
             last_exit_at: None,
             updated_by: String::new(),
+            switch_changed_by: None,
+            switch_changed_at: None,
             child: None,
         }
     }
@@ -111,7 +120,13 @@ impl KillSwitch {
         on: bool,
         updated_by: &str,
     ) -> Result<KillSwitch, StateError> {
-        KillSwitch::update(paths, updated_by, |s| s.manual_shutdown = on)
+        KillSwitch::update(paths, updated_by, |s| {
+            if s.manual_shutdown != on || s.switch_changed_by.is_none() {
+                s.switch_changed_by = Some(updated_by.to_owned());
+                s.switch_changed_at = Some(crate::time::rfc3339(crate::time::now()));
+            }
+            s.manual_shutdown = on;
+        })
     }
 
     fn write(&self, paths: &StatePaths) -> Result<(), StateError> {

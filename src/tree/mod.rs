@@ -4,8 +4,10 @@
 pub mod build;
 mod heartbeat;
 mod registry;
+mod start;
 mod system;
 
 pub use heartbeat::{spawn_heartbeat, tick_due, tick_phase, HeartbeatHandle, HeartbeatMissed};
 pub use registry::{KernelEntry, Registry, TreeError};
+pub use start::{Extensions, StartError, Tree};
 pub use system::{System, SystemError};

@@ -19,9 +19,19 @@ pub(crate) fn set_subreaper() -> nix::Result<()> {
     nix::sys::prctl::set_child_subreaper(true)
 }
 
+/// The variable every process the watchdog starts carries (and its descendants inherit):
+/// the absolute state directory. A watchdog replacing a killed predecessor finds the
+/// whole leftover tree by it, even descendants that left serve's process group.
+pub const SUPERVISED_ENV: &str = "GRACE_SUPERVISED_BY";
+
 /// Starts `argv` as the leader of a new process group, stdin closed, stdout and stderr
-/// inherited, without the variables that belong to the watchdog itself.
-pub(crate) fn spawn(argv: &[String]) -> std::io::Result<Child> {
+/// appended to `output` (else inherited), without the variables that belong to the watchdog itself, with
+/// [`SUPERVISED_ENV`] set to `state_dir`.
+pub(crate) fn spawn(
+    argv: &[String],
+    state_dir: &Path,
+    output: Option<&Path>,
+) -> std::io::Result<Child> {
     let (prog, args) = argv
         .split_first()
         .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "empty command"))?;
@@ -33,7 +43,15 @@ pub(crate) fn spawn(argv: &[String]) -> std::io::Result<Child> {
         .env_remove("WATCHDOG_USEC")
         .env_remove("WATCHDOG_PID")
         .env_remove(super::DETACH_ENV)
+        .env(SUPERVISED_ENV, state_dir)
         .kill_on_drop(false);
+    if let Some(out) = output {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(out)?;
+        cmd.stdout(f.try_clone()?).stderr(f);
+    }
     cmd.spawn()
 }
 
@@ -194,6 +212,32 @@ pub(crate) fn is_serve_of(pid: u32, root: &Path) -> bool {
                 .find_map(|kv| kv.strip_prefix(b"GRACE_STATE_DIR=").map(|v| v.to_vec()))
         })
         .is_some_and(|v| same(&String::from_utf8_lossy(&v)))
+}
+
+/// The processes (other than this one) whose environment has `key=value`.
+pub(crate) fn with_env(key: &str, value: &[u8]) -> Vec<u32> {
+    let me = std::process::id();
+    let mut want = key.as_bytes().to_vec();
+    want.push(b'=');
+    want.extend_from_slice(value);
+    let mut out = Vec::new();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in procs.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == me || !alive(pid) {
+            continue;
+        }
+        if let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) {
+            if env.split(|b| *b == 0).any(|kv| kv == want.as_slice()) {
+                out.push(pid);
+            }
+        }
+    }
+    out
 }
 
 /// The pids whose parent is this process.
