@@ -202,6 +202,7 @@ impl ActionRegistry {
         kernels::register(&mut r);
         host::register(&mut r);
         external::register(&mut r);
+        crate::snapshot::register_actions(&mut r);
         r
     }
 
