@@ -196,11 +196,8 @@ impl Action for RestoreModelWeights {
         let cfg = &ctx.system.config;
         let name = match args.str("kernel")? {
             Some(k) => k.to_owned(),
-            None if model_weights(cfg, &ctx.incident.component).is_some() => {
-                ctx.incident.component.clone()
-            }
-            None => match cfg.kernel.iter().find(|k| k.kind == "model") {
-                Some(k) => k.name.clone(),
+            None => match model_for_incident(ctx) {
+                Some(k) => k,
                 None => return Ok(skipped("no model kernel is configured")),
             },
         };
@@ -218,6 +215,30 @@ impl Action for RestoreModelWeights {
     fn validate(&self, args: &Args) -> Result<(), String> {
         args.only(&["kernel"])
     }
+}
+
+/// The model kernel an incident is about: its component when that is a model kernel or
+/// the weights file of one (also as the `path` detail), else the first model kernel.
+fn model_for_incident(ctx: &ActionContext) -> Option<String> {
+    let cfg = &ctx.system.config;
+    let m = manager(ctx);
+    let inc = &ctx.incident;
+    let models = || cfg.kernel.iter().filter(|k| k.kind == "model");
+    if models().any(|k| k.name == inc.component) {
+        return Some(inc.component.clone());
+    }
+    let named: Vec<PathBuf> = [
+        Some(inc.component.as_str()),
+        inc.details.get("path").and_then(Value::as_str),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|p| m.resolve(Path::new(p)))
+    .collect();
+    models()
+        .find(|k| model_weights(cfg, &k.name).is_some_and(|w| named.contains(&m.resolve(&w))))
+        .or_else(|| models().next())
+        .map(|k| k.name.clone())
 }
 
 /// `rollback_deployment`: writes back, for each file of a kernel (its configured
