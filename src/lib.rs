@@ -25,6 +25,7 @@ pub mod incident;
 pub mod kernel;
 pub mod playbook;
 pub mod serve;
+pub mod snapshot;
 pub mod state;
 pub mod supervisor;
 pub mod telemetry;

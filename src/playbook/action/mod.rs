@@ -230,6 +230,7 @@ impl ActionRegistry {
         control::register(&mut r);
         host::register(&mut r);
         external::register(&mut r);
+        crate::snapshot::register_actions(&mut r);
         r
     }
 
