@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::config::IncidentsConfig;
 use super::ids::IdClock;
@@ -359,6 +359,19 @@ impl IncidentStore {
         success: bool,
         steps: Vec<StepRecord>,
     ) -> Result<Incident, IncidentError> {
+        self.resolve_with(id, status, success, steps, Value::Null)
+    }
+
+    /// [`IncidentStore::resolve`], also recording `remediation` (what the playbook run
+    /// found: its SLO, duration, escalation) under `details.remediation`.
+    pub fn resolve_with(
+        &self,
+        id: &str,
+        status: IncidentStatus,
+        success: bool,
+        steps: Vec<StepRecord>,
+        remediation: Value,
+    ) -> Result<Incident, IncidentError> {
         if status.is_open() {
             return Err(IncidentError::NotTerminal(status));
         }
@@ -375,6 +388,18 @@ impl IncidentStore {
         inc.mttr_seconds = mttr;
         inc.success = Some(success);
         inc.steps.extend(steps);
+        if !remediation.is_null() {
+            match &mut inc.details {
+                Value::Object(d) => {
+                    d.insert("remediation".to_owned(), remediation);
+                }
+                Value::Null => inc.details = json!({ "remediation": remediation }),
+                other => {
+                    let trigger = other.take();
+                    inc.details = json!({ "trigger": trigger, "remediation": remediation });
+                }
+            }
+        }
         let r = self.record(&mut g, &format!("incident.{status}"), &inc)?;
         g.counts.moved(before, status);
         if let Some(m) = mttr {
