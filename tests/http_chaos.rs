@@ -57,14 +57,39 @@ async fn a_panic_injected_over_http_restarts_the_kernel() {
 }
 
 #[tokio::test]
-async fn kill_stops_a_kernel_and_health_shows_it() {
+async fn kill_is_a_crash_the_supervisor_repairs() {
     let h = harness(chaos_config(), http_config(), two_kernels()).await;
     let a = post_auth(h.addr, &h.sys, "/api/chaos/kernels/alpha/kill", "").await;
+    assert_eq!(a.status, 202, "{}", a.body);
+    let ok = eventually(Duration::from_secs(5), || async {
+        let k = kernel(h.addr, "alpha").await;
+        k["restarts"] == 1 && k["state"] == "running"
+    })
+    .await;
+    assert!(
+        ok,
+        "alpha was not restarted: {}",
+        kernel(h.addr, "alpha").await
+    );
+    assert_eq!(get(h.addr, "/health").await.status, 200);
+    h.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn stop_keeps_a_kernel_down_and_health_shows_it() {
+    let h = harness(chaos_config(), http_config(), two_kernels()).await;
+    let a = post_auth(h.addr, &h.sys, "/api/chaos/kernels/alpha/stop", "").await;
     assert_eq!(a.status, 202, "{}", a.body);
     assert_eq!(kernel(h.addr, "alpha").await["state"], "stopped");
     let a = get(h.addr, "/health").await;
     assert_eq!(a.status, 503);
     assert_eq!(a.json()["critical_down"][0], "alpha");
+    let a = post_auth(h.addr, &h.sys, "/api/chaos/kernels/alpha/kill", "").await;
+    assert_eq!(
+        a.status, 409,
+        "a stopped kernel cannot be killed: {}",
+        a.body
+    );
     h.server.shutdown().await;
 }
 

@@ -262,6 +262,7 @@ pub(crate) async fn get_dashboard(State(st): State<Arc<AppState>>) -> Result<Res
 /// `GET /metrics`.
 pub(crate) async fn get_metrics(State(st): State<Arc<AppState>>) -> Result<Response, ApiError> {
     let all = known_incidents(&st);
+    let triggers = trigger_views(&st).await;
     let snaps: Vec<_> = st
         .system
         .registry
@@ -276,6 +277,7 @@ pub(crate) async fn get_metrics(State(st): State<Arc<AppState>>) -> Result<Respo
         incidents: &all,
         summary: st.system.incidents.summary(),
         trust: st.system.trust.all(),
+        triggers: &triggers,
         tallies: &tallies,
         api: &st.stats,
         emergency: st.system.emergency(),

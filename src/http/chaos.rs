@@ -18,6 +18,7 @@ use super::error::ApiError;
 use super::server::AppState;
 use crate::bus::Topic;
 use crate::kernel::Fault;
+use crate::tree::TreeError;
 
 /// The longest CPU spin or added latency accepted, milliseconds.
 pub const MAX_MS: u64 = 60_000;
@@ -44,31 +45,43 @@ struct FaultBody {
     message: Option<String>,
 }
 
+/// What a chaos kernel endpoint does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KernelFault {
+    /// A fault delivered to the kernel's message loop.
+    Inject(Fault),
+    /// Kill the kernel's actor at once: an abnormal exit its supervisor repairs.
+    Kill,
+    /// Stop the kernel through its supervisor: it stays down until restarted.
+    Stop,
+}
+
 /// The fault a path names, validated against its body.
 pub fn fault_of(
     kind: &str,
     ms: Option<u64>,
     message: Option<String>,
-) -> Result<Option<Fault>, ApiError> {
+) -> Result<KernelFault, ApiError> {
     match kind {
-        "panic" => Ok(Some(Fault::Panic)),
-        "hang" => Ok(Some(Fault::Hang)),
-        "error" => Ok(Some(Fault::Error(
+        "panic" => Ok(KernelFault::Inject(Fault::Panic)),
+        "hang" => Ok(KernelFault::Inject(Fault::Hang)),
+        "error" => Ok(KernelFault::Inject(Fault::Error(
             message.unwrap_or_else(|| "injected error".to_owned()),
         ))),
         "spin" => match ms {
             Some(ms) if (1..=MAX_MS).contains(&ms) => {
-                Ok(Some(Fault::Spin(Duration::from_millis(ms))))
+                Ok(KernelFault::Inject(Fault::Spin(Duration::from_millis(ms))))
             }
             _ => Err(ApiError::bad_request(
                 "spin needs {\"ms\": N}",
                 format!("N is the CPU spin in milliseconds, 1 to {MAX_MS}"),
             )),
         },
-        "kill" => Ok(None),
+        "kill" => Ok(KernelFault::Kill),
+        "stop" => Ok(KernelFault::Stop),
         other => Err(ApiError::not_found(
             format!("no fault {other:?}"),
-            "faults are panic, hang, spin, error and kill",
+            "faults are panic, hang, spin, error, kill and stop",
         )),
     }
 }
@@ -88,8 +101,17 @@ pub(crate) async fn post_fault(
     let injected_at = crate::time::rfc3339(crate::time::now());
     tracing::warn!(kernel = %name, fault = %kind, "chaos: injecting fault");
     match fault {
-        Some(f) => st.system.registry.inject(&name, f).map_err(tree_error)?,
-        None => st
+        KernelFault::Inject(f) => st.system.registry.inject(&name, f).map_err(tree_error)?,
+        KernelFault::Kill => {
+            let actor = st
+                .system
+                .registry
+                .get(&name)
+                .and_then(|e| e.actor())
+                .ok_or_else(|| tree_error(TreeError::NotRunning(name.clone())))?;
+            actor.kill();
+        }
+        KernelFault::Stop => st
             .system
             .registry
             .stop(&name, st.cfg.restart_timeout)
@@ -199,12 +221,13 @@ mod tests {
     fn faults_are_validated() {
         assert_eq!(
             fault_of("panic", None, None).expect("ok"),
-            Some(Fault::Panic)
+            KernelFault::Inject(Fault::Panic)
         );
-        assert_eq!(fault_of("kill", None, None).expect("ok"), None);
+        assert_eq!(fault_of("kill", None, None).expect("ok"), KernelFault::Kill);
+        assert_eq!(fault_of("stop", None, None).expect("ok"), KernelFault::Stop);
         assert_eq!(
             fault_of("spin", Some(5), None).expect("ok"),
-            Some(Fault::Spin(Duration::from_millis(5)))
+            KernelFault::Inject(Fault::Spin(Duration::from_millis(5)))
         );
         assert_eq!(
             fault_of("spin", None, None).expect_err("no ms").status,

@@ -3,11 +3,13 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 
+use super::error::HttpError;
 use super::server::{start, HttpServer};
 use crate::kernel::{Kernel, KernelContext, KernelError, KernelFactory, Request};
 
@@ -35,20 +37,49 @@ impl HttpKernel {
     }
 }
 
+/// How long a restarted `http` kernel keeps trying to bind its address while the
+/// previous incarnation's listener is being released.
+const REBIND_FOR: Duration = Duration::from_secs(2);
+/// Pause between bind attempts.
+const REBIND_EVERY: Duration = Duration::from_millis(25);
+
+impl HttpKernel {
+    /// Binds the address again. The listener of a crashed incarnation is released by
+    /// its task's cancellation, which can lag the restart by a moment, so a port in use
+    /// is retried for [`REBIND_FOR`].
+    async fn rebind(&self, ctx: &KernelContext) -> Result<HttpServer, KernelError> {
+        let deadline = tokio::time::Instant::now() + REBIND_FOR;
+        let ip = self.addr.ip().to_string();
+        loop {
+            match start(
+                ctx.system.clone(),
+                &ctx.system.config.http,
+                Some(self.addr.port()),
+                Some(&ip),
+            )
+            .await
+            {
+                Ok(s) => return Ok(s),
+                Err(HttpError::PortInUse { .. }) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(REBIND_EVERY).await;
+                }
+                Err(e) => {
+                    return Err(KernelError::failed(format!(
+                        "http server did not start: {e}"
+                    )))
+                }
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl Kernel for HttpKernel {
     async fn start(&mut self, ctx: &KernelContext) -> Result<(), KernelError> {
         let adopted = self.first.lock().take();
         let server = match adopted {
             Some(s) => s,
-            None => start(
-                ctx.system.clone(),
-                &ctx.system.config.http,
-                Some(self.addr.port()),
-                Some(&self.addr.ip().to_string()),
-            )
-            .await
-            .map_err(|e| KernelError::failed(format!("http server did not start: {e}")))?,
+            None => self.rebind(ctx).await?,
         };
         self.server = Some(server);
         Ok(())

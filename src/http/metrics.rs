@@ -9,6 +9,7 @@ use crate::incident::{Incident, IncidentStatus, Summary};
 use crate::kernel::StatusSnapshot;
 
 use super::collector::{Buckets, Tallies, MTTR_BUCKETS};
+use super::dashboard::{trigger_name, TriggerView};
 use super::exposition::Exposition;
 use super::signals::ApiStats;
 
@@ -24,6 +25,8 @@ pub struct Inputs<'a> {
     pub summary: Summary,
     /// Trust scores.
     pub trust: BTreeMap<String, f64>,
+    /// The trigger kernels with their counters.
+    pub triggers: &'a [TriggerView],
     /// Bus tallies.
     pub tallies: &'a Tallies,
     /// HTTP accounting.
@@ -49,6 +52,7 @@ pub fn render(i: &Inputs<'_>) -> String {
     bus(&mut e, i);
     incidents(&mut e, i);
     trust(&mut e, &i.trust);
+    triggers(&mut e, i.triggers);
     playbooks(&mut e, i.tallies);
     http(&mut e, i.api);
     e.family(
@@ -314,6 +318,40 @@ fn incidents(e: &mut Exposition, i: &Inputs<'_>) {
         m.sum,
         m.count,
     );
+}
+
+fn triggers(e: &mut Exposition, views: &[TriggerView]) {
+    type Key = (&'static str, &'static str, &'static str);
+    let families: [Key; 3] = [
+        (
+            "grace_trigger_checks_total",
+            "checks",
+            "Checks each trigger has run.",
+        ),
+        (
+            "grace_trigger_published_total",
+            "published",
+            "Incidents and warnings each trigger has published.",
+        ),
+        (
+            "grace_trigger_suppressed_total",
+            "suppressed",
+            "Publications each trigger held back (deduplication, flapping).",
+        ),
+    ];
+    for (name, key, help) in families {
+        e.family(name, "counter", help);
+        for v in views {
+            if let Some(n) = v
+                .stats
+                .as_ref()
+                .and_then(|s| s.get(key))
+                .and_then(|n| n.as_f64())
+            {
+                e.sample(name, &[("trigger", trigger_name(&v.status.name))], n);
+            }
+        }
+    }
 }
 
 fn trust(e: &mut Exposition, scores: &BTreeMap<String, f64>) {

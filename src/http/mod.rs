@@ -16,7 +16,7 @@
 //! | `GET /api/incidents?open=&limit=` | incidents, newest first, with an MTTR summary |
 //! | `GET /api/timeline` | restarts and incidents over time |
 //! | `POST /api/kernels/{name}/restart` | restart through the kernel's supervisor |
-//! | `POST /api/chaos/kernels/{name}/{panic,hang,spin,error,kill}` | chaos only |
+//! | `POST /api/chaos/kernels/{name}/{panic,hang,spin,error,kill,stop}` | chaos only: kill is a crash the supervisor repairs, stop keeps it down |
 //! | `POST /api/chaos/errors`, `POST /api/chaos/latency` | chaos only |
 
 mod api;

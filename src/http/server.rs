@@ -82,11 +82,15 @@ impl HttpServer {
 }
 
 impl Drop for HttpServer {
-    /// A server dropped without [`HttpServer::shutdown`] (its kernel was killed) stops
-    /// serving at once, so that the next incarnation can bind the same port.
+    /// A server dropped without [`HttpServer::shutdown`] (its kernel panicked or was
+    /// killed) stops serving at once, so that the next incarnation can bind the port.
     fn drop(&mut self) {
-        self.task.abort();
-        self.collector.abort();
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+            self.task.abort();
+            self.collector.abort();
+            self.system.bus.unsubscribe(collector::SUBSCRIBER);
+        }
     }
 }
 

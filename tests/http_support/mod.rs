@@ -77,6 +77,27 @@ pub async fn send(
     }
 }
 
+/// `GET path`, or None when the server does not answer (not listening, connection
+/// closed).
+pub async fn try_get(addr: SocketAddr, path: &str) -> Option<Answer> {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let req = Request::builder()
+        .uri(format!("http://{addr}{path}"))
+        .body(Full::new(Bytes::new()))
+        .ok()?;
+    let resp = tokio::time::timeout(Duration::from_secs(5), client.request(req))
+        .await
+        .ok()?
+        .ok()?;
+    let status = resp.status().as_u16();
+    let bytes = resp.into_body().collect().await.ok()?.to_bytes();
+    Some(Answer {
+        status,
+        content_type: String::new(),
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    })
+}
+
 /// `GET path`.
 pub async fn get(addr: SocketAddr, path: &str) -> Answer {
     send(addr, "GET", path, &[], Bytes::new()).await
