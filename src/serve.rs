@@ -16,6 +16,7 @@ use crate::http::HttpKernel;
 use crate::http::{HttpError, HttpServer};
 use crate::kernel::KernelSpec;
 use crate::state::{ServeInfo, StateError, StateLock, StatePaths};
+use crate::snapshot::SnapshotManager;
 use crate::supervisor::ChildSpec;
 use crate::tree::{Extensions, StartError, System, Tree};
 
@@ -136,6 +137,11 @@ pub async fn run(opts: ServeOptions) -> Result<i32, ServeError> {
         system.config.telemetry.metrics_interval,
         tree.kind_of(),
     );
+    let mut snapshots = SnapshotManager::from_config(&system.config, &system.paths);
+    if let Some(file) = opts.loaded.source.path() {
+        snapshots = snapshots.watch(file);
+    }
+    let snapshot_schedule = crate::snapshot::spawn_schedule(system.clone(), snapshots);
     tracing::info!(kernels = system.registry.len(), "serve ready");
 
     let reason = tokio::select! {
@@ -149,6 +155,7 @@ pub async fn run(opts: ServeOptions) -> Result<i32, ServeError> {
     let exit = tree.shutdown(SHUTDOWN_BOUND).await;
     tracing::info!(root = ?exit, "supervision tree stopped");
     reporter.abort();
+    snapshot_schedule.abort();
     let _ = system.audit.sync();
     let _ = system.incidents.sync();
     let _ = ServeInfo::remove_if_pid(&system.paths, std::process::id());
