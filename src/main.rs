@@ -1,5 +1,5 @@
-//! The `grace` binary: parses arguments, sets up logging, maps errors to exit codes
-//! (0 success, 1 failure at run time, 2 bad usage or bad configuration).
+//! The `grace` binary: parses arguments, maps errors to exit codes (0 success, 1
+//! failure at run time, 2 bad usage or bad configuration).
 
 use clap::Parser;
 use grace::cli::{self, Cli};
@@ -13,8 +13,11 @@ fn main() {
             std::process::exit(code);
         }
     };
-    if let Err(err) = cli::run(cli) {
-        eprintln!("error: {err:#}");
-        std::process::exit(cli::exit_status(&err));
+    match cli::run(cli) {
+        Ok(code) => std::process::exit(code),
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::exit(cli::exit_status(&err));
+        }
     }
 }

@@ -1,9 +1,61 @@
 //! The append-only, hash-chained audit log (`audit.log`) and its verifier.
+//!
+//! Every incident, playbook step, restart, kill-switch change and snapshot restore is
+//! appended as one record with [`AuditLog::append`].
+//!
+//! # Record format
+//!
+//! Records are binary-safe frames, one after the other:
+//!
+//! ```text
+//! magic "GAL1" | len: u32 LE | crc32: u32 LE | prev: [u8; 32] | payload: len bytes
+//! ```
+//!
+//! The CRC-32 covers magic, length, `prev` and payload. `prev` is the SHA-256 of the
+//! whole previous record (zeros for the first), so the records form a hash chain: editing,
+//! removing or reordering a record breaks the chain at the next one. The payload is the
+//! JSON object `{seq, at, kind, data}` ([`AuditRecord`]); `seq` counts from 0 without gaps.
+//!
+//! # Durability: the fsync policy
+//!
+//! `[audit] fsync` chooses when records are forced to disk:
+//!
+//! - `"group"` (default): [`AuditLog::append`] returns once the record is written to the
+//!   OS, so a crash of the process loses nothing; a background thread fsyncs every
+//!   `group_interval` (default 50 ms), which bounds what a power loss can take.
+//! - `"always"`: every append is on disk before it returns.
+//!
+//! Whatever the policy, [`AuditLog::append_durable`] returns only once its record is on
+//! disk. Concurrent callers waiting for durability share one fsync (group commit): the
+//! first becomes the leader and fsyncs everything written so far, with no lock held.
+//!
+//! # Recovery at open
+//!
+//! [`AuditLog::open`] checks every record. A record cut short by a crash mid-write (a torn
+//! tail: a truncated or checksum-failing last record with nothing good after it) is cut
+//! off; the cut bytes are kept in `audit.log.torn-<time>-<offset>`, the cut is logged, and
+//! an `audit.torn_tail_cut` record says what was removed. Every record before it is kept.
+//! Damage anywhere else (a bad checksum with good records after it, a broken chain, a
+//! sequence gap) is never repaired silently: open fails with [`AuditError::Corrupt`],
+//! naming the record and how to recover. [`verify`] (`grace audit verify`) reports the
+//! first bad record, its byte offset and the reason, without changing the file.
+//!
+//! # Several writers
+//!
+//! Appends take an exclusive `flock` on the file and first check any records another
+//! process (`grace stop`, the watchdog) appended since, so that every process extends the
+//! same chain. Readers ([`verify`], [`read_all`]) take a shared lock and never see a
+//! half-written record.
 
 mod config;
-
-pub use config::AuditConfig;
-
 mod log;
+mod record;
+mod sync;
+mod verify;
 
-pub use log::{AuditError, AuditLog};
+pub use config::{AuditConfig, FsyncPolicy};
+pub use log::{read_all, AuditError, AuditLog};
+pub use record::AuditRecord;
+pub use verify::{verify, BadRecord, VerifyReport};
+
+pub(crate) use sync::Syncer;

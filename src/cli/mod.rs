@@ -5,8 +5,17 @@
 //! which the binary maps to exit status 2. Everything else is status 1.
 
 mod args;
+mod audit;
+mod chaos;
+pub mod control;
+mod incidents;
+mod init;
 
 pub use args::{AuditCommand, Cli, Command, ServeArgs};
+pub use audit::audit_verify;
+pub use chaos::{chaos_list, chaos_run, ChaosCommand, ChaosRunArgs};
+pub use incidents::incidents;
+pub use init::{check, init, starter_files};
 
 /// An error the user must fix in how they called Grace (exit status 2).
 #[derive(Debug, thiserror::Error)]
@@ -24,8 +33,100 @@ pub fn exit_status(err: &anyhow::Error) -> i32 {
     1
 }
 
-/// Runs one command.
-pub fn run(cli: Cli) -> anyhow::Result<()> {
-    let _ = cli;
-    anyhow::bail!("not built yet")
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Runs one command; `Ok(code)` is the exit status of a command that finished (serve
+/// and watch can end with a non-zero status that is not an error).
+pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    if let Some(r) = control::dispatch(&cli) {
+        return r.map(|()| 0);
+    }
+    let stdout = &mut std::io::stdout();
+    let config_path = cli.config.as_deref();
+    match cli.command {
+        Command::Init { dir, force } => {
+            init(
+                dir.as_deref().unwrap_or(std::path::Path::new(".")),
+                force,
+                stdout,
+            )?;
+            Ok(0)
+        }
+        Command::Check => {
+            check(config_path, stdout)?;
+            Ok(0)
+        }
+        Command::Serve(args) => {
+            let loaded = crate::config::load(config_path)?;
+            let paths =
+                crate::state::StatePaths::resolve(cli.state_dir.as_deref(), loaded.source.path());
+            let rt = runtime()?;
+            let code = rt.block_on(crate::serve::run(crate::serve::ServeOptions {
+                loaded,
+                paths,
+                port: args.port,
+                bind: args.bind,
+            }))?;
+            Ok(code)
+        }
+        Command::Incidents { json, open } => {
+            incidents(
+                &state_paths(&cli.state_dir, config_path)?,
+                json,
+                open,
+                stdout,
+            )?;
+            Ok(0)
+        }
+        Command::Audit {
+            action: AuditCommand::Verify,
+        } => {
+            let ok = audit_verify(&state_paths(&cli.state_dir, config_path)?, stdout)?;
+            Ok(if ok { 0 } else { 1 })
+        }
+        Command::Watch(_)
+        | Command::Start(_)
+        | Command::Stop { .. }
+        | Command::Restart
+        | Command::Status { .. }
+        | Command::Logs { .. } => unreachable_control(),
+        Command::Chaos { action } => match action {
+            ChaosCommand::List => {
+                chaos_list(stdout)?;
+                Ok(0)
+            }
+            ChaosCommand::Run(args) => {
+                chaos_run(args, config_path, cli.state_dir.as_deref(), stdout)
+            }
+        },
+    }
+}
+
+/// The state directory a read-only command looks at: the config file only tells where
+/// `.grace/` is, so a config that does not parse still lets `--state-dir` work.
+fn state_paths(
+    state_dir: &Option<std::path::PathBuf>,
+    config_path: Option<&std::path::Path>,
+) -> anyhow::Result<crate::state::StatePaths> {
+    if state_dir.is_some() {
+        return Ok(crate::state::StatePaths::resolve(
+            state_dir.as_deref(),
+            None,
+        ));
+    }
+    let loaded = crate::config::load(config_path)?;
+    Ok(crate::state::StatePaths::resolve(
+        None,
+        loaded.source.path(),
+    ))
+}
+
+fn unreachable_control() -> anyhow::Result<i32> {
+    // `control::dispatch` handles these before the match; reaching here is a bug in
+    // this dispatcher, reported as a run-time failure rather than a panic.
+    anyhow::bail!("internal error: control command not dispatched")
 }

@@ -4,11 +4,15 @@
 //! [`crate::watchdog::WatchdogConfig`]); this module assembles them and reports errors
 //! with file, line and reason.
 
+mod load;
 mod schema;
+mod validate;
 
+pub use load::{line_col, line_of, load, parse, ConfigSource, Loaded, DEFAULT_TOML};
 pub use schema::{
     ChaosConfig, Config, HeartbeatConfig, KernelConfig, KernelsConfig, TelemetryConfig,
 };
+pub use validate::{heartbeat_of, RESERVED_NAMES};
 
 /// A configuration or playbook error: what, where (file and line), how to fix.
 #[derive(Debug, thiserror::Error)]

@@ -92,6 +92,9 @@ pub struct KernelsConfig {
     pub backoff: Option<Backoff>,
     /// Default per-kernel attempt limit (seed: 3 attempts per 30 s).
     pub attempts: Option<AttemptLimit>,
+    /// Stuck `thread` kernels that may be abandoned before serve asks the watchdog to
+    /// replace the process.
+    pub max_abandoned_threads: usize,
 }
 
 impl Default for KernelsConfig {
@@ -102,6 +105,7 @@ impl Default for KernelsConfig {
             max_window: Duration::from_secs(60),
             backoff: None,
             attempts: Some(AttemptLimit::default()),
+            max_abandoned_threads: 8,
         }
     }
 }

@@ -1,5 +1,47 @@
-//! The HTTP server inside `grace serve`: health, dashboard, metrics, API.
+//! The HTTP server inside `grace serve`: health, the operator dashboard (JSON and page),
+//! Prometheus metrics, the kernel API and the chaos harness's fault injection.
+//!
+//! [`start`] binds (loopback by default) and serves until [`HttpServer::shutdown`].
+//! Every error answer is JSON `{"error", "hint"}` with a 4xx/5xx status; every POST
+//! needs `Authorization: Bearer <token>` with the token of `<state>/token`; request
+//! bodies are size-limited and requests time-limited.
+//!
+//! | path | does |
+//! | --- | --- |
+//! | `GET /health` | 200 healthy / 503 degraded (a critical kernel down), JSON |
+//! | `GET /` | the operator page (self-contained HTML, polls the JSON endpoints) |
+//! | `GET /operator/dashboard` | the operator JSON |
+//! | `GET /metrics` | Prometheus text |
+//! | `GET /api/kernels` | every kernel's status |
+//! | `GET /api/incidents?open=&limit=` | incidents, newest first, with an MTTR summary |
+//! | `GET /api/timeline` | restarts and incidents over time |
+//! | `POST /api/kernels/{name}/restart` | restart through the kernel's supervisor |
+//! | `POST /api/chaos/kernels/{name}/{panic,hang,spin,error,kill}` | chaos only |
+//! | `POST /api/chaos/errors`, `POST /api/chaos/latency` | chaos only |
 
+mod api;
+mod chaos;
+mod collector;
 mod config;
+mod dashboard;
+mod error;
+mod exposition;
+mod health;
+mod kernel;
+mod metrics;
+mod middleware;
+mod routes;
+mod server;
+mod signals;
+mod token;
 
+pub use api::valid_name;
+pub use collector::{RestartPoint, Tallies};
 pub use config::HttpConfig;
+pub use error::{ApiError, ErrorBody, HttpError};
+pub use exposition::{escape_label, Exposition};
+pub use health::{assess, count_kernels, HealthReport, KernelCounts, KernelFacts, KernelProblem};
+pub use kernel::HttpKernel;
+pub use server::{bind_address, start, HttpServer};
+pub use signals::{AddedLatency, ApiStats, ApiSummary};
+pub use token::Token;

@@ -1,8 +1,32 @@
-//! The `[incident]` section of `grace.toml`.
+//! The `[incidents]` section of `grace.toml`.
+
+use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::audit::FsyncPolicy;
+
 /// Settings of the incident section.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IncidentsConfig {}
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IncidentsConfig {
+    /// When `incidents.jsonl` is fsynced: `"group"` (default: every `group_interval`, and
+    /// on [`crate::incident::IncidentStore::sync`]) or `"always"` (every line).
+    pub fsync: FsyncPolicy,
+    /// The group-commit interval (default 50 ms).
+    #[serde(with = "humantime_serde")]
+    pub group_interval: Duration,
+    /// How many closed incidents are kept in memory for the API and dashboard (older
+    /// ones stay in the file; default 1000).
+    pub keep_recent: usize,
+}
+
+impl Default for IncidentsConfig {
+    fn default() -> Self {
+        IncidentsConfig {
+            fsync: FsyncPolicy::Group,
+            group_interval: Duration::from_millis(50),
+            keep_recent: 1000,
+        }
+    }
+}

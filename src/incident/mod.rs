@@ -1,11 +1,25 @@
 //! Incidents: the record, `incidents.jsonl`, and MTTR summaries.
+//!
+//! [`IncidentStore`] is the one writer of `incidents.jsonl` (inside `grace serve`): it
+//! opens incidents from the drafts triggers publish, deduplicating one open incident per
+//! (trigger, component), records every state change as a full JSON line and as an audit
+//! record, and answers the queries of the HTTP API and dashboard. [`read_journal`] is for
+//! readers such as `grace incidents`: it folds the lines by `incident_id` and tolerates a
+//! torn last line. The store records; publishing `event.incident` is the dispatcher's.
 
 mod config;
+mod ids;
+mod journal;
+mod kernel;
+mod model;
+mod query;
+mod store;
+mod summary;
 
 pub use config::IncidentsConfig;
-
-mod model;
-mod store;
-
-pub use model::{Incident, IncidentDraft, IncidentStatus, Severity, StepRecord};
+pub use ids::{format_id, parse_id};
+pub use journal::{fold, read_journal, Journal};
+pub use kernel::IncidentLogKernel;
+pub use model::{Incident, IncidentDraft, IncidentStatus, Opened, Severity, StepRecord};
 pub use store::{IncidentError, IncidentStore};
+pub use summary::{format_seconds, percentile, summarize, StatusCounts, Summary};

@@ -39,6 +39,23 @@ impl IncidentStatus {
     pub fn is_open(self) -> bool {
         matches!(self, IncidentStatus::Open | IncidentStatus::Mitigating)
     }
+
+    /// The name as written in `incidents.jsonl` (`open`, `resolved`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncidentStatus::Open => "open",
+            IncidentStatus::Mitigating => "mitigating",
+            IncidentStatus::Resolved => "resolved",
+            IncidentStatus::Escalated => "escalated",
+            IncidentStatus::Failed => "failed",
+        }
+    }
+}
+
+impl std::fmt::Display for IncidentStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// What a trigger publishes (as the payload of `event.incident`, `event.emergency` or
@@ -126,4 +143,37 @@ pub struct Incident {
     /// Trigger evidence.
     #[serde(default)]
     pub details: Value,
+}
+
+/// What [`crate::incident::IncidentStore::open`] did with a draft.
+// Returned once per trigger firing and never stored in bulk, so the size difference
+// between the variants costs nothing worth a box in every caller's pattern.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum Opened {
+    /// A new incident was opened.
+    New(Incident),
+    /// An incident for the same (trigger, component) is already open: only its
+    /// occurrences were counted.
+    Repeat {
+        /// The open incident.
+        incident_id: String,
+        /// Its occurrences, this one included.
+        occurrences: u64,
+    },
+}
+
+impl Opened {
+    /// The id of the new or already open incident.
+    pub fn incident_id(&self) -> &str {
+        match self {
+            Opened::New(i) => &i.incident_id,
+            Opened::Repeat { incident_id, .. } => incident_id,
+        }
+    }
+
+    /// Whether a new incident was opened.
+    pub fn is_new(&self) -> bool {
+        matches!(self, Opened::New(_))
+    }
 }

@@ -10,12 +10,12 @@ use futures::FutureExt;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use super::api::{Control, Fault, Kernel, KernelContext, KernelError, KernelMsg};
-use super::spec::KernelSpec;
+use super::spec::{Isolation, KernelSpec};
 use super::status::KernelStatus;
 use crate::supervisor::SupervisorMsg;
 use crate::tree::System;
 
-/// The ractor actor behind every task-isolated kernel.
+/// The ractor actor behind every kernel (on a task, or on its own thread).
 pub(crate) struct KernelActor;
 
 /// What a kernel actor is started with.
@@ -76,17 +76,24 @@ async fn dispatch(state: &mut KernelActorState, msg: KernelMsg) -> Outcome {
                 Outcome::Failed(reason)
             }
         },
-        KernelMsg::Tick => match kernel.tick(ctx).await {
-            Ok(()) => {
-                ctx.status.beat();
-                Outcome::Ok
+        KernelMsg::Tick => {
+            ctx.status.clear_tick_pending();
+            match kernel.tick(ctx).await {
+                Ok(()) => {
+                    ctx.status.set_unresponsive(false);
+                    ctx.status.beat();
+                    Outcome::Ok
+                }
+                Err(KernelError::Unresponsive(why)) => {
+                    // No beat: neither this tick nor any other message proves the kernel
+                    // alive until a tick succeeds again, so the monitor sees it hang.
+                    ctx.status.set_unresponsive(true);
+                    tracing::debug!(kernel = %ctx.name, reason = %why, "tick: unresponsive");
+                    Outcome::Ok
+                }
+                Err(e) => Outcome::Failed(e.to_string()),
             }
-            Err(KernelError::Unresponsive(why)) => {
-                tracing::debug!(kernel = %ctx.name, reason = %why, "tick: unresponsive");
-                Outcome::Ok
-            }
-            Err(e) => Outcome::Failed(e.to_string()),
-        },
+        }
         KernelMsg::Control(c, port) => {
             let r = match c {
                 Control::Health => serde_json::to_value(kernel.health(ctx).await)
@@ -201,6 +208,12 @@ impl Actor for KernelActor {
 /// Starts a kernel's actor linked to `supervisor`, on the isolation its spec asks for.
 /// Returns once [`Kernel::start`] succeeded; its exit reaches the supervisor as a ractor
 /// supervision event (failure: panic or error; termination: a stop).
+///
+/// `task` and `process` kernels run as a task on the caller's runtime (a `process`
+/// kernel's work is its child process). A `thread` kernel runs on its own OS thread; the
+/// reference returned is then a proxy on the caller's runtime that forwards messages, so
+/// that a stop or kill of it always ends promptly even when the thread is stuck (see
+/// [`super::thread`]).
 pub async fn spawn_kernel(
     spec: &KernelSpec,
     status: Arc<KernelStatus>,
@@ -215,6 +228,9 @@ pub async fn spawn_kernel(
         supervisor: supervisor.clone(),
         in_place,
     };
+    if spec.isolation == Isolation::Thread {
+        return super::thread::spawn_on_thread(args, supervisor.get_cell()).await;
+    }
     let (actor, _join) = Actor::spawn_linked(None, KernelActor, args, supervisor.get_cell())
         .await
         .map_err(|e| KernelError::failed(format!("kernel {} failed to start: {e}", spec.name)))?;

@@ -41,6 +41,18 @@ pub enum KernelError {
     /// the kernel is not failed at once.
     #[error("unresponsive: {0}")]
     Unresponsive(String),
+    /// The kernel's options (its `options` table in the configuration) are invalid.
+    #[error("kernel {kernel} (kind {kind}): {reason}; {fix}")]
+    BadOptions {
+        /// The kernel.
+        kernel: String,
+        /// Its kind.
+        kind: String,
+        /// What is wrong, naming the option.
+        reason: String,
+        /// How to fix it.
+        fix: String,
+    },
     /// An I/O error, with what was being done.
     #[error("{context}: {source}")]
     Io {

@@ -5,18 +5,30 @@
 //! running kernel is a ractor actor ([`KernelMsg`] is its mailbox type) on the isolation
 //! its [`KernelSpec`] asks for: a tokio task, its own OS thread, or a child process.
 //!
+//! Kinds ([`register_kind`]) turn a `[[kernel]]` of `grace.toml` into a kernel factory:
+//! the built-in `exec` ([`exec`]), and the demo kernels of the default configuration
+//! ([`demo`]). [`thread::kernel_threads`] counts the threads of `thread` kernels, live
+//! and abandoned.
+//!
 //! Liveness is a shared atomic timestamp per kernel ([`KernelStatus`]): the kernel's
 //! message loop stamps it on every message and on every heartbeat tick, and the
 //! heartbeat monitor reads it. No message per beat goes to a central actor.
 
 mod actor;
 mod api;
+pub mod demo;
+pub mod exec;
+mod kinds;
 mod spec;
 mod status;
+pub mod thread;
 
 pub use actor::spawn_kernel;
 pub use api::{
     Control, Fault, Health, Kernel, KernelContext, KernelError, KernelMsg, KernelReply, Request,
+};
+pub use kinds::{
+    build_kind, kind_names, parse_options, register_kind, resolve_kind, Built, KindBuilder,
 };
 pub use spec::{Isolation, KernelFactory, KernelSpec};
 pub use status::{KernelState, KernelStatus, StatusSnapshot};

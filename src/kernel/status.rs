@@ -1,7 +1,7 @@
 //! The shared, lock-free status of one kernel: heartbeat, state and counters. It is
 //! created once per kernel name and outlives every restart of the kernel's actor.
 
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -64,6 +64,8 @@ pub struct KernelStatus {
     messages: AtomicU64,
     enqueued: AtomicU64,
     restarts: AtomicU64,
+    tick_pending: AtomicBool,
+    unresponsive: AtomicBool,
     last_reason: Mutex<Option<String>>,
     /// Time spent handling each message.
     pub handle_latency: Histogram,
@@ -116,6 +118,8 @@ impl KernelStatus {
             messages: AtomicU64::new(0),
             enqueued: AtomicU64::new(0),
             restarts: AtomicU64::new(0),
+            tick_pending: AtomicBool::new(false),
+            unresponsive: AtomicBool::new(false),
             last_reason: Mutex::new(None),
             handle_latency: Histogram::default(),
         }
@@ -162,7 +166,33 @@ impl KernelStatus {
         let now = mono_ms();
         self.started_ms.store(now, Ordering::Relaxed);
         self.last_beat_ms.store(now, Ordering::Relaxed);
+        self.tick_pending.store(false, Ordering::Relaxed);
+        self.unresponsive.store(false, Ordering::Relaxed);
         self.set_state(KernelState::Running);
+    }
+
+    /// Marks a heartbeat tick as sent; returns false if one is already waiting in the
+    /// mailbox, so that a hung kernel's mailbox does not fill with ticks.
+    #[inline]
+    pub fn try_mark_tick_pending(&self) -> bool {
+        !self.tick_pending.swap(true, Ordering::AcqRel)
+    }
+
+    /// Clears the pending-tick mark (the kernel's loop took the tick).
+    #[inline]
+    pub fn clear_tick_pending(&self) {
+        self.tick_pending.store(false, Ordering::Release);
+    }
+
+    /// Records the outcome of the last tick: an unresponsive kernel (its probe failed) is
+    /// not proven alive by other messages until a tick succeeds again.
+    pub fn set_unresponsive(&self, yes: bool) {
+        self.unresponsive.store(yes, Ordering::Relaxed);
+    }
+
+    /// Whether the last tick found the kernel unresponsive.
+    pub fn is_unresponsive(&self) -> bool {
+        self.unresponsive.load(Ordering::Relaxed)
     }
 
     /// Counts a restart with its reason.
@@ -192,12 +222,23 @@ impl KernelStatus {
         self.enqueued.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Counts a message handled, with its handling time, and beats.
+    /// Counts a message handled, with its handling time, and beats (unless the last
+    /// tick found the kernel unresponsive).
     #[inline]
     pub fn note_handled(&self, ns: u64) {
         self.messages.fetch_add(1, Ordering::Relaxed);
         self.handle_latency.record_ns(ns);
-        self.beat();
+        if !self.unresponsive.load(Ordering::Relaxed) {
+            self.beat();
+        }
+    }
+
+    /// Messages waiting in the mailbox (approximate: counts what went through the
+    /// registry and [`crate::kernel::KernelContext::send_self`]).
+    pub fn mailbox(&self) -> u64 {
+        self.enqueued
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.messages())
     }
 
     /// Messages handled.

@@ -77,6 +77,10 @@ impl StatePaths {
     pub fn audit_log(&self) -> PathBuf {
         self.root.join("audit.log")
     }
+    /// `trust.json`: trust scores by component.
+    pub fn trust_json(&self) -> PathBuf {
+        self.root.join("trust.json")
+    }
     /// `snapshots/`.
     pub fn snapshots_dir(&self) -> PathBuf {
         self.root.join("snapshots")

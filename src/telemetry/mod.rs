@@ -2,5 +2,9 @@
 //! stderr), the periodic `actor_metrics` events, and the latency histogram.
 
 mod histogram;
+mod logging;
+mod metrics;
 
 pub use histogram::Histogram;
+pub use logging::{init, LogGuard};
+pub use metrics::{report_once, spawn_reporter};

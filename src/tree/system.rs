@@ -8,7 +8,8 @@ use crate::bus::Bus;
 use crate::config::Config;
 use crate::incident::{IncidentError, IncidentStore};
 use crate::state::StatePaths;
-use crate::trust::TrustLedger;
+use crate::trigger::ApiSignals;
+use crate::trust::{TrustError, TrustLedger};
 
 use super::registry::Registry;
 
@@ -31,6 +32,9 @@ pub enum SystemError {
     /// The incident store could not be opened.
     #[error(transparent)]
     Incidents(#[from] IncidentError),
+    /// The trust ledger could not be opened.
+    #[error(transparent)]
+    Trust(#[from] TrustError),
 }
 
 /// What every kernel, trigger, playbook action and HTTP handler can reach. State that
@@ -50,6 +54,9 @@ pub struct System {
     pub incidents: Arc<IncidentStore>,
     /// Trust scores.
     pub trust: Arc<TrustLedger>,
+    /// Request counts, timeouts and latencies, recorded by the HTTP server and read by
+    /// the API triggers.
+    pub api: Arc<ApiSignals>,
     emergency: AtomicBool,
     restart_request: tokio::sync::watch::Sender<Option<String>>,
 }
@@ -62,9 +69,18 @@ impl System {
             source,
         })?;
         let bus = Bus::default();
-        let audit = Arc::new(AuditLog::open(&paths.audit_log())?);
-        let incidents = Arc::new(IncidentStore::open(&paths.incidents(), audit.clone())?);
-        let trust = Arc::new(TrustLedger::new(bus.clone()));
+        let audit = Arc::new(AuditLog::open(&paths.audit_log(), &config.audit)?);
+        let incidents = Arc::new(IncidentStore::load(
+            &paths.incidents(),
+            audit.clone(),
+            &config.incidents,
+        )?);
+        let trust = Arc::new(TrustLedger::open(
+            bus.clone(),
+            audit.clone(),
+            &paths.trust_json(),
+            &config.trust,
+        )?);
         Ok(Arc::new(System {
             bus,
             registry: Registry::default(),
@@ -73,6 +89,7 @@ impl System {
             audit,
             incidents,
             trust,
+            api: Arc::new(ApiSignals::default()),
             emergency: AtomicBool::new(false),
             restart_request: tokio::sync::watch::Sender::new(None),
         }))

@@ -1,0 +1,37 @@
+// PM2 process file for Grace. PM2 keeps the watchdog (`grace watch`) running and starts
+// it at boot (`pm2 startup` + `pm2 save`); the watchdog runs serve, restarts it when it
+// crashes or hangs, and honours the kill switch, so serve stopped with `grace stop`
+// stays stopped across reboots until `grace start`.
+//
+//   pm2 start examples/deploy/ecosystem.config.js
+//   pm2 save && pm2 startup        # start at boot
+//   grace --state-dir /var/lib/grace status
+//   pm2 logs grace                 # or: grace --state-dir /var/lib/grace logs -f
+module.exports = {
+  apps: [
+    {
+      name: "grace",
+      script: "/usr/local/bin/grace",
+      args: "--config /etc/grace/grace.toml --state-dir /var/lib/grace watch --port 8000",
+      interpreter: "none",
+      exec_mode: "fork",
+      instances: 1,
+      // PM2 restarts the watchdog if it dies; the watchdog restarts serve.
+      autorestart: true,
+      restart_delay: 1000,
+      exp_backoff_restart_delay: 200,
+      max_restarts: 50,
+      min_uptime: "10s",
+      // PM2 sends SIGINT then SIGKILL after kill_timeout; the watchdog stops serve
+      // gracefully on SIGINT, so give it [watchdog] stop_timeout plus a margin.
+      kill_timeout: 15000,
+      // The watchdog is its own supervisor of serve: no file watching, no clustering.
+      watch: false,
+      merge_logs: true,
+      time: true,
+      env: {
+        RUST_LOG: "info",
+      },
+    },
+  ],
+};

@@ -1,0 +1,368 @@
+//! The control commands: `grace watch`, `start`, `stop`, `restart`, `status`, `logs`.
+//!
+//! They talk to a running watchdog through its lock (which names its pid), signals
+//! (SIGUSR1: re-read the kill switch; SIGHUP: restart serve; SIGTERM: stop) and the
+//! state directory's files; they never need the watchdog to answer a request.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use super::ServeArgs;
+use crate::config::Config;
+use crate::state::{lock_holder, KillSwitch, ServeInfo, StatePaths};
+use crate::watchdog::{self, WatchdogError};
+
+/// What every control command needs.
+#[derive(Debug, Clone)]
+pub struct ControlContext {
+    /// The state directory.
+    pub paths: StatePaths,
+    /// The loaded configuration.
+    pub config: Arc<Config>,
+    /// The configuration file given on the command line, passed on to serve.
+    pub config_file: Option<PathBuf>,
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// The argv the watchdog supervises: `[watchdog] command`, else `grace serve` with the
+/// serve options.
+pub fn supervised_argv(ctx: &ControlContext, serve: &ServeArgs) -> anyhow::Result<Vec<String>> {
+    if !ctx.config.watchdog.command.is_empty() {
+        return Ok(ctx.config.watchdog.command.clone());
+    }
+    watchdog::serve_argv(
+        &ctx.paths,
+        ctx.config_file.as_deref(),
+        serve.port,
+        serve.bind.as_deref(),
+    )
+    .context("cannot find the grace executable to run serve")
+}
+
+/// `grace watch`: runs the watchdog in the foreground until SIGTERM/SIGINT.
+pub fn watch(ctx: &ControlContext, serve: &ServeArgs) -> anyhow::Result<()> {
+    let opts = watchdog::WatchOptions {
+        paths: ctx.paths.clone(),
+        config: ctx.config.watchdog.clone(),
+        alerts: ctx.config.alerts.clone(),
+        argv: supervised_argv(ctx, serve)?,
+    };
+    runtime()?.block_on(watchdog::run(opts))?;
+    Ok(())
+}
+
+/// The pid of the running watchdog of this state directory (the holder of its lock).
+pub fn watchdog_pid(paths: &StatePaths) -> Option<u32> {
+    lock_holder(&paths.watchdog_lock())
+}
+
+/// The pid of the running serve (or configured command) of this state directory: the
+/// holder of `serve.lock`, else the watchdog's recorded child if it still runs.
+pub fn serve_pid(paths: &StatePaths) -> Option<u32> {
+    if let Some(pid) = lock_holder(&paths.serve_lock()) {
+        return Some(pid);
+    }
+    let recorded = KillSwitch::read(paths)
+        .ok()
+        .and_then(|k| k.child)
+        .filter(|c| {
+            std::fs::read_to_string(format!("/proc/{}/stat", c.pid))
+                .ok()
+                .and_then(|st| {
+                    st.rsplit_once(')')
+                        .map(|(_, r)| !r.trim_start().starts_with('Z'))
+                })
+                .unwrap_or(false)
+        });
+    if let Some(c) = recorded {
+        return Some(c.pid);
+    }
+    // A watchdog killed before it recorded its child: find the tree by its mark.
+    watchdog::supervised_processes(paths).into_iter().min()
+}
+
+fn signal(pid: u32, sig: Signal) -> anyhow::Result<()> {
+    kill(Pid::from_raw(pid as i32), sig)
+        .with_context(|| format!("cannot send {sig} to the watchdog (pid {pid})"))
+}
+
+fn poll_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `grace stop [--all]`: sets the kill switch and stops serve gracefully (through the
+/// watchdog when one runs, else directly after checking the process is this
+/// directory's serve); with `all`, stops the watchdog too.
+pub fn stop(ctx: &ControlContext, all: bool) -> anyhow::Result<()> {
+    let paths = &ctx.paths;
+    KillSwitch::set_manual_shutdown(paths, true, "grace stop")?;
+    let wait = ctx.config.watchdog.stop_timeout + Duration::from_secs(5);
+    match watchdog_pid(paths) {
+        Some(w) if all => {
+            signal(w, Signal::SIGTERM)?;
+            if !poll_until(wait, || watchdog_pid(paths).is_none()) {
+                return Err(WatchdogError::Timeout {
+                    what: format!("the watchdog (pid {w}) stopping"),
+                    waited: wait,
+                }
+                .into());
+            }
+        }
+        Some(w) => signal(w, Signal::SIGUSR1)?,
+        None => {
+            if let Some(pid) = serve_pid(paths) {
+                stop_without_watchdog(ctx, pid)?;
+            }
+        }
+    }
+    if !poll_until(wait, || serve_pid(paths).is_none()) {
+        return Err(WatchdogError::Timeout {
+            what: "serve stopping".to_owned(),
+            waited: wait,
+        }
+        .into());
+    }
+    println!(
+        "serve stopped{}; the kill switch is set (`grace start` clears it)",
+        if all { ", watchdog stopped" } else { "" }
+    );
+    Ok(())
+}
+
+/// Stops a serve no watchdog runs, after checking it is this directory's: the holder of
+/// `serve.lock` named by `serve.json`, or the child a killed watchdog left (same pid and
+/// start time as recorded).
+fn stop_without_watchdog(ctx: &ControlContext, pid: u32) -> anyhow::Result<()> {
+    let paths = &ctx.paths;
+    let by_lock = lock_holder(&paths.serve_lock()) == Some(pid)
+        && ServeInfo::read(paths)
+            .ok()
+            .flatten()
+            .is_some_and(|i| i.pid == pid);
+    let recorded = KillSwitch::read(paths)
+        .ok()
+        .and_then(|k| k.child)
+        .filter(|c| c.pid == pid);
+    let marked = watchdog::supervised_processes(paths).contains(&pid);
+    let pgid = match (&recorded, by_lock || marked) {
+        (Some(c), _) => c.pgid,
+        (None, true) => nix::unistd::getpgid(Some(Pid::from_raw(pid as i32)))
+            .map(|p| p.as_raw())
+            .unwrap_or(0),
+        (None, false) => {
+            return Err(WatchdogError::Refused(format!(
+                "process {pid} holds {} but serve.json does not name it; not stopping an \
+                 unknown process (check it with `ps -p {pid}`)",
+                paths.serve_lock().display()
+            ))
+            .into())
+        }
+    };
+    let gone = runtime()?.block_on(crate::watchdog::stop_process(
+        pid,
+        pgid,
+        ctx.config.watchdog.stop_timeout,
+    ));
+    if !gone {
+        anyhow::bail!("serve (pid {pid}) did not stop, even after SIGKILL");
+    }
+    // Descendants that left its group go too: nothing of the tree outlives a stop.
+    for rest in watchdog::supervised_processes(paths) {
+        runtime()?.block_on(watchdog::stop_process(rest, 0, Duration::ZERO));
+    }
+    let _ = KillSwitch::update(paths, "grace stop", |s| s.child = None);
+    Ok(())
+}
+
+/// Starts a watchdog in the background: its own session, stdin closed, stdout and
+/// stderr appended to `watchdog.log`.
+fn spawn_watchdog(ctx: &ControlContext, serve: &ServeArgs) -> anyhow::Result<std::process::Child> {
+    let exe = std::env::current_exe().context("cannot find the grace executable")?;
+    let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    ctx.paths
+        .create()
+        .context("cannot create the state directory")?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(ctx.paths.watchdog_log())
+        .context("cannot open watchdog.log")?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("--state-dir").arg(abs(ctx.paths.root()));
+    if let Some(c) = &ctx.config_file {
+        cmd.arg("--config").arg(abs(c));
+    }
+    cmd.arg("watch");
+    if let Some(p) = serve.port {
+        cmd.arg("--port").arg(p.to_string());
+    }
+    if let Some(b) = &serve.bind {
+        cmd.arg("--bind").arg(b);
+    }
+    cmd.env(watchdog::DETACH_ENV, "1")
+        .env_remove(watchdog::SUPERVISED_ENV)
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().context("cannot share watchdog.log")?)
+        .stderr(log);
+    cmd.spawn().context("cannot start the watchdog")
+}
+
+/// Waits until a serve other than `not_pid` runs and is healthy (answers `GET /health`
+/// with 200; when health is not probed, until it runs).
+fn wait_healthy(
+    ctx: &ControlContext,
+    not_pid: Option<u32>,
+    mut spawned: Option<std::process::Child>,
+) -> anyhow::Result<u32> {
+    let cfg = &ctx.config.watchdog;
+    let wait = cfg.ready_timeout + cfg.stop_timeout + Duration::from_secs(5);
+    let rt = runtime()?;
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        if let Some(c) = spawned.as_mut() {
+            if let Ok(Some(st)) = c.try_wait() {
+                anyhow::bail!(
+                    "the watchdog exited at once ({st}); see {}",
+                    ctx.paths.watchdog_log().display()
+                );
+            }
+        }
+        if let Some(pid) = serve_pid(&ctx.paths).filter(|p| Some(*p) != not_pid) {
+            if !cfg.probes_health() {
+                return Ok(pid);
+            }
+            let addr = crate::watchdog::health_addr(cfg, &ctx.paths, pid);
+            if let Some(addr) = addr {
+                let ok = rt.block_on(crate::alerts::http::get(
+                    addr,
+                    "/health",
+                    Duration::from_secs(1),
+                ));
+                if ok.is_ok_and(|a| a.status == 200) {
+                    return Ok(pid);
+                }
+            }
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(WatchdogError::Timeout {
+                what: "serve becoming healthy".to_owned(),
+                waited: wait,
+            }
+            .into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `grace start`: clears the kill switch; starts a background watchdog if none runs;
+/// returns once serve is healthy.
+pub fn start(ctx: &ControlContext, serve: &ServeArgs) -> anyhow::Result<()> {
+    KillSwitch::set_manual_shutdown(&ctx.paths, false, "grace start")?;
+    let spawned = match watchdog_pid(&ctx.paths) {
+        Some(w) => {
+            signal(w, Signal::SIGUSR1)?;
+            None
+        }
+        None => Some(spawn_watchdog(ctx, serve)?),
+    };
+    let pid = wait_healthy(ctx, None, spawned)?;
+    println!("serve running (pid {pid}), healthy");
+    Ok(())
+}
+
+/// `grace restart`: restarts serve without touching the kill switch; returns once the
+/// new serve is healthy.
+pub fn restart(ctx: &ControlContext, serve: &ServeArgs) -> anyhow::Result<()> {
+    if KillSwitch::read(&ctx.paths)?.manual_shutdown {
+        return Err(WatchdogError::Refused(
+            "serve is stopped by the kill switch (grace stop); use `grace start` to start it"
+                .to_owned(),
+        )
+        .into());
+    }
+    let old = serve_pid(&ctx.paths);
+    let spawned = match watchdog_pid(&ctx.paths) {
+        Some(w) => {
+            signal(w, Signal::SIGHUP)?;
+            None
+        }
+        None => {
+            if let Some(pid) = old {
+                stop_without_watchdog(ctx, pid)?;
+            }
+            Some(spawn_watchdog(ctx, serve)?)
+        }
+    };
+    let pid = wait_healthy(ctx, old, spawned)?;
+    println!("serve restarted (pid {pid}), healthy");
+    Ok(())
+}
+
+/// `grace status [--json]`: kill switch, watchdog and serve (pids, uptime, CPU, memory),
+/// health, kernels and open incidents.
+pub fn status(ctx: &ControlContext, json: bool) -> anyhow::Result<()> {
+    let report = runtime()?.block_on(watchdog::status::gather(
+        &ctx.paths,
+        Duration::from_millis(250),
+    ));
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", watchdog::status::render(&report));
+    }
+    Ok(())
+}
+
+/// `grace logs [-f] [-n N]`: the watchdog's and serve's records merged by time.
+pub fn logs(ctx: &ControlContext, follow: bool, lines: usize) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match watchdog::logs::print(&ctx.paths, lines, follow, &mut out) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+/// Runs the command if it is a control command.
+pub fn dispatch(cli: &super::Cli) -> Option<anyhow::Result<()>> {
+    use super::Command;
+    let ctx = || -> anyhow::Result<ControlContext> {
+        let loaded = crate::config::load(cli.config.as_deref())?;
+        let config_file = loaded.source.path().map(Path::to_path_buf);
+        let config = loaded.config;
+        Ok(ControlContext {
+            paths: StatePaths::resolve(cli.state_dir.as_deref(), config_file.as_deref()),
+            config: Arc::new(config),
+            config_file,
+        })
+    };
+    let run = |f: &dyn Fn(&ControlContext) -> anyhow::Result<()>| ctx().and_then(|c| f(&c));
+    Some(match &cli.command {
+        Command::Watch(s) => run(&|c| watch(c, s)),
+        Command::Start(s) => run(&|c| start(c, s)),
+        Command::Stop { all } => run(&|c| stop(c, *all)),
+        Command::Restart => run(&|c| restart(c, &ServeArgs::default())),
+        Command::Status { json } => run(&|c| status(c, *json)),
+        Command::Logs { follow, lines } => run(&|c| logs(c, *follow, *lines)),
+        _ => return None,
+    })
+}

@@ -1,0 +1,84 @@
+//! `grace init [DIR]` and `grace check`.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Context;
+
+use super::UsageError;
+use crate::config::{self, DEFAULT_TOML};
+
+/// Files `grace init` writes: (relative path, content).
+pub fn starter_files() -> Vec<(String, String)> {
+    let mut files = vec![("grace.toml".to_owned(), DEFAULT_TOML.to_owned())];
+    for (name, text) in crate::playbook::DEFAULT_PLAYBOOKS {
+        files.push((format!("playbooks/{name}"), text.to_owned()));
+    }
+    files
+}
+
+/// Writes the starter files into `dir`; refuses to overwrite unless `force`.
+pub fn init(dir: &Path, force: bool, out: &mut dyn Write) -> anyhow::Result<()> {
+    let files = starter_files();
+    if !force {
+        let existing: Vec<_> = files
+            .iter()
+            .map(|(p, _)| dir.join(p))
+            .filter(|p| p.exists())
+            .collect();
+        if let Some(first) = existing.first() {
+            return Err(UsageError(format!(
+                "{} already exists; pass --force to overwrite, or choose another directory",
+                first.display()
+            ))
+            .into());
+        }
+    }
+    for (rel, content) in files {
+        let path = dir.join(&rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+        }
+        crate::state::atomic_write(&path, content.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+        writeln!(out, "wrote {}", path.display())?;
+    }
+    writeln!(
+        out,
+        "next: edit {}, then `grace check` and `grace serve`",
+        dir.join("grace.toml").display()
+    )?;
+    Ok(())
+}
+
+/// Validates the configuration (and everything it refers to); prints a summary.
+pub fn check(config_path: Option<&Path>, out: &mut dyn Write) -> anyhow::Result<()> {
+    let loaded = config::load(config_path)?;
+    writeln!(
+        out,
+        "ok: {}: {} kernels",
+        loaded.source.display(),
+        loaded.config.kernel.len()
+    )?;
+    let pb = &loaded.config.playbooks;
+    let dir = pb.resolve_dir(loaded.source.path());
+    let set = crate::playbook::load_playbooks(dir.as_deref())?;
+    writeln!(
+        out,
+        "ok: {}: {} playbooks",
+        dir.map_or_else(
+            || "<embedded playbooks>".to_owned(),
+            |d| d.display().to_string()
+        ),
+        set.len()
+    )?;
+    for s in set.skipped() {
+        writeln!(
+            out,
+            "skipped: playbook {} ({}): {}",
+            s.name, s.file, s.reason
+        )?;
+    }
+    Ok(())
+}

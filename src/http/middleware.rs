@@ -1,0 +1,171 @@
+//! The layers around every handler: accounting and request timeout, panic and error
+//! shaping (every error answer is JSON `{"error", "hint"}`), the bearer-token check of
+//! mutating calls, and chaos latency.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use futures::FutureExt;
+
+use super::error::ApiError;
+use super::server::AppState;
+
+/// Largest error body of an inner layer that is quoted in the JSON error.
+const QUOTE_LIMIT: usize = 512;
+
+/// Outermost layer: times the request, bounds it by `[http] request_timeout` (504),
+/// turns a handler panic into a 500, rewrites non-JSON error answers as JSON, and
+/// records the request for the api_timeout and kpi_threshold triggers
+/// ([`crate::trigger::ApiSignals`]) and for `/metrics` ([`super::ApiStats`]).
+pub(crate) async fn observe(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |m| m.as_str())
+        .to_owned();
+    let limit = st.cfg.request_timeout;
+    let run = AssertUnwindSafe(next.run(req)).catch_unwind();
+    let (resp, timed_out) = match tokio::time::timeout(limit, run).await {
+        Ok(Ok(resp)) => (json_errors(resp).await, false),
+        Ok(Err(panic)) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(%method, %route, panic = %what, "http handler panicked");
+            let e = ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error while handling the request",
+                "this is a bug in grace; the log (logs/grace.jsonl) has the details",
+            );
+            (e.into_response(), false)
+        }
+        Err(_) => {
+            tracing::warn!(%method, %route, timeout = ?limit, "http request timed out");
+            let e = ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!("request timed out after {}", humantime::format_duration(limit)),
+                "the server is overloaded or a kernel is not answering; see GET /health, or raise [http] request_timeout",
+            );
+            (e.into_response(), true)
+        }
+    };
+    let latency = start.elapsed();
+    st.system.api.record(latency, timed_out);
+    st.stats
+        .record(&method, &route, resp.status().as_u16(), latency, timed_out);
+    resp
+}
+
+/// Rewrites an error answer that is not JSON (a rejection of axum or tower-http: 405,
+/// 413, 415, a malformed path) as `{"error", "hint"}`.
+async fn json_errors(resp: Response) -> Response {
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let text = to_bytes(body, QUOTE_LIMIT * 4)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let reason = status.canonical_reason().unwrap_or("error").to_owned();
+    let error = if text.is_empty() || text.len() > QUOTE_LIMIT {
+        reason
+    } else {
+        format!("{reason}: {text}")
+    };
+    let mut out = ApiError::new(status, error, hint_for(status)).into_response();
+    for (k, v) in parts.headers.iter() {
+        if k != header::CONTENT_TYPE && k != header::CONTENT_LENGTH {
+            out.headers_mut().insert(k.clone(), v.clone());
+        }
+    }
+    out
+}
+
+/// The hint of an error answer that has none of its own.
+pub(crate) fn hint_for(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::NOT_FOUND => "see GET / for the dashboard; the API is under /api/ (kernels, incidents), plus /health and /metrics",
+        StatusCode::METHOD_NOT_ALLOWED => "reads are GET; actions (restart, chaos) are POST",
+        StatusCode::PAYLOAD_TOO_LARGE => "send a smaller body, or raise [http] body_limit",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "send the body as JSON with Content-Type: application/json",
+        StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => "check the request body and path against the API description in README.md",
+        StatusCode::UNAUTHORIZED => "send Authorization: Bearer <token>, where the token is the content of <state-dir>/token",
+        _ => "see GET /health and the log (logs/grace.jsonl)",
+    }
+}
+
+/// Every call that is not a read needs `Authorization: Bearer <token>`.
+pub(crate) async fn require_token(
+    State(st): State<Arc<AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.run(req).await;
+    }
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if st.token.authorizes(header) {
+        return next.run(req).await;
+    }
+    let error = if header.is_some() {
+        "invalid bearer token"
+    } else {
+        "missing Authorization header"
+    };
+    let mut resp = ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        error,
+        hint_for(StatusCode::UNAUTHORIZED),
+    )
+    .into_response();
+    resp.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    resp
+}
+
+/// Chaos: delays answers of the API and the dashboard while added latency is set.
+/// `/health`, `/metrics` and the chaos endpoints themselves are not delayed, so probes
+/// and the harness keep working.
+pub(crate) async fn added_latency(
+    State(st): State<Arc<AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let path = req.uri().path();
+    let exempt = path == "/health" || path == "/metrics" || path.starts_with("/api/chaos/");
+    if !exempt {
+        if let Some(d) = st.stats.added_latency().current() {
+            tokio::time::sleep(d).await;
+        }
+    }
+    next.run(req).await
+}
+
+/// The answer for a path no route matches.
+pub(crate) async fn not_found(req: Request<Body>) -> Response {
+    ApiError::not_found(
+        format!("no endpoint {} {}", req.method(), req.uri().path()),
+        hint_for(StatusCode::NOT_FOUND),
+    )
+    .into_response()
+}

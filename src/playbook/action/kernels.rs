@@ -1,0 +1,266 @@
+//! Actions on kernels through the registry and their supervisors: restart, stop,
+//! verify health, count the running ones.
+
+use async_trait::async_trait;
+use serde_json::{json, Value};
+
+use super::{skipped, Action, ActionContext, ActionError, ActionRegistry, Args};
+use crate::kernel::{Control, Health, KernelStatus};
+use crate::tree::TreeError;
+
+pub(super) fn register(r: &mut ActionRegistry) {
+    r.register("restart_kernel", RestartKernel)
+        .register("stop_kernel", StopKernel)
+        .register("verify_health", VerifyHealth)
+        .register("check_kernels", CheckKernels);
+}
+
+/// The kernel a step acts on: its `kernel` argument, else the incident's component.
+pub(super) fn target(ctx: &ActionContext, args: &Args) -> Result<String, ActionError> {
+    Ok(args
+        .str("kernel")?
+        .filter(|s| !s.is_empty())
+        .unwrap_or(&ctx.incident.component)
+        .to_owned())
+}
+
+fn status(ctx: &ActionContext, name: &str) -> Result<std::sync::Arc<KernelStatus>, ActionError> {
+    ctx.system
+        .registry
+        .get(name)
+        .map(|e| e.status.clone())
+        .ok_or_else(|| TreeError::NoSuchKernel(name.to_owned()).into())
+}
+
+/// Up, with a heartbeat younger than its timeout.
+fn fresh(s: &KernelStatus) -> bool {
+    s.state().is_up() && s.heartbeat_age_ms() <= s.heartbeat_timeout_ms()
+}
+
+/// Seconds since the incident was detected (None if its timestamp does not parse).
+fn since_detected(ctx: &ActionContext) -> Option<f64> {
+    let at = chrono::DateTime::parse_from_rfc3339(&ctx.incident.detected_at).ok()?;
+    let d = crate::time::now().signed_duration_since(at);
+    Some(d.num_microseconds()? as f64 / 1e6)
+}
+
+/// Whether the incident names `kernel`: as its component, or in a `kernels`, `down` or
+/// `components` list of its details.
+fn named(ctx: &ActionContext, kernel: &str) -> bool {
+    if ctx.incident.component == kernel {
+        return true;
+    }
+    ["kernels", "down", "components"].iter().any(|k| {
+        ctx.incident
+            .details
+            .get(k)
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.iter().any(|v| v.as_str() == Some(kernel)))
+    })
+}
+
+/// `restart_kernel`: restarts a kernel through its supervisor and waits until it runs.
+/// Skips when the kernel was already restarted since the incident was detected and is
+/// up with a fresh heartbeat (the heartbeat monitor restarts hung kernels itself).
+/// `when` narrows it further: `always` (default); `unhealthy`, only a kernel that is
+/// down, hung, or reports unhealthy; `down_or_named`, only a kernel that is down or
+/// hung, or named in the incident.
+struct RestartKernel;
+
+const WHEN: [&str; 3] = ["always", "unhealthy", "down_or_named"];
+
+#[async_trait]
+impl Action for RestartKernel {
+    async fn run(&self, ctx: &ActionContext, args: &Args) -> Result<Value, ActionError> {
+        let name = target(ctx, args)?;
+        let when = args.str("when")?.unwrap_or("always");
+        if !WHEN.contains(&when) {
+            return Err(args.bad("when", "always, unhealthy or down_or_named"));
+        }
+        let s = status(ctx, &name)?;
+        let snap = s.snapshot();
+        if fresh(&s) {
+            if since_detected(ctx).is_some_and(|since| snap.uptime_s < since) {
+                return Ok(json!({
+                    "skipped": true, "kernel": name, "uptime_s": snap.uptime_s,
+                    "reason": "already restarted since the incident was detected, up with a fresh heartbeat",
+                }));
+            }
+            if when == "down_or_named" && !named(ctx, &name) {
+                return Ok(skipped(format!(
+                    "kernel {name} is up with a fresh heartbeat and not named in the incident"
+                )));
+            }
+            if when == "unhealthy" {
+                let probe = ctx
+                    .system
+                    .registry
+                    .control(&name, Control::Health, ctx.timeout / 2)
+                    .await;
+                let unhealthy = match &probe {
+                    Ok(v) => matches!(
+                        serde_json::from_value(v.clone()),
+                        Ok(Health::Unhealthy { .. })
+                    ),
+                    Err(_) => true,
+                };
+                if !unhealthy {
+                    return Ok(skipped(format!("kernel {name} is up, fresh and healthy")));
+                }
+            }
+        }
+        let reason = format!(
+            "playbook {} for incident {}",
+            ctx.playbook, ctx.incident.incident_id
+        );
+        ctx.system
+            .registry
+            .restart(&name, &reason, ctx.timeout)
+            .await?;
+        Ok(
+            json!({ "kernel": name, "restarted": true, "restarts": s.restarts(), "state": s.state() }),
+        )
+    }
+
+    fn validate(&self, args: &Args) -> Result<(), String> {
+        args.only(&["kernel", "when"])?;
+        match args.str("when").map_err(|e| e.to_string())? {
+            Some(w) if !WHEN.contains(&w) => {
+                Err(format!("when: {w:?} must be one of {}", WHEN.join(", ")))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// `stop_kernel`: stops a kernel through its supervisor; it stays down.
+struct StopKernel;
+
+#[async_trait]
+impl Action for StopKernel {
+    async fn run(&self, ctx: &ActionContext, args: &Args) -> Result<Value, ActionError> {
+        let name = target(ctx, args)?;
+        ctx.system.registry.stop(&name, ctx.timeout).await?;
+        Ok(json!({ "kernel": name, "stopped": true }))
+    }
+
+    fn validate(&self, args: &Args) -> Result<(), String> {
+        args.only(&["kernel"])
+    }
+}
+
+/// `verify_health`: the kernel is up, its heartbeat fresh, and its health hook does
+/// not report unhealthy. Give the step `retries` to wait for a kernel coming back.
+struct VerifyHealth;
+
+#[async_trait]
+impl Action for VerifyHealth {
+    async fn run(&self, ctx: &ActionContext, args: &Args) -> Result<Value, ActionError> {
+        let name = target(ctx, args)?;
+        let s = status(ctx, &name)?;
+        if !s.state().is_up() {
+            return Err(ActionError::failed(format!(
+                "kernel {name} is {:?}, not running",
+                s.state()
+            )));
+        }
+        let age = s.heartbeat_age_ms();
+        if age > s.heartbeat_timeout_ms() {
+            return Err(ActionError::failed(format!(
+                "kernel {name}: heartbeat {age} ms old, timeout {} ms",
+                s.heartbeat_timeout_ms()
+            )));
+        }
+        let v = ctx
+            .system
+            .registry
+            .control(&name, Control::Health, ctx.timeout)
+            .await?;
+        let health: Health = serde_json::from_value(v.clone()).unwrap_or(Health::Healthy);
+        if let Health::Unhealthy { reason } = &health {
+            return Err(ActionError::failed(format!(
+                "kernel {name} reports unhealthy: {reason}"
+            )));
+        }
+        Ok(json!({ "kernel": name, "heartbeat_age_ms": age, "health": health }))
+    }
+
+    fn validate(&self, args: &Args) -> Result<(), String> {
+        args.only(&["kernel"])
+    }
+}
+
+/// `check_kernels`: at least `min` kernels, or a `fraction` of them (default 0.75),
+/// are running (of all kernels, or only the critical ones with `critical: true`).
+struct CheckKernels;
+
+#[async_trait]
+impl Action for CheckKernels {
+    async fn run(&self, ctx: &ActionContext, args: &Args) -> Result<Value, ActionError> {
+        let only_critical = args.bool("critical")?.unwrap_or(false);
+        let all: Vec<_> = ctx
+            .system
+            .registry
+            .statuses()
+            .into_iter()
+            .filter(|s| !only_critical || s.critical)
+            .collect();
+        let total = all.len();
+        let running = all.iter().filter(|s| s.state().is_up()).count();
+        let down: Vec<&str> = all
+            .iter()
+            .filter(|s| !s.state().is_up())
+            .map(|s| s.name.as_str())
+            .collect();
+        let min = args.u64("min")?;
+        let fraction = args.f64("fraction")?;
+        let need = needed(total, min, fraction);
+        let out = json!({ "running": running, "total": total, "needed": need, "down": down });
+        if running >= need {
+            Ok(out)
+        } else {
+            Err(ActionError::failed(format!(
+                "only {running} of {total} kernels running, {need} needed; down: {}",
+                down.join(", ")
+            )))
+        }
+    }
+
+    fn validate(&self, args: &Args) -> Result<(), String> {
+        args.only(&["min", "fraction", "critical"])?;
+        args.typed("min", Args::u64)?;
+        args.typed("critical", Args::bool)?;
+        match args.f64("fraction").map_err(|e| e.to_string())? {
+            Some(f) if !(0.0..=1.0).contains(&f) => {
+                Err(format!("fraction {f} must be between 0 and 1"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// How many of `total` kernels must run: `min` and `fraction` both apply when given;
+/// with neither, three quarters.
+pub(crate) fn needed(total: usize, min: Option<u64>, fraction: Option<f64>) -> usize {
+    let by_fraction = |f: f64| (f * total as f64).ceil() as usize;
+    match (min, fraction) {
+        (None, None) => by_fraction(0.75),
+        (Some(m), None) => m as usize,
+        (None, Some(f)) => by_fraction(f),
+        (Some(m), Some(f)) => (m as usize).max(by_fraction(f)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::needed;
+
+    #[test]
+    fn needed_uses_min_fraction_or_three_quarters() {
+        assert_eq!(needed(8, None, None), 6);
+        assert_eq!(needed(8, Some(3), None), 3);
+        assert_eq!(needed(8, None, Some(0.5)), 4);
+        assert_eq!(needed(8, Some(5), Some(0.5)), 5);
+        assert_eq!(needed(0, None, None), 0);
+    }
+}

@@ -1,0 +1,95 @@
+//! The incident and trust bookkeeping the dispatcher does around a run, through the
+//! shared incident store and trust ledger. A failure to record is logged and never
+//! stops remediation: a full disk must not keep `resource_cleanup` from running.
+
+use serde_json::Value;
+
+use crate::incident::{Incident, IncidentDraft, IncidentStatus, Opened, StepRecord};
+use crate::tree::System;
+use crate::trust::Change;
+
+/// An incident kept in memory only, when the store could not record it.
+fn unrecorded(draft: &IncidentDraft) -> Incident {
+    let now = crate::time::now();
+    Incident {
+        incident_id: crate::incident::format_id(now.timestamp_micros()),
+        detected_at: draft
+            .detected_at
+            .clone()
+            .unwrap_or_else(|| crate::time::rfc3339(now)),
+        resolved_at: None,
+        status: IncidentStatus::Open,
+        failure_mode: draft.failure_mode.clone(),
+        severity: draft.severity,
+        component: draft.component.clone(),
+        trigger: draft.trigger.clone(),
+        playbook: draft.playbook.clone(),
+        steps: Vec::new(),
+        mttr_seconds: None,
+        success: None,
+        occurrences: 1,
+        summary: draft.summary.clone(),
+        details: draft.details.clone(),
+    }
+}
+
+/// Opens an incident for `draft`, or counts a repeat of the open one.
+pub(crate) fn open(system: &System, draft: &IncidentDraft) -> Opened {
+    match system.incidents.open(draft.clone()) {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::error!(error = %e, trigger = %draft.trigger, component = %draft.component,
+                "cannot record the incident; remediating it anyway");
+            Opened::New(unrecorded(draft))
+        }
+    }
+}
+
+/// Marks an incident as being mitigated by `playbook`.
+pub(crate) fn mitigating(system: &System, inc: &Incident, playbook: &str) {
+    if let Err(e) = system.incidents.mitigate(&inc.incident_id, playbook) {
+        tracing::error!(error = %e, incident = %inc.incident_id, "cannot mark the incident mitigating");
+    }
+}
+
+/// Closes an incident with `status`, its steps and what the run found; returns the
+/// closed record (with `resolved_at` and `mttr_seconds`).
+pub(crate) fn close(
+    system: &System,
+    inc: &Incident,
+    status: IncidentStatus,
+    steps: Vec<StepRecord>,
+    remediation: Value,
+) -> Incident {
+    let success = status == IncidentStatus::Resolved;
+    match system.incidents.resolve_with(
+        &inc.incident_id,
+        status,
+        success,
+        steps.clone(),
+        remediation,
+    ) {
+        Ok(closed) => closed,
+        Err(e) => {
+            tracing::error!(error = %e, incident = %inc.incident_id, status = %status, "cannot record the incident's end");
+            let now = crate::time::now();
+            let mut closed = inc.clone();
+            closed.status = status;
+            closed.resolved_at = Some(crate::time::rfc3339(now));
+            closed.success = Some(success);
+            closed.steps.extend(steps);
+            closed.mttr_seconds = chrono::DateTime::parse_from_rfc3339(&inc.detected_at)
+                .ok()
+                .and_then(|d| now.signed_duration_since(d).num_microseconds())
+                .map(|us| us.max(0) as f64 / 1e6);
+            closed
+        }
+    }
+}
+
+/// Moves a component's trust (published as `trust.score.update` by the ledger).
+pub(crate) fn trust(system: &System, component: &str, change: Change, reason: &str) {
+    if let Err(e) = system.trust.adjust(component, change, reason) {
+        tracing::error!(error = %e, component, "cannot record the trust change");
+    }
+}

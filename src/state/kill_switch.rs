@@ -1,0 +1,172 @@
+//! `state.json`: the kill switch and what the watchdog must remember across its own
+//! restarts and reboots (restart count, last exit reason, the child it was running).
+//!
+//! Every change is a read-modify-write under a short flock on `.state.json.lock`, so a
+//! `grace stop` and a watchdog recording a restart never overwrite each other, and the
+//! write itself is atomic (temporary file, fsync, rename): a reader never sees a torn file.
+
+use serde::{Deserialize, Serialize};
+
+use super::{atomic_write, StateError, StateLock, StatePaths};
+
+/// The content of `state.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KillSwitch {
+    /// Set by `grace stop`: the watchdog must not run serve.
+    pub manual_shutdown: bool,
+    /// When the file was last written (RFC 3339).
+    pub timestamp: String,
+    /// How many times the watchdog has restarted serve, ever.
+    #[serde(default)]
+    pub restart_count: u64,
+    /// Why serve last stopped (`crashed: exit code 1`, `hung`, `stopped`, ...).
+    #[serde(default)]
+    pub last_exit_reason: Option<String>,
+    /// When serve last stopped (RFC 3339).
+    #[serde(default)]
+    pub last_exit_at: Option<String>,
+    /// Who wrote the file last (`grace stop`, `watchdog`, ...).
+    #[serde(default)]
+    pub updated_by: String,
+    /// Who last changed `manual_shutdown` (`grace stop`, `grace start`), for the audit
+    /// trail; `updated_by` names the last writer of any field.
+    #[serde(default)]
+    pub switch_changed_by: Option<String>,
+    /// When `manual_shutdown` last changed (RFC 3339).
+    #[serde(default)]
+    pub switch_changed_at: Option<String>,
+    /// The process group the watchdog is running now, so a watchdog started after the
+    /// previous one was killed can find and stop it.
+    #[serde(default)]
+    pub child: Option<ChildRecord>,
+}
+
+/// A child process of the watchdog, identified beyond its pid so a reused pid is not
+/// mistaken for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChildRecord {
+    /// Its pid.
+    pub pid: u32,
+    /// Its process group (its own pid: it leads its group).
+    pub pgid: i32,
+    /// Its start time in clock ticks since boot (`/proc/<pid>/stat` field 22).
+    pub start_ticks: u64,
+    /// The watchdog that started it.
+    pub watchdog_pid: u32,
+    /// When it started (RFC 3339).
+    pub started_at: String,
+}
+
+impl Default for KillSwitch {
+    fn default() -> Self {
+        KillSwitch {
+            manual_shutdown: false,
+            timestamp: crate::time::rfc3339(crate::time::now()),
+            restart_count: 0,
+            last_exit_reason: None,
+            last_exit_at: None,
+            updated_by: String::new(),
+            switch_changed_by: None,
+            switch_changed_at: None,
+            child: None,
+        }
+    }
+}
+
+impl KillSwitch {
+    /// Reads `state.json`; a missing file is the default (switch off).
+    pub fn read(paths: &StatePaths) -> Result<KillSwitch, StateError> {
+        let path = paths.state_json();
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(KillSwitch::default()),
+            Err(e) => return Err(StateError::io(path, "read", e)),
+        };
+        serde_json::from_slice(&bytes).map_err(|e| StateError::Corrupt {
+            path,
+            what: "state.json (the kill switch)",
+            reason: e.to_string(),
+        })
+    }
+
+    /// Changes `state.json` with `f` under the update lock, stamping `timestamp` and
+    /// `updated_by`; returns the new content. A corrupt file is replaced by the default
+    /// with the switch set, so that damage never starts a serve an operator stopped.
+    pub fn update(
+        paths: &StatePaths,
+        updated_by: &str,
+        f: impl FnOnce(&mut KillSwitch),
+    ) -> Result<KillSwitch, StateError> {
+        let lock_path = paths.root().join(".state.json.lock");
+        let _lock = StateLock::wait(&lock_path)?;
+        let mut s = match KillSwitch::read(paths) {
+            Ok(s) => s,
+            Err(StateError::Corrupt { .. }) => KillSwitch {
+                manual_shutdown: true,
+                ..KillSwitch::default()
+            },
+            Err(e) => return Err(e),
+        };
+        f(&mut s);
+        s.timestamp = crate::time::rfc3339(crate::time::now());
+        s.updated_by = updated_by.to_owned();
+        s.write(paths)?;
+        Ok(s)
+    }
+
+    /// Sets or clears the switch (what `grace stop` and `grace start` do).
+    pub fn set_manual_shutdown(
+        paths: &StatePaths,
+        on: bool,
+        updated_by: &str,
+    ) -> Result<KillSwitch, StateError> {
+        KillSwitch::update(paths, updated_by, |s| {
+            if s.manual_shutdown != on || s.switch_changed_by.is_none() {
+                s.switch_changed_by = Some(updated_by.to_owned());
+                s.switch_changed_at = Some(crate::time::rfc3339(crate::time::now()));
+            }
+            s.manual_shutdown = on;
+        })
+    }
+
+    fn write(&self, paths: &StatePaths) -> Result<(), StateError> {
+        let path = paths.state_json();
+        let mut bytes = serde_json::to_vec_pretty(self).map_err(|e| StateError::Corrupt {
+            path: path.clone(),
+            what: "state.json (the kill switch)",
+            reason: e.to_string(),
+        })?;
+        bytes.push(b'\n');
+        atomic_write(&path, &bytes).map_err(|e| StateError::io(path, "write", e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_file_means_switch_off_and_updates_persist() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let paths = StatePaths::new(d.path());
+        assert!(!KillSwitch::read(&paths).expect("read").manual_shutdown);
+        KillSwitch::set_manual_shutdown(&paths, true, "grace stop").expect("set");
+        KillSwitch::update(&paths, "watchdog", |s| s.restart_count += 2).expect("update");
+        let s = KillSwitch::read(&paths).expect("read");
+        assert!(s.manual_shutdown, "a watchdog update keeps the switch");
+        assert_eq!(s.restart_count, 2);
+        assert_eq!(s.updated_by, "watchdog");
+        assert!(chrono::DateTime::parse_from_rfc3339(&s.timestamp).is_ok());
+    }
+
+    #[test]
+    fn corrupt_file_is_reported_and_update_fails_safe() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let paths = StatePaths::new(d.path());
+        std::fs::write(paths.state_json(), b"{\"manual_shu").expect("write");
+        let err = KillSwitch::read(&paths).expect_err("corrupt");
+        assert!(err.to_string().contains("state.json"), "{err}");
+        let s = KillSwitch::update(&paths, "watchdog", |_| {}).expect("update");
+        assert!(s.manual_shutdown);
+    }
+}

@@ -1,0 +1,249 @@
+//! `heartbeat_failure` and `critical_heartbeat`: kernels whose heartbeat is too old or
+//! which are down, read from the registry's shared statuses.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use serde_json::{json, Value};
+
+use super::event_component;
+use crate::bus::Event;
+use crate::incident::Severity;
+use crate::kernel::{KernelContext, KernelState, KernelStatus};
+use crate::trigger::config::{CriticalHeartbeatConfig, HeartbeatFailureConfig};
+use crate::trigger::{Alert, Finding, Level, Trigger, TriggerError};
+
+/// `heartbeat_failure`: a kernel whose heartbeat is older than its timeout, seen in the
+/// registry or announced by `kernel.heartbeat.missed` → `restart_kernel`.
+pub struct HeartbeatFailure {
+    cfg: HeartbeatFailureConfig,
+    /// Kernels announced by `kernel.heartbeat.missed` since the last check, with the
+    /// event's payload.
+    missed: BTreeMap<String, Value>,
+}
+
+impl HeartbeatFailure {
+    /// The trigger with its settings.
+    pub fn new(cfg: HeartbeatFailureConfig) -> HeartbeatFailure {
+        HeartbeatFailure {
+            cfg,
+            missed: BTreeMap::new(),
+        }
+    }
+
+    fn alert(&self, name: &str, critical: bool, details: Value, summary: String) -> Finding {
+        Finding::Holds(
+            Alert::new(
+                Level::Incident,
+                "heartbeat_failure",
+                name,
+                "heartbeat_failure",
+                if critical {
+                    Severity::Critical
+                } else {
+                    Severity::High
+                },
+                Some(self.cfg.playbook_or("restart_kernel")),
+                summary,
+            )
+            .details(details),
+        )
+    }
+}
+
+fn status_details(st: &KernelStatus, source: &str) -> Value {
+    json!({
+        "heartbeat_age_ms": st.heartbeat_age_ms(),
+        "heartbeat_timeout_ms": st.heartbeat_timeout_ms(),
+        "state": st.state(),
+        "restarts": st.restarts(),
+        "source": source,
+    })
+}
+
+#[async_trait]
+impl Trigger for HeartbeatFailure {
+    fn subscriptions(&self) -> Vec<String> {
+        vec!["kernel.heartbeat.missed".to_owned()]
+    }
+
+    fn on_event(&mut self, event: &Event, _ctx: &KernelContext) {
+        if let Some(name) = event_component(event) {
+            self.missed.insert(name, event.payload.clone());
+        }
+    }
+
+    async fn check(&mut self, ctx: &KernelContext) -> Result<Vec<Finding>, TriggerError> {
+        let mut out = Vec::new();
+        let watched = |st: &KernelStatus| !st.critical || self.cfg.include_critical;
+        for st in ctx.system.registry.statuses() {
+            if watched(&st) && st.is_hung() {
+                self.missed.remove(&st.name);
+                let summary = format!(
+                    "kernel {} missed its heartbeat: last beat {:.1} s ago, timeout {:.1} s",
+                    st.name,
+                    st.heartbeat_age_ms() as f64 / 1000.0,
+                    st.heartbeat_timeout_ms() as f64 / 1000.0
+                );
+                out.push(self.alert(
+                    &st.name,
+                    st.critical,
+                    status_details(&st, "status"),
+                    summary,
+                ));
+            }
+        }
+        for (name, payload) in std::mem::take(&mut self.missed) {
+            let entry = ctx.system.registry.get(&name);
+            let critical = entry.as_ref().is_some_and(|e| e.status.critical);
+            if critical && !self.cfg.include_critical {
+                continue;
+            }
+            let details = json!({ "source": "kernel.heartbeat.missed", "event": payload });
+            let summary = format!("kernel {name} missed its heartbeat (kernel.heartbeat.missed)");
+            out.push(self.alert(&name, critical, details, summary));
+        }
+        Ok(out)
+    }
+}
+
+/// How a critical kernel is doing, as `critical_heartbeat` sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Beat {
+    /// Up, beating in time.
+    Healthy,
+    /// Up, but its last beat is older than the late fraction of its timeout.
+    Late,
+    /// Down: restarting or failed, or its beat is older than its timeout.
+    Down,
+}
+
+/// Classifies one critical kernel. A kernel stopped on purpose is not down (the
+/// supervisor's `system.critical_kernel_down` covers one that stays down); one stuck
+/// while starting is, once its timeout passes.
+pub fn classify(state: KernelState, age_ms: u64, timeout_ms: u64, late_fraction: f64) -> Beat {
+    if matches!(state, KernelState::Restarting | KernelState::Failed)
+        || (state != KernelState::Stopped && age_ms > timeout_ms)
+    {
+        Beat::Down
+    } else if state.is_up() && age_ms as f64 > timeout_ms as f64 * late_fraction {
+        Beat::Late
+    } else {
+        Beat::Healthy
+    }
+}
+
+/// `critical_heartbeat`: every check over the critical kernels; one down is an incident
+/// (`critical_kernel_restart`), `emergency_min` or more down one `event.emergency`
+/// (`emergency_critical_kernel_recovery`), a late beat an early warning
+/// (`proactive_kernel_health_check`).
+pub struct CriticalHeartbeat {
+    cfg: CriticalHeartbeatConfig,
+}
+
+impl CriticalHeartbeat {
+    /// The trigger with its settings.
+    pub fn new(cfg: CriticalHeartbeatConfig) -> CriticalHeartbeat {
+        CriticalHeartbeat { cfg }
+    }
+}
+
+#[async_trait]
+impl Trigger for CriticalHeartbeat {
+    async fn check(&mut self, ctx: &KernelContext) -> Result<Vec<Finding>, TriggerError> {
+        let mut down = Vec::new();
+        let mut out = Vec::new();
+        for st in ctx.system.registry.statuses() {
+            if !st.critical {
+                continue;
+            }
+            let (state, age, timeout) =
+                (st.state(), st.heartbeat_age_ms(), st.heartbeat_timeout_ms());
+            match classify(state, age, timeout, self.cfg.late_fraction) {
+                Beat::Healthy => {}
+                Beat::Down => down.push(json!({
+                    "kernel": st.name, "state": state, "heartbeat_age_ms": age,
+                    "heartbeat_timeout_ms": timeout, "last_reason": st.last_reason(),
+                })),
+                Beat::Late => out.push(Finding::Holds(
+                    Alert::new(
+                        Level::EarlyWarning,
+                        "critical_heartbeat",
+                        &st.name,
+                        "late_heartbeat",
+                        Severity::Medium,
+                        Some(&self.cfg.warning_playbook),
+                        format!(
+                            "critical kernel {} beats late: last beat {:.1} s ago, timeout {:.1} s",
+                            st.name,
+                            age as f64 / 1000.0,
+                            timeout as f64 / 1000.0
+                        ),
+                    )
+                    .details(json!({ "heartbeat_age_ms": age, "heartbeat_timeout_ms": timeout })),
+                )),
+            }
+        }
+        if down.len() >= self.cfg.emergency_min.max(2) {
+            let names: Vec<&str> = down.iter().filter_map(|d| d["kernel"].as_str()).collect();
+            let summary = format!("{} critical kernels down: {}", down.len(), names.join(", "));
+            out.push(Finding::Holds(
+                Alert::new(
+                    Level::Emergency,
+                    "critical_heartbeat",
+                    "system",
+                    "critical_kernels_down",
+                    Severity::Critical,
+                    Some(&self.cfg.emergency_playbook),
+                    summary,
+                )
+                .details(json!({ "count": down.len(), "down": down })),
+            ));
+        } else {
+            for d in down {
+                let name = d["kernel"].as_str().unwrap_or_default().to_owned();
+                out.push(Finding::Holds(
+                    Alert::new(
+                        Level::Incident,
+                        "critical_heartbeat",
+                        &name,
+                        "critical_kernel_down",
+                        Severity::Critical,
+                        Some(self.cfg.playbook_or("critical_kernel_restart")),
+                        format!("critical kernel {name} is down ({})", d["state"]),
+                    )
+                    .details(d),
+                ));
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn classification_of_critical_kernels() {
+        use KernelState::*;
+        assert_eq!(classify(Running, 100, 5000, 0.5), Beat::Healthy);
+        assert_eq!(classify(Running, 2600, 5000, 0.5), Beat::Late);
+        assert_eq!(classify(Degraded, 5001, 5000, 0.5), Beat::Down);
+        assert_eq!(classify(Restarting, 0, 5000, 0.5), Beat::Down);
+        assert_eq!(classify(Failed, 0, 5000, 0.5), Beat::Down);
+        assert_eq!(classify(Stopped, 99_999, 5000, 0.5), Beat::Healthy);
+        assert_eq!(classify(Starting, 100, 5000, 0.5), Beat::Healthy);
+        assert_eq!(classify(Starting, 6000, 5000, 0.5), Beat::Down);
+    }
+
+    proptest! {
+        #[test]
+        fn an_up_kernel_is_down_exactly_past_its_timeout(age in 0u64..20_000, timeout in 1u64..10_000) {
+            let b = classify(KernelState::Running, age, timeout, 0.5);
+            prop_assert_eq!(b == Beat::Down, age > timeout);
+            prop_assert_eq!(b == Beat::Healthy, age as f64 <= timeout as f64 * 0.5);
+        }
+    }
+}
