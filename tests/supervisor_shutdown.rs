@@ -92,7 +92,7 @@ async fn a_kernel_that_survives_its_kill_is_abandoned_not_waited_on() {
         .await
         .expect("start");
     // A CPU spin never reaches an await: neither the stop nor the kill is seen.
-    let spin = KILL_WAIT + Duration::from_millis(600);
+    let spin = KILL_WAIT + Duration::from_millis(1500);
     sys.registry
         .cast("spin", Request::new("spin", json!(spin.as_millis() as u64)))
         .expect("cast");
@@ -105,7 +105,8 @@ async fn a_kernel_that_survives_its_kill_is_abandoned_not_waited_on() {
     let took = t0.elapsed();
     assert_eq!(exit, SupervisorExit::Normal);
     assert!(
-        took >= KILL_WAIT && took < KILL_WAIT + Duration::from_secs(1),
+        // Bounded by the kill wait, not by the spin.
+        took >= KILL_WAIT && took < spin,
         "{took:?}"
     );
     assert_eq!(sup.abandoned(), 1);

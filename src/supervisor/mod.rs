@@ -17,6 +17,7 @@ mod children;
 pub mod events;
 mod handle;
 pub mod intensity;
+mod limits;
 mod ops;
 mod restart;
 mod spec;
