@@ -6,6 +6,6 @@ mod heartbeat;
 mod registry;
 mod system;
 
-pub use heartbeat::{next_due, spawn_heartbeat, tick_phase, HeartbeatHandle, HeartbeatMissed};
+pub use heartbeat::{spawn_heartbeat, tick_due, tick_phase, HeartbeatHandle, HeartbeatMissed};
 pub use registry::{KernelEntry, Registry, TreeError};
 pub use system::{System, SystemError};
