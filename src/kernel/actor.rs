@@ -80,8 +80,8 @@ async fn dispatch(state: &mut KernelActorState, msg: KernelMsg) -> Outcome {
             ctx.status.clear_tick_pending();
             match kernel.tick(ctx).await {
                 Ok(()) => {
+                    // The beat itself is stamped once the message is counted as handled.
                     ctx.status.set_unresponsive(false);
-                    ctx.status.beat();
                     Outcome::Ok
                 }
                 Err(KernelError::Unresponsive(why)) => {

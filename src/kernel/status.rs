@@ -133,7 +133,13 @@ impl KernelStatus {
 
     /// Milliseconds since the last beat.
     pub fn heartbeat_age_ms(&self) -> u64 {
-        mono_ms().saturating_sub(self.last_beat_ms.load(Ordering::Relaxed))
+        self.heartbeat_age_at(mono_ms())
+    }
+
+    /// Milliseconds from the last beat to `now` (a [`mono_ms`] reading), for scans that
+    /// read the clock once for many kernels.
+    pub fn heartbeat_age_at(&self, now: u64) -> u64 {
+        now.saturating_sub(self.last_beat_ms.load(Ordering::Relaxed))
     }
 
     /// Heartbeat interval in milliseconds.
@@ -148,7 +154,12 @@ impl KernelStatus {
 
     /// Whether the heartbeat is older than the timeout while the kernel should be up.
     pub fn is_hung(&self) -> bool {
-        self.state().is_up() && self.heartbeat_age_ms() > self.heartbeat_timeout_ms()
+        self.is_hung_at(mono_ms())
+    }
+
+    /// [`KernelStatus::is_hung`] at `now` (a [`mono_ms`] reading).
+    pub fn is_hung_at(&self, now: u64) -> bool {
+        self.state().is_up() && self.heartbeat_age_at(now) > self.heartbeat_timeout_ms()
     }
 
     /// The current state.

@@ -1,13 +1,15 @@
 //! Heartbeats of a tree: one ticker task and one monitor task for all its kernels.
 //!
 //! The ticker sends [`KernelMsg::Tick`] to every running kernel when its
-//! `heartbeat_interval` is due. It keeps no timer per kernel: one queue ordered by due
-//! time holds every kernel, and each wake-up takes only the kernels due, so the cost is
-//! per tick sent, not per kernel per wake-up. A kernel is due at the multiples of its
-//! interval shifted by a phase derived from its name, which spreads kernels started
-//! together over the interval. The queue is rebuilt when the registry's generation
-//! changes (a kernel registered or removed). At most one tick waits in a kernel's
-//! mailbox, so a hung kernel's mailbox does not fill with ticks.
+//! `heartbeat_interval` is due. It keeps no timer per kernel. A kernel is due at the
+//! multiples of its interval shifted by a phase derived from its name, which spreads
+//! kernels started together over the interval ([`tick_due`]). The ticker wakes at a
+//! fixed resolution and keeps the kernels grouped by interval and sorted by phase, so
+//! the kernels due since its last wake-up are one or two contiguous runs found by binary
+//! search: the cost is per tick sent, not per kernel per wake-up. The groups are rebuilt
+//! when the registry's generation changes (a kernel registered or removed). At most one
+//! tick waits in a kernel's mailbox, so a hung kernel's mailbox does not fill with
+//! ticks.
 //!
 //! The monitor looks every `check_interval` for kernels whose heartbeat is older than
 //! their timeout ([`crate::kernel::KernelStatus::is_hung`]), publishes
@@ -15,8 +17,7 @@
 //! supervisor to restart it (reason `heartbeat_timeout`), from a task of its own so that
 //! the scan never waits, with at most one restart in flight per kernel.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,11 +49,35 @@ pub struct HeartbeatMissed {
     pub timeout_ms: u64,
 }
 
-/// When a kernel with this `interval` and `phase` (ms) is next due after `now`: the
-/// first instant after `now` at which `t + phase` is a multiple of `interval`.
-pub fn next_due(now_ms: u64, interval_ms: u64, phase_ms: u64) -> u64 {
-    let interval = interval_ms.max(1);
-    ((now_ms + phase_ms) / interval + 1) * interval - phase_ms
+/// Whether a kernel with this `interval` and `phase` (ms) is due a tick in the window
+/// `(prev, now]`: whether some instant `t` in it has `t + phase` a multiple of
+/// `interval`.
+pub fn tick_due(prev_ms: u64, now_ms: u64, interval_ms: u64, phase_ms: u64) -> bool {
+    interval_ms > 0 && (now_ms + phase_ms) / interval_ms > (prev_ms + phase_ms) / interval_ms
+}
+
+/// The residue class of the instants at which a kernel with this phase is due: `t` with
+/// `t % interval == due_residue(..)`.
+fn due_residue(interval_ms: u64, phase_ms: u64) -> u64 {
+    (interval_ms - phase_ms % interval_ms) % interval_ms
+}
+
+/// The residues `[lo, hi)` of the instants in the window `(prev, now]`, as at most two
+/// ranges (the window may wrap around the interval); every residue when the window is
+/// an interval or longer.
+fn window_residues(interval_ms: u64, prev_ms: u64, now_ms: u64) -> [(u64, u64); 2] {
+    if now_ms <= prev_ms {
+        return [(0, 0), (0, 0)];
+    }
+    if now_ms - prev_ms >= interval_ms {
+        return [(0, interval_ms), (0, 0)];
+    }
+    let (a, b) = ((prev_ms + 1) % interval_ms, now_ms % interval_ms);
+    if a <= b {
+        [(a, b + 1), (0, 0)]
+    } else {
+        [(a, interval_ms), (0, b + 1)]
+    }
 }
 
 /// A kernel's phase within its interval, from its name (FNV-1a), so that kernels
@@ -64,8 +89,8 @@ pub fn tick_phase(name: &str, interval_ms: u64) -> u64 {
     h % interval_ms.max(1)
 }
 
-/// The longest the ticker sleeps, given the shortest interval: it wakes this often even
-/// when nothing is due, to pick up kernels registered meanwhile.
+/// How long the ticker sleeps between wake-ups, given the shortest interval: ticks are
+/// late by at most this much.
 fn resolution_ms(min_interval_ms: u64) -> u64 {
     (min_interval_ms / 4).clamp(MIN_RESOLUTION_MS, MAX_RESOLUTION_MS)
 }
@@ -103,75 +128,84 @@ pub fn spawn_heartbeat(system: Arc<System>, cfg: HeartbeatConfig) -> HeartbeatHa
     }
 }
 
-/// The ticker's queue: every registered kernel, ordered by when it is next due.
+/// Registered kernels of one interval, sorted by [`due_residue`].
+struct Group {
+    interval: u64,
+    members: Vec<(u64, Arc<KernelEntry>)>,
+}
+
+/// The ticker's index of every registered kernel.
 #[derive(Default)]
-struct TickQueue {
+struct TickIndex {
     generation: Option<u64>,
-    entries: Vec<(Arc<KernelEntry>, u64)>,
-    due: BinaryHeap<Reverse<(u64, usize)>>,
+    groups: Vec<Group>,
     min_interval: u64,
 }
 
-impl TickQueue {
-    /// Rebuilds the queue from the registry if kernels were registered or removed.
-    fn refresh(&mut self, system: &System, now: u64) {
+impl TickIndex {
+    /// Rebuilds the index from the registry if kernels were registered or removed.
+    fn refresh(&mut self, system: &System) {
         let generation = system.registry.generation();
         if self.generation == Some(generation) {
             return;
         }
         self.generation = Some(generation);
-        self.entries.clear();
-        self.due.clear();
-        self.min_interval = u64::MAX;
+        let mut by_interval: HashMap<u64, Vec<(u64, Arc<KernelEntry>)>> = HashMap::new();
         system.registry.for_each(|entry| {
-            let interval = entry.status.heartbeat_interval_ms();
-            let phase = tick_phase(&entry.status.name, interval);
-            self.min_interval = self.min_interval.min(interval);
-            self.due.push(Reverse((
-                next_due(now, interval, phase),
-                self.entries.len(),
-            )));
-            self.entries.push((entry.clone(), phase));
+            let interval = entry.status.heartbeat_interval_ms().max(1);
+            let residue = due_residue(interval, tick_phase(&entry.status.name, interval));
+            by_interval
+                .entry(interval)
+                .or_default()
+                .push((residue, entry.clone()));
         });
+        self.min_interval = by_interval.keys().copied().min().unwrap_or(u64::MAX);
+        self.groups = by_interval
+            .into_iter()
+            .map(|(interval, mut members)| {
+                members.sort_unstable_by_key(|m| m.0);
+                Group { interval, members }
+            })
+            .collect();
     }
 
-    /// Sends a tick to every kernel due by `now` and queues it again.
-    fn tick(&mut self, now: u64) {
-        while let Some(&Reverse((at, i))) = self.due.peek() {
-            if at > now {
-                break;
-            }
-            self.due.pop();
-            let Some((entry, phase)) = self.entries.get(i) else {
-                continue;
-            };
-            let status = &entry.status;
-            if status.state().is_up() && status.try_mark_tick_pending() {
-                let sent = entry.actor().is_some_and(|a| {
-                    status.note_enqueued();
-                    a.send_message(KernelMsg::Tick).is_ok()
-                });
-                if !sent {
-                    status.clear_tick_pending();
+    /// Sends a tick to every kernel due in `(prev, now]`.
+    fn tick(&self, prev: u64, now: u64) {
+        for g in &self.groups {
+            for (lo, hi) in window_residues(g.interval, prev, now) {
+                let from = g.members.partition_point(|m| m.0 < lo);
+                let to = g.members.partition_point(|m| m.0 < hi);
+                for (_, entry) in &g.members[from..to.max(from)] {
+                    send_tick(entry);
                 }
             }
-            let interval = status.heartbeat_interval_ms();
-            self.due.push(Reverse((next_due(now, interval, *phase), i)));
+        }
+    }
+}
+
+fn send_tick(entry: &KernelEntry) {
+    let status = &entry.status;
+    if status.state().is_up() && status.try_mark_tick_pending() {
+        if entry.send(KernelMsg::Tick) {
+            status.note_enqueued();
+        } else {
+            status.clear_tick_pending();
         }
     }
 }
 
 async fn ticker(system: Arc<System>) {
-    let mut queue = TickQueue::default();
+    let mut index = TickIndex::default();
+    let mut prev = mono_ms();
     loop {
-        let now = mono_ms();
-        queue.refresh(&system, now);
-        queue.tick(now);
-        let next = queue.due.peek().map_or(u64::MAX, |r| r.0 .0);
-        let wait = next
-            .saturating_sub(now)
-            .clamp(1, resolution_ms(queue.min_interval));
+        // Wake at a fixed resolution, not at each kernel's due time: the ticks due within
+        // one period go out together, so thousands of kernels cost a few wake-ups a second.
+        let wait = resolution_ms(index.min_interval);
         tokio::time::sleep(Duration::from_millis(wait)).await;
+        let now = mono_ms();
+        index.refresh(&system);
+        index.tick(prev, now);
+        prev = now;
     }
 }
 
@@ -242,39 +276,41 @@ mod tests {
     use proptest::prelude::*;
 
     proptest! {
-        /// The next due time is after now, on the kernel's grid, within one interval.
+        /// With wake-ups no further apart than the interval (the ticker wakes at a
+        /// quarter of the shortest one), a kernel gets exactly one tick per period
+        /// boundary passed: none lost, none doubled.
         #[test]
-        fn the_next_tick_is_on_the_grid_within_one_interval(
-            now in 0u64..1_000_000_000,
-            interval in 1u64..100_000,
-            phase_seed in any::<u64>(),
-        ) {
-            let phase = phase_seed % interval;
-            let t = next_due(now, interval, phase);
-            prop_assert!(t > now && t - now <= interval);
-            prop_assert_eq!((t + phase) % interval, 0);
-        }
-
-        /// Waking at arbitrary times no further apart than the interval, a kernel is
-        /// ticked exactly once per grid point passed: none lost, none doubled.
-        #[test]
-        fn wake_ups_tick_once_per_grid_point(
+        fn wake_ups_tick_once_per_period(
             interval in 1u64..5_000,
             phase_seed in any::<u64>(),
             steps in proptest::collection::vec(any::<u64>(), 1..300),
         ) {
             let phase = phase_seed % interval;
-            let start = 1_000u64;
-            let (mut now, mut due, mut ticks) = (start, next_due(start, interval, phase), 0u64);
+            let (mut prev, mut ticks) = (1_000u64, 0u64);
+            let start = prev;
             for s in steps {
-                now += 1 + s % interval;
-                if due <= now {
-                    ticks += 1;
-                    due = next_due(now, interval, phase);
-                }
+                let now = prev + 1 + s % interval;
+                ticks += u64::from(tick_due(prev, now, interval, phase));
+                prev = now;
             }
-            let points = (now + phase) / interval - (start + phase) / interval;
-            prop_assert_eq!(ticks, points);
+            let boundaries = (prev + phase) / interval - (start + phase) / interval;
+            prop_assert_eq!(ticks, boundaries);
+        }
+
+        /// The index finds exactly the kernels [`tick_due`] says are due.
+        #[test]
+        fn the_residue_windows_select_exactly_the_due_kernels(
+            interval in 1u64..2_000,
+            prev in 0u64..1_000_000,
+            len in 0u64..3_000,
+            phase in any::<u64>(),
+        ) {
+            let (phase, now) = (phase % interval, prev + len);
+            let r = due_residue(interval, phase);
+            let selected = window_residues(interval, prev, now)
+                .iter()
+                .any(|&(lo, hi)| (lo..hi).contains(&r));
+            prop_assert_eq!(selected, tick_due(prev, now, interval, phase));
         }
     }
 

@@ -58,6 +58,15 @@ impl KernelEntry {
     pub fn actor(&self) -> Option<ActorRef<KernelMsg>> {
         self.actor.read().clone()
     }
+
+    /// Sends `msg` to the current actor without cloning its reference (the heartbeat
+    /// ticker's path); false if the kernel is down or its mailbox closed.
+    pub fn send(&self, msg: KernelMsg) -> bool {
+        self.actor
+            .read()
+            .as_ref()
+            .is_some_and(|a| a.send_message(msg).is_ok())
+    }
 }
 
 /// Kernels by name.
