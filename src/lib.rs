@@ -16,6 +16,7 @@
 pub mod alerts;
 pub mod audit;
 pub mod bus;
+pub mod chaos;
 pub mod cli;
 pub mod config;
 pub mod diagnostics;
@@ -24,6 +25,7 @@ pub mod incident;
 pub mod kernel;
 pub mod playbook;
 pub mod serve;
+pub mod snapshot;
 pub mod state;
 pub mod supervisor;
 pub mod telemetry;

@@ -115,11 +115,6 @@ pub async fn run(opts: ServeOptions) -> Result<i32, ServeError> {
     let mut int = signal(SignalKind::interrupt()).map_err(ServeError::Signals)?;
     let mut restarts = system.restart_requests();
 
-    let reporter = crate::telemetry::spawn_reporter(
-        system.clone(),
-        system.config.telemetry.metrics_interval,
-        Arc::new(crate::tree::build::kind_of),
-    );
     let http = start_http(&system, opts.port, opts.bind.as_deref()).await?;
     let http_child = http.map(|server| {
         let hb = &system.config.heartbeat;
@@ -136,6 +131,11 @@ pub async fn run(opts: ServeOptions) -> Result<i32, ServeError> {
         },
     )
     .await?;
+    let reporter = crate::telemetry::spawn_reporter(
+        system.clone(),
+        system.config.telemetry.metrics_interval,
+        tree.kind_of(),
+    );
     tracing::info!(kernels = system.registry.len(), "serve ready");
 
     let reason = tokio::select! {

@@ -51,6 +51,7 @@ const PLAYBOOKS: &[&str] = &[
     "name: broken\ntriggers: [broken]\nsteps:\n  - name: p\n    action: probe\n    args: { fail: true }\n",
     "name: guarded\ntriggers: [guarded]\nrequires_approval: true\nsteps:\n  - name: p\n    action: probe\n",
     "name: rehearsal\ntriggers: [rehearsal]\ndry_run: true\nsteps:\n  - name: p\n    action: probe\n",
+    "name: late\ntriggers: [late]\nslo: 50ms\nsteps:\n  - name: p\n    action: probe\n    args: { for: 100ms }\n",
 ];
 
 struct Setup {
@@ -162,8 +163,51 @@ async fn a_successful_run_resolves_the_incident_with_mttr() {
         "{inc}"
     );
     assert_eq!(inc["steps"][0]["status"], "ok");
+    assert_eq!(inc["details"]["remediation"]["playbook"], "limited");
+    assert!(
+        inc["details"]["remediation"]["duration_ms"].is_u64(),
+        "{inc}"
+    );
     let st = s.dispatcher.stats().snapshot();
     assert_eq!((st.runs, st.successes, st.failures), (1, 1, 0));
+    assert_eq!(
+        s.system.trust.score("c1"),
+        1.0,
+        "a reward at the top stays at 1"
+    );
+
+    s.system.audit.sync().expect("audit durable");
+    let kinds: Vec<String> = grace::audit::read_all(&s.system.paths.audit_log())
+        .expect("audit log")
+        .into_iter()
+        .map(|r| r.kind)
+        .collect();
+    for k in [
+        "incident.opened",
+        "incident.mitigating",
+        "playbook.step",
+        "playbook.run",
+        "incident.resolved",
+    ] {
+        assert!(kinds.iter().any(|x| x == k), "{k} in {kinds:?}");
+    }
+    assert!(grace::audit::verify(&s.system.paths.audit_log())
+        .expect("verify")
+        .ok());
+}
+
+#[tokio::test]
+async fn a_run_over_its_slo_is_recorded_as_missed_in_the_incident() {
+    let s = setup(Config::default());
+    let d = s.dispatcher.dispatch(&s.system, &draft("late", "c1"));
+    settle(&s, 1).await;
+    let rem = &incidents(&s)[&id(&d)]["details"]["remediation"];
+    assert_eq!(
+        (rem["slo_ms"].as_u64(), rem["slo_met"].as_bool()),
+        (Some(50), Some(false)),
+        "{rem}"
+    );
+    assert_eq!(s.dispatcher.stats().snapshot().slo_missed, 1);
 }
 
 #[tokio::test]
@@ -258,7 +302,7 @@ async fn dry_run_and_approval_do_nothing_and_escalate() {
     assert_eq!(all[&id(&a)]["status"], "escalated");
     assert_eq!(all[&id(&a)]["steps"][0]["status"], "dry_run");
     assert_eq!(all[&id(&b)]["status"], "escalated");
-    assert!(all[&id(&b)]["details"]["not_run"]
+    assert!(all[&id(&b)]["details"]["remediation"]["not_run"]
         .as_str()
         .is_some_and(|r| r.contains("requires approval")));
 }

@@ -354,7 +354,20 @@ impl AuditLog {
         self.syncer.sync_all().map_err(io_err(&self.path))
     }
 
-    fn wait_durable(&self, ticket: u64) -> Result<(), AuditError> {
+    /// Appends without waiting for durability whatever the policy; returns the sequence
+    /// number and a ticket for [`AuditLog::wait_durable`]. For callers that append under
+    /// a lock of their own and wait once it is released, so that concurrent callers share
+    /// fsyncs.
+    pub(crate) fn append_deferred(
+        &self,
+        kind: &str,
+        data: &Value,
+    ) -> Result<(u64, u64), AuditError> {
+        self.write(kind, data)
+    }
+
+    /// Waits until the record with `ticket` is on disk.
+    pub(crate) fn wait_durable(&self, ticket: u64) -> Result<(), AuditError> {
         self.syncer.sync_to(ticket).map_err(io_err(&self.path))
     }
 

@@ -10,7 +10,11 @@ use crate::config::{self, DEFAULT_TOML};
 
 /// Files `grace init` writes: (relative path, content).
 pub fn starter_files() -> Vec<(String, String)> {
-    vec![("grace.toml".to_owned(), DEFAULT_TOML.to_owned())]
+    let mut files = vec![("grace.toml".to_owned(), DEFAULT_TOML.to_owned())];
+    for (name, text) in crate::playbook::DEFAULT_PLAYBOOKS {
+        files.push((format!("playbooks/{name}"), text.to_owned()));
+    }
+    files
 }
 
 /// Writes the starter files into `dir`; refuses to overwrite unless `force`.
@@ -57,5 +61,24 @@ pub fn check(config_path: Option<&Path>, out: &mut dyn Write) -> anyhow::Result<
         loaded.source.display(),
         loaded.config.kernel.len()
     )?;
+    let pb = &loaded.config.playbooks;
+    let dir = pb.resolve_dir(loaded.source.path());
+    let set = crate::playbook::load_playbooks(dir.as_deref())?;
+    writeln!(
+        out,
+        "ok: {}: {} playbooks",
+        dir.map_or_else(
+            || "<embedded playbooks>".to_owned(),
+            |d| d.display().to_string()
+        ),
+        set.len()
+    )?;
+    for s in set.skipped() {
+        writeln!(
+            out,
+            "skipped: playbook {} ({}): {}",
+            s.name, s.file, s.reason
+        )?;
+    }
     Ok(())
 }

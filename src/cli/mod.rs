@@ -6,12 +6,14 @@
 
 mod args;
 mod audit;
+mod chaos;
 pub mod control;
 mod incidents;
 mod init;
 
 pub use args::{AuditCommand, Cli, Command, ServeArgs};
 pub use audit::audit_verify;
+pub use chaos::{chaos_list, chaos_run, ChaosCommand, ChaosRunArgs};
 pub use incidents::incidents;
 pub use init::{check, init, starter_files};
 
@@ -71,6 +73,60 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             }))?;
             Ok(code)
         }
-        other => Err(UsageError(format!("{other:?} is not available in this build")).into()),
+        Command::Incidents { json, open } => {
+            incidents(
+                &state_paths(&cli.state_dir, config_path)?,
+                json,
+                open,
+                stdout,
+            )?;
+            Ok(0)
+        }
+        Command::Audit {
+            action: AuditCommand::Verify,
+        } => {
+            let ok = audit_verify(&state_paths(&cli.state_dir, config_path)?, stdout)?;
+            Ok(if ok { 0 } else { 1 })
+        }
+        Command::Watch(_)
+        | Command::Start(_)
+        | Command::Stop { .. }
+        | Command::Restart
+        | Command::Status { .. }
+        | Command::Logs { .. } => unreachable_control(),
+        Command::Chaos { action } => match action {
+            ChaosCommand::List => {
+                chaos_list(stdout)?;
+                Ok(0)
+            }
+            ChaosCommand::Run(args) => {
+                chaos_run(args, config_path, cli.state_dir.as_deref(), stdout)
+            }
+        },
     }
+}
+
+/// The state directory a read-only command looks at: the config file only tells where
+/// `.grace/` is, so a config that does not parse still lets `--state-dir` work.
+fn state_paths(
+    state_dir: &Option<std::path::PathBuf>,
+    config_path: Option<&std::path::Path>,
+) -> anyhow::Result<crate::state::StatePaths> {
+    if state_dir.is_some() {
+        return Ok(crate::state::StatePaths::resolve(
+            state_dir.as_deref(),
+            None,
+        ));
+    }
+    let loaded = crate::config::load(config_path)?;
+    Ok(crate::state::StatePaths::resolve(
+        None,
+        loaded.source.path(),
+    ))
+}
+
+fn unreachable_control() -> anyhow::Result<i32> {
+    // `control::dispatch` handles these before the match; reaching here is a bug in
+    // this dispatcher, reported as a run-time failure rather than a panic.
+    anyhow::bail!("internal error: control command not dispatched")
 }

@@ -39,6 +39,8 @@ pub struct Config {
     pub diagnostics: crate::diagnostics::DiagnosticsConfig,
     /// `[chaos]`.
     pub chaos: ChaosConfig,
+    /// `[snapshots]`.
+    pub snapshots: crate::snapshot::SnapshotsConfig,
 }
 
 /// `[heartbeat]`.

@@ -29,6 +29,7 @@ mod escalate;
 mod evidence;
 mod fix;
 mod kernel;
+mod recommend;
 mod report;
 mod resources;
 mod task;

@@ -12,6 +12,7 @@ mod ids;
 mod journal;
 mod kernel;
 mod model;
+mod query;
 mod store;
 mod summary;
 

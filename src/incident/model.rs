@@ -146,6 +146,9 @@ pub struct Incident {
 }
 
 /// What [`crate::incident::IncidentStore::open`] did with a draft.
+// Returned once per trigger firing and never stored in bulk, so the size difference
+// between the variants costs nothing worth a box in every caller's pattern.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Opened {
     /// A new incident was opened.

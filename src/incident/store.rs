@@ -12,13 +12,13 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::config::IncidentsConfig;
 use super::ids::IdClock;
-use super::journal::{fold, read_journal};
+use super::journal::fold;
 use super::model::{Incident, IncidentDraft, IncidentStatus, Opened, StepRecord};
-use super::summary::{build, StatusCounts, Summary};
+use super::summary::StatusCounts;
 use crate::audit::{AuditError, AuditLog, FsyncPolicy, Syncer};
 
 /// Why an incident operation failed.
@@ -55,27 +55,28 @@ pub enum IncidentError {
 
 /// The incidents of one state directory. Safe to share between threads and tasks.
 pub struct IncidentStore {
-    path: PathBuf,
+    pub(super) path: PathBuf,
     audit: Arc<AuditLog>,
     policy: FsyncPolicy,
     syncer: Arc<Syncer>,
-    inner: Mutex<Inner>,
+    pub(super) inner: Mutex<Inner>,
 }
 
-struct Inner {
+pub(super) struct Inner {
     file: File,
     end: u64,
     ids: IdClock,
-    open: HashMap<String, Incident>,
+    pub(super) open: HashMap<String, Incident>,
     dedup: HashMap<(String, String), String>,
-    recent: VecDeque<Incident>,
+    pub(super) recent: VecDeque<Incident>,
     keep_recent: usize,
-    counts: StatusCounts,
-    mttrs: Vec<f64>,
+    pub(super) counts: StatusCounts,
+    pub(super) mttrs: Vec<f64>,
 }
 
 struct Recorded {
     ticket: u64,
+    audit_ticket: Option<u64>,
     audit: Option<AuditError>,
 }
 
@@ -214,11 +215,20 @@ impl IncidentStore {
         g.end += line.len() as u64;
         let ticket = self.syncer.note_write();
         let data = serde_json::to_value(inc).unwrap_or_default();
-        let audit = self.audit.append(kind, data).err();
-        if let Some(e) = &audit {
-            tracing::error!(error = %e, incident = %inc.incident_id, kind, "incident change not audited");
-        }
-        Ok(Recorded { ticket, audit })
+        // The audit record is written now, in order with the line, and made durable
+        // after the lock is released, so concurrent changes share fsyncs.
+        let (audit_ticket, audit) = match self.audit.append_deferred(kind, &data) {
+            Ok((_, t)) => (Some(t), None),
+            Err(e) => {
+                tracing::error!(error = %e, incident = %inc.incident_id, kind, "incident change not audited");
+                (None, Some(e))
+            }
+        };
+        Ok(Recorded {
+            ticket,
+            audit_ticket,
+            audit,
+        })
     }
 
     /// After the lock is released: waits for durability as the policy says, and reports
@@ -226,6 +236,11 @@ impl IncidentStore {
     fn settle(&self, r: Recorded) -> Result<(), IncidentError> {
         if self.policy == FsyncPolicy::Always {
             self.syncer.sync_to(r.ticket).map_err(self.io())?;
+        }
+        if let Some(t) = r.audit_ticket {
+            if self.audit.policy() == FsyncPolicy::Always {
+                self.audit.wait_durable(t)?;
+            }
         }
         match r.audit {
             Some(e) => Err(e.into()),
@@ -344,6 +359,19 @@ impl IncidentStore {
         success: bool,
         steps: Vec<StepRecord>,
     ) -> Result<Incident, IncidentError> {
+        self.resolve_with(id, status, success, steps, Value::Null)
+    }
+
+    /// [`IncidentStore::resolve`], also recording `remediation` (what the playbook run
+    /// found: its SLO, duration, escalation) under `details.remediation`.
+    pub fn resolve_with(
+        &self,
+        id: &str,
+        status: IncidentStatus,
+        success: bool,
+        steps: Vec<StepRecord>,
+        remediation: Value,
+    ) -> Result<Incident, IncidentError> {
         if status.is_open() {
             return Err(IncidentError::NotTerminal(status));
         }
@@ -360,6 +388,18 @@ impl IncidentStore {
         inc.mttr_seconds = mttr;
         inc.success = Some(success);
         inc.steps.extend(steps);
+        if !remediation.is_null() {
+            match &mut inc.details {
+                Value::Object(d) => {
+                    d.insert("remediation".to_owned(), remediation);
+                }
+                Value::Null => inc.details = json!({ "remediation": remediation }),
+                other => {
+                    let trigger = other.take();
+                    inc.details = json!({ "trigger": trigger, "remediation": remediation });
+                }
+            }
+        }
         let r = self.record(&mut g, &format!("incident.{status}"), &inc)?;
         g.counts.moved(before, status);
         if let Some(m) = mttr {
@@ -381,62 +421,5 @@ impl IncidentStore {
         self.syncer.sync_all().map_err(self.io())?;
         self.audit.sync()?;
         Ok(())
-    }
-
-    /// The open incidents, oldest first.
-    pub fn open_incidents(&self) -> Vec<Incident> {
-        let mut v: Vec<Incident> = self.inner.lock().open.values().cloned().collect();
-        v.sort_by(|a, b| a.incident_id.cmp(&b.incident_id));
-        v
-    }
-
-    fn newest_matching(&self, n: usize, keep: impl Fn(&Incident) -> bool) -> Vec<Incident> {
-        let g = self.inner.lock();
-        let mut v: Vec<Incident> = g
-            .open
-            .values()
-            .chain(g.recent.iter())
-            .filter(|i| keep(i))
-            .cloned()
-            .collect();
-        drop(g);
-        v.sort_by(|a, b| b.incident_id.cmp(&a.incident_id));
-        v.truncate(n);
-        v
-    }
-
-    /// The `n` most recent incidents (open or closed), newest first.
-    pub fn recent(&self, n: usize) -> Vec<Incident> {
-        self.newest_matching(n, |_| true)
-    }
-
-    /// The `n` most recent incidents of `component`, newest first.
-    pub fn for_component(&self, component: &str, n: usize) -> Vec<Incident> {
-        self.newest_matching(n, |i| i.component == component)
-    }
-
-    /// One incident by id: from memory, else from the file (closed long ago).
-    pub fn get(&self, id: &str) -> Result<Option<Incident>, IncidentError> {
-        {
-            let g = self.inner.lock();
-            if let Some(i) = g.open.get(id) {
-                return Ok(Some(i.clone()));
-            }
-            if let Some(i) = g.recent.iter().rev().find(|i| i.incident_id == id) {
-                return Ok(Some(i.clone()));
-            }
-        }
-        Ok(read_journal(&self.path)?
-            .incidents
-            .into_iter()
-            .find(|i| i.incident_id == id))
-    }
-
-    /// Count by status and MTTR p50/p95/max over every incident in the file.
-    pub fn summary(&self) -> Summary {
-        let g = self.inner.lock();
-        let (counts, mttrs) = (g.counts, g.mttrs.clone());
-        drop(g);
-        build(counts, &mttrs)
     }
 }

@@ -41,12 +41,6 @@ pub struct PlaybooksConfig {
     /// `diagnostics/` (a step's `older_than` argument overrides it).
     #[serde(with = "humantime_serde")]
     pub cleanup_retention: Duration,
-    /// Trust added to a component when a playbook remediates it (seed: 0.05).
-    pub success_reward: f64,
-    /// Trust taken from a component when its remediation fails.
-    pub failure_penalty: f64,
-    /// Trust taken from a component each time an incident repeats while open.
-    pub repeat_penalty: f64,
 }
 
 impl Default for PlaybooksConfig {
@@ -60,9 +54,6 @@ impl Default for PlaybooksConfig {
             escalate_webhook: None,
             webhook_timeout: Duration::from_secs(10),
             cleanup_retention: Duration::from_secs(7 * 24 * 3600),
-            success_reward: 0.05,
-            failure_penalty: 0.1,
-            repeat_penalty: 0.02,
         }
     }
 }

@@ -15,15 +15,16 @@ use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 
 use super::action::{escalate_incident, ActionRegistry};
-use super::executor::{Run, RunReport};
-use super::lifecycle::{Lifecycle, Opened};
+use super::executor::Run;
+use super::lifecycle;
 use super::limit::{Admission, Limiter, Limits};
 use super::load::PlaybookSet;
 use super::model::Playbook;
 use super::stats::{Count, DispatcherStats};
 use crate::bus::{Event, Topic};
-use crate::incident::{Incident, IncidentDraft, IncidentStatus};
+use crate::incident::{Incident, IncidentDraft, IncidentStatus, Opened, StepRecord};
 use crate::tree::System;
+use crate::trust::Change;
 
 /// The bound on an escalation (command or webhook) made by the dispatcher itself.
 const ESCALATION_TIMEOUT: Duration = Duration::from_secs(30);
@@ -63,7 +64,6 @@ pub struct Dispatcher {
     limiter: Limiter,
     permits: Arc<Semaphore>,
     stats: Arc<DispatcherStats>,
-    lifecycle: Lifecycle,
 }
 
 impl Dispatcher {
@@ -80,8 +80,23 @@ impl Dispatcher {
             limiter: Limiter::default(),
             permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
             stats: Arc::new(DispatcherStats::default()),
-            lifecycle: Lifecycle::default(),
         })
+    }
+
+    /// The dispatcher of a serve: the playbooks `config` asks for (defaults, then the
+    /// directory beside `config_file`), checked against `actions`, with
+    /// `[playbooks] max_concurrent`.
+    pub fn from_config(
+        config: &crate::config::Config,
+        config_file: Option<&std::path::Path>,
+        actions: ActionRegistry,
+    ) -> Result<Arc<Dispatcher>, crate::config::ConfigError> {
+        let set = super::load::load_configured(&config.playbooks, config_file, &actions)?;
+        Ok(Dispatcher::new(
+            set,
+            actions,
+            config.playbooks.max_concurrent,
+        ))
     }
 
     /// The counters (shared: the dashboard keeps the `Arc`).
@@ -110,19 +125,15 @@ impl Dispatcher {
             }
         };
         self.stats.bump(Count::Received);
-        let inc = match self.lifecycle.open(system, &draft) {
-            Opened::Repeat(inc) => {
+        let inc = match lifecycle::open(system, &draft) {
+            Opened::Repeat {
+                incident_id,
+                occurrences,
+            } => {
                 self.stats.bump(Count::Repeat);
-                let pen = system.config.playbooks.repeat_penalty;
-                let why = format!(
-                    "incident {} repeated ({} times)",
-                    inc.incident_id, inc.occurrences
-                );
-                self.lifecycle
-                    .adjust_trust(system, &inc.component, -pen, &why);
-                return Dispatched::Repeat {
-                    incident_id: inc.incident_id,
-                };
+                let why = format!("incident {incident_id} repeated ({occurrences} times)");
+                lifecycle::trust(system, &draft.component, Change::RepeatedIncident, &why);
+                return Dispatched::Repeat { incident_id };
             }
             Opened::New(inc) => Arc::new(inc),
         };
@@ -213,7 +224,7 @@ impl Dispatcher {
         system: &Arc<System>,
         inc: &Incident,
         reason: &str,
-        steps: Vec<crate::incident::StepRecord>,
+        steps: Vec<StepRecord>,
         mut details: Value,
     ) -> Incident {
         let status = match escalate_incident(system, inc, reason, ESCALATION_TIMEOUT).await {
@@ -237,10 +248,10 @@ impl Dispatcher {
         system: &Arc<System>,
         inc: &Incident,
         status: IncidentStatus,
-        steps: Vec<crate::incident::StepRecord>,
+        steps: Vec<StepRecord>,
         details: Value,
     ) -> Incident {
-        let closed = self.lifecycle.close(system, inc, status, steps, details);
+        let closed = lifecycle::close(system, inc, status, steps, details);
         let topic = if status == IncidentStatus::Escalated {
             self.stats.bump(Count::Escalated);
             Topic::IncidentEscalated
@@ -269,52 +280,42 @@ impl Dispatcher {
             run.playbook.clone(),
         );
         self.stats.started(&pb.name);
-        self.lifecycle.mitigating(&system, &inc, &pb.name);
+        lifecycle::mitigating(&system, &inc, &pb.name);
         let report = run.execute().await;
         let remediated = report.success && report.escalated.is_none() && !report.dry_run;
         self.stats.finished(&pb.name, remediated, report.slo_met);
         let details = json!({
             "playbook": pb.name, "duration_ms": report.duration_ms, "slo_ms": report.slo_ms,
             "slo_met": report.slo_met, "dry_run": report.dry_run, "failed_step": report.failed_step,
+            "success": report.success,
         });
-        if let Err(e) = system.audit.append("playbook.run", json!(&report)) {
+        let mut audit = details.clone();
+        audit["incident_id"] = json!(inc.incident_id);
+        if let Err(e) = system.audit.append("playbook.run", audit) {
             tracing::error!(error = %e, "cannot append playbook run to the audit log");
         }
-        let cfg = &system.config.playbooks;
-        let steps = report.steps.clone();
+        let steps = report.steps;
         if remediated {
-            self.lifecycle.adjust_trust(
-                &system,
-                &inc.component,
-                cfg.success_reward,
-                &format!("remediated by {}", pb.name),
-            );
+            let why = format!("remediated by {}", pb.name);
+            lifecycle::trust(&system, &inc.component, Change::Reward, &why);
             self.close(&system, &inc, IncidentStatus::Resolved, steps, details);
         } else if let Some(reason) = &report.escalated {
-            self.close(&system, &inc, IncidentStatus::Escalated, steps, details);
             tracing::info!(incident = %inc.incident_id, %reason, "escalated by its playbook");
+            self.close(&system, &inc, IncidentStatus::Escalated, steps, details);
         } else if report.dry_run {
             let reason = format!("dry run of playbook {}: nothing was done", pb.name);
             self.escalate_and_close(&system, &inc, &reason, steps, details)
                 .await;
         } else {
-            self.lifecycle.adjust_trust(
-                &system,
-                &inc.component,
-                -cfg.failure_penalty,
-                &failure_reason(&report),
-            );
-            self.escalate_and_close(&system, &inc, &failure_reason(&report), steps, details)
+            let reason = match &report.failed_step {
+                Some(s) => format!("playbook {} failed at step {s}", pb.name),
+                None => format!("playbook {} failed", pb.name),
+            };
+            lifecycle::trust(&system, &inc.component, Change::Failure, &reason);
+            self.escalate_and_close(&system, &inc, &reason, steps, details)
                 .await;
         }
         self.limiter
             .finished(&pb.name, &inc.component, crate::time::mono_ms());
-    }
-}
-
-fn failure_reason(r: &RunReport) -> String {
-    match &r.failed_step {
-        Some(s) => format!("playbook {} failed at step {s}", r.playbook),
-        None => format!("playbook {} failed", r.playbook),
     }
 }

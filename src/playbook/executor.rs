@@ -13,10 +13,10 @@ use serde_json::{json, Value};
 use tokio::time::Instant;
 
 use super::action::{is_skipped, ActionContext, ActionRegistry, Escalation};
-use super::load::expanded_args;
 use super::model::{Playbook, Step};
 use super::outcome::{self, Attempt, StepStatus};
 use super::template::Vars;
+use super::validate::expanded_args;
 use crate::bus::Topic;
 use crate::incident::{Incident, StepRecord};
 use crate::tree::System;

@@ -1,92 +1,19 @@
 //! Loading playbooks: the embedded defaults, then the YAML files of the configured
 //! directory (which override defaults of the same name or add new ones), each
-//! validated with file and line.
+//! validated with file and line; and choosing the playbook for an incident.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde_json::Value;
-
-use super::action::{ActionRegistry, Args};
+use super::action::ActionRegistry;
+use super::defaults::DEFAULT_PLAYBOOKS;
 use super::locate::Locator;
-use super::model::{Playbook, Step};
-use super::template;
+use super::model::Playbook;
+use super::validate::{parse_playbook, Parsed};
 use crate::bus::Topic;
 use crate::config::ConfigError;
 use crate::incident::IncidentDraft;
-
-/// The playbooks shipped with Grace, as `(file name, YAML)`.
-pub const DEFAULT_PLAYBOOKS: [(&str, &str); 17] = [
-    (
-        "restart_kernel.yaml",
-        include_str!("../../playbooks/restart_kernel.yaml"),
-    ),
-    (
-        "critical_kernel_restart.yaml",
-        include_str!("../../playbooks/critical_kernel_restart.yaml"),
-    ),
-    (
-        "emergency_critical_kernel_recovery.yaml",
-        include_str!("../../playbooks/emergency_critical_kernel_recovery.yaml"),
-    ),
-    (
-        "proactive_kernel_health_check.yaml",
-        include_str!("../../playbooks/proactive_kernel_health_check.yaml"),
-    ),
-    (
-        "restart_service.yaml",
-        include_str!("../../playbooks/restart_service.yaml"),
-    ),
-    (
-        "performance_optimization.yaml",
-        include_str!("../../playbooks/performance_optimization.yaml"),
-    ),
-    (
-        "resource_cleanup.yaml",
-        include_str!("../../playbooks/resource_cleanup.yaml"),
-    ),
-    (
-        "rollback_deployment.yaml",
-        include_str!("../../playbooks/rollback_deployment.yaml"),
-    ),
-    (
-        "quarantine_artifacts.yaml",
-        include_str!("../../playbooks/quarantine_artifacts.yaml"),
-    ),
-    (
-        "run_diagnostics.yaml",
-        include_str!("../../playbooks/run_diagnostics.yaml"),
-    ),
-    (
-        "scale_workers.yaml",
-        include_str!("../../playbooks/scale_workers.yaml"),
-    ),
-    (
-        "shed_load.yaml",
-        include_str!("../../playbooks/shed_load.yaml"),
-    ),
-    (
-        "clear_caches.yaml",
-        include_str!("../../playbooks/clear_caches.yaml"),
-    ),
-    (
-        "restore_model_weights.yaml",
-        include_str!("../../playbooks/restore_model_weights.yaml"),
-    ),
-    (
-        "restore_from_snapshot.yaml",
-        include_str!("../../playbooks/restore_from_snapshot.yaml"),
-    ),
-    (
-        "escalate_to_coding_agent.yaml",
-        include_str!("../../playbooks/escalate_to_coding_agent.yaml"),
-    ),
-    (
-        "port_conflict.yaml",
-        include_str!("../../playbooks/port_conflict.yaml"),
-    ),
-];
 
 /// A playbook left out because a capability it requires is not available.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,19 +133,20 @@ impl PlaybookSet {
     }
 }
 
-/// What parsing one file gave.
-#[derive(Debug)]
-pub enum Parsed {
-    /// A valid playbook.
-    Loaded(Playbook),
-    /// A valid playbook that needs a missing capability.
-    Skipped(SkippedPlaybook),
-}
-
 /// Loads the default playbooks, then those of `dir` (`*.yaml`, `*.yml`), checking
 /// every action against the built-in actions.
 pub fn load_playbooks(dir: Option<&Path>) -> Result<PlaybookSet, ConfigError> {
     load_playbooks_with(dir, &ActionRegistry::builtin())
+}
+
+/// The playbooks a configuration read from `config_file` asks for: the defaults, then
+/// the directory of [`crate::playbook::PlaybooksConfig::resolve_dir`].
+pub fn load_configured(
+    cfg: &crate::playbook::PlaybooksConfig,
+    config_file: Option<&Path>,
+    actions: &ActionRegistry,
+) -> Result<PlaybookSet, ConfigError> {
+    load_playbooks_with(cfg.resolve_dir(config_file).as_deref(), actions)
 }
 
 /// [`load_playbooks`] with the actions of `actions` (built-ins plus your own).
@@ -315,157 +243,4 @@ fn yaml_files(dir: &Path) -> Result<Vec<PathBuf>, ConfigError> {
         .collect();
     files.sort();
     Ok(files)
-}
-
-/// Parses and validates one playbook file. Errors read `file:line: what; how to fix`.
-pub fn parse_playbook(
-    file: &str,
-    text: &str,
-    actions: &ActionRegistry,
-) -> Result<Parsed, ConfigError> {
-    let p: Playbook = serde_yaml_ng::from_str(text).map_err(|e| {
-        let msg = e.to_string();
-        match e.location() {
-            Some(l) => {
-                let suffix = format!(" at line {} column {}", l.line(), l.column());
-                let msg = msg.strip_suffix(&suffix).unwrap_or(&msg);
-                ConfigError(format!("{file}:{}:{}: {msg}", l.line(), l.column()))
-            }
-            None => ConfigError(format!("{file}:1: {msg}")),
-        }
-    })?;
-    let loc = Locator::new(text);
-    let err = |line: usize, msg: String| ConfigError(format!("{file}:{line}: {msg}"));
-    if p.name.is_empty()
-        || !p
-            .name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    {
-        return Err(err(
-            loc.top("name"),
-            format!(
-                "playbook name {:?} must be letters, digits, '_' or '-'",
-                p.name
-            ),
-        ));
-    }
-    if let Some(missing) = p.requires.iter().find(|c| !actions.provides(c)) {
-        return Ok(Parsed::Skipped(SkippedPlaybook {
-            name: p.name.clone(),
-            file: file.to_owned(),
-            reason: format!("it requires {missing:?}, which this build does not provide"),
-        }));
-    }
-    if p.steps.is_empty() {
-        return Err(err(
-            loc.top("steps"),
-            "a playbook needs at least one step".into(),
-        ));
-    }
-    if p.slo.is_some_and(|s| s.0.is_zero()) {
-        return Err(err(loc.top("slo"), "slo must be longer than zero".into()));
-    }
-    if p.rate_limit
-        .is_some_and(|r| r.max == 0 || r.window.0.is_zero())
-    {
-        return Err(err(
-            loc.top("rate_limit"),
-            "rate_limit needs max >= 1 and a window longer than zero".into(),
-        ));
-    }
-    let mut names = HashMap::new();
-    for s in &p.steps {
-        check_step(s, false, &loc, actions, &mut names).map_err(|(l, m)| err(l, m))?;
-    }
-    Ok(Parsed::Loaded(p))
-}
-
-fn check_step(
-    s: &Step,
-    nested: bool,
-    loc: &Locator<'_>,
-    actions: &ActionRegistry,
-    names: &mut HashMap<String, ()>,
-) -> Result<(), (usize, String)> {
-    let at = |key: &str| loc.in_step(&s.name, key);
-    if s.name.is_empty() {
-        return Err((1, "a step needs a non-empty name".into()));
-    }
-    if names.insert(s.name.clone(), ()).is_some() {
-        return Err((
-            at("name"),
-            format!(
-                "step name {:?} is used twice; step names must be unique",
-                s.name
-            ),
-        ));
-    }
-    match (&s.action, &s.parallel) {
-        (Some(_), Some(_)) | (None, None) => Err((
-            at("name"),
-            format!(
-                "step {:?} needs exactly one of `action` and `parallel`",
-                s.name
-            ),
-        )),
-        (None, Some(group)) => {
-            if nested {
-                return Err((
-                    at("parallel"),
-                    "a parallel group cannot contain another".into(),
-                ));
-            }
-            if group.is_empty() {
-                return Err((
-                    at("parallel"),
-                    format!("parallel group {:?} is empty", s.name),
-                ));
-            }
-            if !s.args.is_empty() || s.retries > 0 || s.retry_delay.is_some() || s.timeout.is_some()
-            {
-                return Err((
-                    at("parallel"),
-                    format!(
-                        "parallel group {:?} takes only name, parallel and continue_on_failure; set args, retries and timeouts on its steps",
-                        s.name
-                    ),
-                ));
-            }
-            group
-                .iter()
-                .try_for_each(|c| check_step(c, true, loc, actions, names))
-        }
-        (Some(action), None) => {
-            let Some(a) = actions.get(action) else {
-                return Err((
-                    at("action"),
-                    format!(
-                        "unknown action {action:?} in step {:?}; known actions: {}",
-                        s.name,
-                        actions.names().join(", ")
-                    ),
-                ));
-            };
-            for (k, v) in &s.args {
-                template::check_value(v)
-                    .map_err(|(text, e)| (at(k), format!("argument {k:?} = {text:?}: {e}")))?;
-            }
-            a.validate(&Args::new(action, s.args.clone()))
-                .map_err(|e| (at("action"), format!("step {:?}: {e}", s.name)))
-        }
-    }
-}
-
-/// Arguments of a step after expansion, for running.
-pub(crate) fn expanded_args(
-    s: &Step,
-    vars: &template::Vars,
-) -> Result<Args, template::TemplateError> {
-    let v = template::expand_value(&Value::Object(s.args.clone()), vars)?;
-    let map = match v {
-        Value::Object(m) => m,
-        _ => serde_json::Map::new(),
-    };
-    Ok(Args::new(s.action.as_deref().unwrap_or_default(), map))
 }

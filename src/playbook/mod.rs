@@ -19,6 +19,7 @@
 
 pub mod action;
 mod config;
+mod defaults;
 mod dispatcher;
 mod executor;
 mod kernel;
@@ -30,15 +31,17 @@ pub mod model;
 pub mod outcome;
 mod stats;
 pub mod template;
+mod validate;
 
 pub use action::{Action, ActionContext, ActionError, ActionRegistry, Args};
 pub use config::PlaybooksConfig;
+pub use defaults::DEFAULT_PLAYBOOKS;
 pub use dispatcher::{Dispatched, Dispatcher};
 pub use executor::{Run, RunReport};
 pub use kernel::{SelfHealingKernel, SUBSCRIBER, TOPICS};
 pub use load::{
-    load_playbooks, load_playbooks_with, parse_playbook, Parsed, PlaybookSet, SkippedPlaybook,
-    DEFAULT_PLAYBOOKS,
+    load_configured, load_playbooks, load_playbooks_with, PlaybookSet, SkippedPlaybook,
 };
 pub use model::{Dur, Playbook, RateLimit, Step};
 pub use stats::{DispatcherStats, PlaybookCounts, StatsSnapshot};
+pub use validate::{parse_playbook, Parsed};

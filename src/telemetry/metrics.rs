@@ -35,9 +35,11 @@ pub fn spawn_reporter(
     kind_of: Arc<dyn Fn(&str) -> &'static str + Send + Sync>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(interval.max(Duration::from_millis(100)));
+        let interval = interval.max(Duration::from_millis(100));
+        // The first report comes soon after start, so a fresh serve shows its actors.
+        let first = tokio::time::Instant::now() + interval.min(Duration::from_secs(2));
+        let mut tick = tokio::time::interval_at(first, interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tick.tick().await;
         loop {
             tick.tick().await;
             report_once(&system, kind_of.as_ref());

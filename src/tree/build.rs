@@ -22,17 +22,6 @@ pub const SYSTEM_KERNELS: [&str; 4] = [
     "coding_agent",
 ];
 
-/// What kind of actor a registered name is, for `actor_metrics`.
-pub fn kind_of(name: &str) -> &'static str {
-    if SYSTEM_KERNELS.contains(&name) || name == "http" {
-        "system"
-    } else if crate::config::RESERVED_NAMES.contains(&name) {
-        "supervisor"
-    } else {
-        "kernel"
-    }
-}
-
 /// A critical system kernel's spec with the configured critical heartbeat.
 pub fn system_kernel(cfg: &Config, name: &str, factory: KernelFactory) -> ChildSpec {
     let hb = &cfg.heartbeat;

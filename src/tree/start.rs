@@ -2,6 +2,7 @@
 //! supervisor with its kernels and triggers, the user's kernels, the heartbeat ticker
 //! and monitor.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::heartbeat::{spawn_heartbeat, HeartbeatHandle};
@@ -14,7 +15,7 @@ use crate::playbook::{load_playbooks_with, ActionRegistry, Dispatcher, SelfHeali
 use crate::supervisor::{ChildSpec, SupervisorError, SupervisorExit, SupervisorHandle};
 use crate::tree::System;
 
-use super::build::{self, factory, SystemParts};
+use super::build::{self, factory, SystemParts, SYSTEM_KERNELS};
 
 /// Why the tree could not start.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +47,7 @@ pub struct Tree {
     /// The playbook dispatcher.
     pub dispatcher: Arc<Dispatcher>,
     heartbeat: HeartbeatHandle,
+    kind_of: Arc<HashMap<String, &'static str>>,
 }
 
 impl Tree {
@@ -62,6 +64,14 @@ impl Tree {
             coding_agent: factory(CodingAgentKernel::default),
             triggers: crate::trigger::triggers_supervisor_with(system, &cfg.triggers, ext.triggers),
         };
+        let mut kind_of: HashMap<String, &'static str> = SYSTEM_KERNELS
+            .iter()
+            .map(|n| ((*n).to_owned(), "system"))
+            .collect();
+        kind_of.insert("http".to_owned(), "system");
+        for c in &parts.triggers.children {
+            kind_of.insert(c.id.clone(), "trigger");
+        }
         let kinds = |k: &crate::config::KernelConfig| crate::kernel::resolve_kind(k);
         let spec = build::root(
             build::system_supervisor(cfg, parts),
@@ -72,10 +82,18 @@ impl Tree {
         let heartbeat = spawn_heartbeat(system.clone(), cfg.heartbeat.clone());
         tracing::info!(kernels = system.registry.len(), "supervision tree started");
         Ok(Tree {
+            kind_of: Arc::new(kind_of),
             root,
             dispatcher,
             heartbeat,
         })
+    }
+
+    /// The kind of a registered actor (`system`, `trigger` or `kernel`), for
+    /// `actor_metrics`.
+    pub fn kind_of(&self) -> Arc<dyn Fn(&str) -> &'static str + Send + Sync> {
+        let map = self.kind_of.clone();
+        Arc::new(move |name| map.get(name).copied().unwrap_or("kernel"))
     }
 
     /// Waits until the root supervisor exits on its own.

@@ -32,12 +32,13 @@ pub struct TrustUpdate {
     pub reason: String,
 }
 
-/// Keeps a score in [0, 1] (NaN counts as 0: no trust in a broken value).
+/// Keeps a score in [0, 1] (NaN counts as 0: no trust in a broken value), rounded to
+/// nine decimals so that the score in memory is exactly the one `trust.json` holds.
 pub fn clamp(score: f64) -> f64 {
     if score.is_nan() {
         0.0
     } else {
-        score.clamp(0.0, 1.0)
+        (score.clamp(0.0, 1.0) * 1e9).round() / 1e9
     }
 }
 

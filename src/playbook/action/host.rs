@@ -196,29 +196,43 @@ fn remove(path: &Path) -> bool {
     }
 }
 
-/// `create_diagnostic_task`: asks the `coding_agent` kernel to `diagnose` the
-/// incident (for the `kernel` argument, default the incident's component) and returns
-/// its report.
+/// `create_diagnostic_task`: asks the `coding_agent` kernel (or `agent`) to
+/// `diagnose` the incident's component (or `kernel`), with the incident's error
+/// message and optional `dependencies`, and returns its report.
 struct CreateDiagnosticTask;
+
+/// The error message of an incident: `error` or `reason` in its details, else its
+/// summary.
+fn incident_error(inc: &crate::incident::Incident) -> String {
+    ["error", "reason", "panic"]
+        .iter()
+        .find_map(|k| inc.details.get(k).and_then(Value::as_str))
+        .unwrap_or(&inc.summary)
+        .to_owned()
+}
 
 #[async_trait]
 impl Action for CreateDiagnosticTask {
     async fn run(&self, ctx: &ActionContext, args: &Args) -> Result<Value, ActionError> {
-        let component = args
-            .str("kernel")?
-            .unwrap_or(&ctx.incident.component)
-            .to_owned();
+        let inc = &ctx.incident;
+        let component = args.str("kernel")?.unwrap_or(&inc.component).to_owned();
         let agent = args.str("agent")?.unwrap_or("coding_agent").to_owned();
         let req = Request::new(
             "diagnose",
-            json!({ "component": component, "incident": &*ctx.incident }),
+            json!({
+                "component": component,
+                "incident_id": inc.incident_id,
+                "error": incident_error(inc),
+                "dependencies": args.strings("dependencies")?.unwrap_or_default(),
+            }),
         );
         let report = ctx.system.registry.call(&agent, req, ctx.timeout).await?;
         Ok(json!({ "agent": agent, "component": component, "report": report }))
     }
 
     fn validate(&self, args: &Args) -> Result<(), String> {
-        args.only(&["kernel", "agent"])
+        args.only(&["kernel", "agent", "dependencies"])?;
+        args.typed("dependencies", Args::strings)
     }
 }
 
@@ -246,7 +260,12 @@ mod tests {
         let fresh = logs.join("fresh.jsonl");
         std::fs::write(&fresh, b"x").expect("write");
         let hour = Duration::from_secs(3600);
-        let (files, bytes) = cleanup(&[logs.clone()], &[live.clone()], hour).expect("cleanup");
+        let (files, bytes) = cleanup(
+            std::slice::from_ref(&logs),
+            std::slice::from_ref(&live),
+            hour,
+        )
+        .expect("cleanup");
         assert_eq!((files, bytes), (1, 100));
         assert!(!old.exists());
         assert!(live.exists());

@@ -6,8 +6,35 @@
 //! returns JSON describing what it did (recorded in the incident's step) or an
 //! [`ActionError`]. An action that finds nothing to do returns [`skipped`]; the step is
 //! then recorded as `skipped`, which is not a failure.
+//!
+//! The built-in actions and their arguments (`kernel` defaults to the incident's
+//! component):
+//!
+//! | action | arguments | does |
+//! | --- | --- | --- |
+//! | `restart_kernel` | `kernel`, `when` (`always`, `unhealthy`, `down_or_named`) | restart through the supervisor; skipped if already restarted since detection and fresh |
+//! | `stop_kernel` | `kernel` | stop through the supervisor (stays down) |
+//! | `verify_health` | `kernel` | up, heartbeat fresh, health hook not unhealthy |
+//! | `check_kernels` | `min`, `fraction` (default 0.75), `critical` | enough kernels running |
+//! | `scale_workers` | `kernel`, `size` or `add` (2), `max` (64) | `Control::Scale` |
+//! | `shed_load` / `restore_load` | `kernel` (default: every non-critical kernel) | `Control::ShedLoad` |
+//! | `clear_caches` | `kernel` (default: every kernel) | `Control::ClearCaches` |
+//! | `restart_service` | `reason` | ask the watchdog to replace serve |
+//! | `emergency_mode` | `on` | switch emergency mode |
+//! | `resource_cleanup` | `older_than`, `dirs` | remove old files of logs/, alerts/, diagnostics/ |
+//! | `create_diagnostic_task` | `kernel`, `agent`, `dependencies` | `diagnose` request to `coding_agent` |
+//! | `escalate` | `reason` | critical alert, `escalate_command`, `escalate_webhook`; incident closes `escalated` |
+//! | `notify` | `message`, `level` | an alert file (and the `[alerts]` notifiers) |
+//! | `exec` | `command` (string for `sh -c`, or argv list), `cwd`, `env` | run with `GRACE_INCIDENT_*` in its environment |
+//! | `webhook` | `url`, `timeout` | POST the incident as JSON |
+//! | `wait` | `duration` | sleep |
+//!
+//! `create_snapshot`, `restore_from_snapshot`, `quarantine`, `rollback_deployment` and
+//! `restore_model_weights` belong to the snapshot manager, which registers them with
+//! the capability `snapshots`; playbooks that use them say `requires: [snapshots]`.
 
 mod args;
+mod control;
 mod external;
 mod host;
 mod kernels;
@@ -200,8 +227,10 @@ impl ActionRegistry {
     pub fn builtin() -> ActionRegistry {
         let mut r = ActionRegistry::empty();
         kernels::register(&mut r);
+        control::register(&mut r);
         host::register(&mut r);
         external::register(&mut r);
+        crate::snapshot::register_actions(&mut r);
         r
     }
 

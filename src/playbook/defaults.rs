@@ -1,0 +1,74 @@
+//! The playbooks shipped with Grace: the YAML files of the repository's `playbooks/`
+//! directory, embedded so that `grace serve` has them without any file on disk.
+
+/// The playbooks shipped with Grace, as `(file name, YAML)`.
+pub const DEFAULT_PLAYBOOKS: [(&str, &str); 17] = [
+    (
+        "restart_kernel.yaml",
+        include_str!("../../playbooks/restart_kernel.yaml"),
+    ),
+    (
+        "critical_kernel_restart.yaml",
+        include_str!("../../playbooks/critical_kernel_restart.yaml"),
+    ),
+    (
+        "emergency_critical_kernel_recovery.yaml",
+        include_str!("../../playbooks/emergency_critical_kernel_recovery.yaml"),
+    ),
+    (
+        "proactive_kernel_health_check.yaml",
+        include_str!("../../playbooks/proactive_kernel_health_check.yaml"),
+    ),
+    (
+        "restart_service.yaml",
+        include_str!("../../playbooks/restart_service.yaml"),
+    ),
+    (
+        "performance_optimization.yaml",
+        include_str!("../../playbooks/performance_optimization.yaml"),
+    ),
+    (
+        "resource_cleanup.yaml",
+        include_str!("../../playbooks/resource_cleanup.yaml"),
+    ),
+    (
+        "rollback_deployment.yaml",
+        include_str!("../../playbooks/rollback_deployment.yaml"),
+    ),
+    (
+        "quarantine_artifacts.yaml",
+        include_str!("../../playbooks/quarantine_artifacts.yaml"),
+    ),
+    (
+        "run_diagnostics.yaml",
+        include_str!("../../playbooks/run_diagnostics.yaml"),
+    ),
+    (
+        "scale_workers.yaml",
+        include_str!("../../playbooks/scale_workers.yaml"),
+    ),
+    (
+        "shed_load.yaml",
+        include_str!("../../playbooks/shed_load.yaml"),
+    ),
+    (
+        "clear_caches.yaml",
+        include_str!("../../playbooks/clear_caches.yaml"),
+    ),
+    (
+        "restore_model_weights.yaml",
+        include_str!("../../playbooks/restore_model_weights.yaml"),
+    ),
+    (
+        "restore_from_snapshot.yaml",
+        include_str!("../../playbooks/restore_from_snapshot.yaml"),
+    ),
+    (
+        "escalate_to_coding_agent.yaml",
+        include_str!("../../playbooks/escalate_to_coding_agent.yaml"),
+    ),
+    (
+        "port_conflict.yaml",
+        include_str!("../../playbooks/port_conflict.yaml"),
+    ),
+];
