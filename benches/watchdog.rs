@@ -4,6 +4,11 @@
 //! watchdog's own idle CPU and RSS.
 //!
 //! Run with: cargo bench --bench watchdog [-- TRIALS]
+//!
+//! One run on the 2-core development machine (under load from other builds), 50 trials:
+//! kill -> new serve exec'd p50 5.4 ms / p99 46.3 ms (shell loop p50 6.8 ms); kill ->
+//! `/health` 200 p50 18.4 ms / p99 88.1 ms (shell loop p50 19.3 ms); watchdog idle over
+//! 10 s: 0.000% CPU, 9.3 MiB RSS.
 
 #![allow(clippy::unwrap_used)]
 

@@ -195,4 +195,54 @@ mod tests {
         print(&paths, 2, false, &mut out).expect("print");
         assert_eq!(String::from_utf8(out).expect("utf8").lines().count(), 2);
     }
+
+    /// A writer that takes lines until it has `limit`, then fails (a closed pipe).
+    struct Sink {
+        text: String,
+        limit: usize,
+    }
+
+    impl Write for Sink {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            if self.text.lines().count() >= self.limit {
+                return Err(std::io::ErrorKind::BrokenPipe.into());
+            }
+            self.text.push_str(&String::from_utf8_lossy(b));
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn follow_prints_records_appended_later() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let paths = StatePaths::new(d.path());
+        paths.create().expect("create");
+        std::fs::write(
+            paths.watchdog_log(),
+            "{\"timestamp\":\"t1\",\"event\":\"a\"}\n",
+        )
+        .expect("write");
+        let log = paths.log_file();
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log)
+                .expect("open");
+            f.write_all(b"{\"timestamp\":\"t2\",\"message\":\"late\"}\n")
+                .expect("append");
+        });
+        let mut sink = Sink {
+            text: String::new(),
+            limit: 2,
+        };
+        let r = print(&paths, 10, true, &mut sink);
+        writer.join().expect("writer");
+        assert!(r.is_err(), "follow ends only when the reader goes away");
+        assert!(sink.text.contains("late"), "{}", sink.text);
+    }
 }

@@ -79,6 +79,14 @@ impl Actor {
                    "failed_start": policy::is_failed_start(end, self.opts.config.min_uptime),
                    "failures": self.failures, "next_pid": self.serve_pid}),
         );
+        if run.is_restart && !end.was_ready && end.kind != ExitKind::RestartRequested {
+            // The restart never came up healthy (`grace.restart.success` marks those that did).
+            self.log.record(
+                Level::Warn,
+                "grace.restart.failed",
+                json!({"pid": run.pid, "reason": reason, "failures": self.failures}),
+            );
+        }
         let r = reason.clone();
         let running = self.serve_pid.is_some();
         self.persist(|s| {

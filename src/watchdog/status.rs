@@ -195,18 +195,14 @@ pub fn render(r: &StatusReport) -> String {
     let _ = writeln!(s, "state dir:    {}", r.state_dir.display());
     let _ = writeln!(
         s,
-        "kill switch:  {} (by {}, {})",
+        "kill switch:  {} (changed by {}, {})",
         if ks.manual_shutdown {
             "SET: serve stays stopped"
         } else {
             "clear"
         },
-        if ks.updated_by.is_empty() {
-            "-"
-        } else {
-            &ks.updated_by
-        },
-        ks.timestamp
+        ks.switch_changed_by.as_deref().unwrap_or("-"),
+        ks.switch_changed_at.as_deref().unwrap_or("never")
     );
     let _ = writeln!(s, "watchdog:     {}", proc_line(&r.watchdog));
     let _ = writeln!(s, "serve:        {}", proc_line(&r.serve));
