@@ -44,6 +44,13 @@ fn since_detected(ctx: &ActionContext) -> Option<f64> {
     Some(d.num_microseconds()? as f64 / 1e6)
 }
 
+/// Whether a kernel up for `uptime_s` (counted in whole milliseconds) started after
+/// an incident detected `since_s` ago. When the two are within the clock's resolution
+/// the answer is no: a needless restart is cheaper than a missed one.
+pub(crate) fn started_after(uptime_s: f64, since_s: f64) -> bool {
+    uptime_s + 0.001 < since_s
+}
+
 /// Whether the incident names `kernel`: as its component, or in a `kernels`, `down` or
 /// `components` list of its details.
 fn named(ctx: &ActionContext, kernel: &str) -> bool {
@@ -80,7 +87,7 @@ impl Action for RestartKernel {
         let s = status(ctx, &name)?;
         let snap = s.snapshot();
         if fresh(&s) {
-            if since_detected(ctx).is_some_and(|since| snap.uptime_s < since) {
+            if since_detected(ctx).is_some_and(|since| started_after(snap.uptime_s, since)) {
                 return Ok(json!({
                     "skipped": true, "kernel": name, "uptime_s": snap.uptime_s,
                     "reason": "already restarted since the incident was detected, up with a fresh heartbeat",
@@ -253,7 +260,14 @@ pub(crate) fn needed(total: usize, min: Option<u64>, fraction: Option<f64>) -> u
 
 #[cfg(test)]
 mod tests {
-    use super::needed;
+    use super::{needed, started_after};
+
+    #[test]
+    fn a_start_within_the_clock_resolution_of_detection_is_not_after_it() {
+        assert!(started_after(0.5, 2.0));
+        assert!(!started_after(0.0, 0.0004), "same millisecond");
+        assert!(!started_after(3.0, 2.0));
+    }
 
     #[test]
     fn needed_uses_min_fraction_or_three_quarters() {
