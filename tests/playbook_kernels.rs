@@ -289,3 +289,52 @@ async fn restart_when_unhealthy_leaves_a_healthy_kernel_alone() {
         .await
         .expect("a fresh incarnation is healthy");
 }
+
+#[tokio::test]
+async fn the_whole_tree_form_acts_only_where_needed() {
+    let t = tree().await;
+    let statuses: Vec<_> = ["pool", "vital", "plain"]
+        .iter()
+        .map(|n| t.system.registry.get(n).expect("kernel").status.clone())
+        .collect();
+    t.run("verify_health", json!({ "kernel": "*" }))
+        .await
+        .expect("all healthy");
+    let r = t
+        .run(
+            "restart_kernel",
+            json!({ "kernel": "*", "when": "unhealthy" }),
+        )
+        .await
+        .expect("nothing to do");
+    assert_eq!(r["skipped"], true, "{r}");
+    t.system
+        .registry
+        .call(
+            "vital",
+            Request::new("sicken", Value::Null),
+            Duration::from_secs(1),
+        )
+        .await
+        .expect("sicken");
+    let e = t
+        .run("verify_health", json!({ "kernel": "system" }))
+        .await
+        .expect_err("vital");
+    assert!(e.to_string().contains("vital"), "{e}");
+    let r = t
+        .run(
+            "restart_kernel",
+            json!({ "kernel": "system", "when": "unhealthy" }),
+        )
+        .await
+        .expect("restarted the sick one");
+    assert_eq!(r["done"], json!(["vital"]), "{r}");
+    let restarts: Vec<u64> = statuses.iter().map(|s| s.restarts()).collect();
+    assert_eq!(restarts, [0, 1, 0]);
+    let e = t
+        .run("restart_kernel", json!({ "kernel": "*" }))
+        .await
+        .expect_err("never restart them all");
+    assert!(!e.retryable());
+}
