@@ -72,52 +72,154 @@ fn percentile(sorted: &[u64], q: f64) -> f64 {
     sorted[i] as f64 / 1000.0
 }
 
-/// Latencies (ns) of `RESTARTS` restarts driven through `inject`.
-async fn drive<A: Clone>(
-    rx: &mut UnboundedReceiver<(Instant, A)>,
-    inject: impl Fn(&A),
-) -> Vec<u64> {
-    let (_, mut actor) = rx.recv().await.expect("first start");
-    let mut lat = Vec::with_capacity(RESTARTS);
-    for i in 0..WARMUP + RESTARTS {
-        let t0 = Instant::now();
-        inject(&actor);
-        let (t1, next) = rx.recv().await.expect("restarted");
-        if i >= WARMUP {
-            lat.push(t1.saturating_duration_since(t0).as_nanos() as u64);
-        }
-        actor = next;
-    }
-    lat.sort_unstable();
-    lat
+/// Latencies (ns) of `RESTARTS` restarts driven through `inject`. Between restarts,
+/// outside the timed part, `bus` (if any) is emptied as `message_bus` would, so that its
+/// queue does not grow without bound.
+/// Drives restarts of one scenario: injects a panic into the current incarnation and
+/// waits for the replacement's report of its first message.
+struct Driver<A> {
+    rx: UnboundedReceiver<(Instant, A)>,
+    actor: A,
+    bus: Option<grace::bus::Bus>,
+    inject: fn(&A),
+    lat: Vec<u64>,
 }
 
-async fn grace_restarts(in_place: bool) -> Vec<u64> {
-    let (sys, _dir) = system();
-    let (tx, mut rx) = unbounded_channel();
-    let factory_tx = tx.clone();
+impl<A> Driver<A> {
+    async fn new(
+        mut rx: UnboundedReceiver<(Instant, A)>,
+        bus: Option<grace::bus::Bus>,
+        inject: fn(&A),
+    ) -> Driver<A> {
+        let (_, actor) = rx.recv().await.expect("first start");
+        Driver {
+            rx,
+            actor,
+            bus,
+            inject,
+            lat: Vec::with_capacity(RESTARTS),
+        }
+    }
+
+    /// `n` restarts, recorded or not. Between restarts, outside the timed part, the bus
+    /// (if any) is emptied as `message_bus` would, so that its queue stays short.
+    async fn run(&mut self, n: usize, record: bool) {
+        for i in 0..n {
+            if let (Some(bus), 0) = (&self.bus, i % 64) {
+                while bus.pump(4096, Duration::ZERO).await > 0 {}
+            }
+            let t0 = Instant::now();
+            (self.inject)(&self.actor);
+            let (t1, next) = self.rx.recv().await.expect("restarted");
+            if record {
+                self.lat
+                    .push(t1.saturating_duration_since(t0).as_nanos() as u64);
+            }
+            self.actor = next;
+        }
+    }
+
+    fn sorted(mut self) -> Vec<u64> {
+        self.lat.sort_unstable();
+        self.lat
+    }
+}
+
+fn inject_kernel(a: &ActorRef<KernelMsg>) {
+    let _ = a.send_message(KernelMsg::Fault(Fault::Panic));
+}
+
+fn inject_bare(a: &ActorRef<BareMsg>) {
+    let _ = a.send_message(BareMsg::Panic);
+}
+
+/// A one-kernel supervisor whose kernel reports its first message after each start.
+async fn grace_scenario(
+    in_place: bool,
+) -> (
+    Driver<ActorRef<KernelMsg>>,
+    SupervisorHandle,
+    tempfile::TempDir,
+) {
+    let (sys, dir) = system();
+    let (tx, rx) = unbounded_channel();
     let spec = KernelSpec::new(
         "bench",
-        Arc::new(move || {
-            Box::new(FirstMessage {
-                tx: factory_tx.clone(),
-            }) as Box<dyn Kernel>
-        }),
+        Arc::new(move || Box::new(FirstMessage { tx: tx.clone() }) as Box<dyn Kernel>),
     )
     .restart_in_place(in_place);
     let sup = SupervisorHandle::start(
         SupervisorSpec::new("bench", Strategy::OneForOne)
-            .intensity(u32::MAX, Duration::from_secs(1))
+            // Generous but bounded: the ring of restart times stays small.
+            .intensity(10_000, Duration::from_millis(10))
             .child(ChildSpec::kernel(spec)),
         sys.clone(),
     )
     .await
     .expect("start supervisor");
-    let lat = drive(&mut rx, |a: &ActorRef<KernelMsg>| {
-        let _ = a.send_message(KernelMsg::Fault(Fault::Panic));
-    })
-    .await;
-    sup.shutdown(Duration::from_secs(10)).await.expect("stop");
+    let driver = Driver::new(rx, Some(sys.bus.clone()), inject_kernel).await;
+    (driver, sup, dir)
+}
+
+/// The latencies of the three scenarios (bare, full, in place), run in interleaved
+/// rounds so that a noisy machine affects them alike.
+async fn restart_latencies(only: Option<&str>) -> [Vec<u64>; 3] {
+    let (tx, rx) = unbounded_channel();
+    let (parent, join) = Actor::spawn(None, BareParent, tx).await.expect("parent");
+    let mut bare = Driver::new(rx, None, inject_bare).await;
+    let (mut full, full_sup, _d1) = grace_scenario(false).await;
+    let (mut in_place, in_place_sup, _d2) = grace_scenario(true).await;
+    let want = |name: &str| only.is_none_or(|o| o == name);
+    let rounds = 20;
+    for round in 0..=rounds {
+        // Round 0 warms up and is not recorded.
+        let (n, record) = if round == 0 {
+            (WARMUP, false)
+        } else {
+            (RESTARTS / rounds, true)
+        };
+        if want("bare") {
+            bare.run(n, record).await;
+        }
+        if want("full") {
+            full.run(n, record).await;
+        }
+        if want("in_place") {
+            in_place.run(n, record).await;
+        }
+    }
+    full_sup
+        .shutdown(Duration::from_secs(10))
+        .await
+        .expect("stop");
+    in_place_sup
+        .shutdown(Duration::from_secs(10))
+        .await
+        .expect("stop");
+    parent.kill();
+    let _ = join.await;
+    [bare.sorted(), full.sorted(), in_place.sorted()]
+}
+
+#[inline(never)]
+fn panics(n: usize) -> usize {
+    if n < usize::MAX {
+        panic!("injected panic in kernel {n}");
+    }
+    n
+}
+
+/// The floor under any restart after a panic: the panic and its `catch_unwind` alone.
+fn panic_floor() -> Vec<u64> {
+    let mut lat: Vec<u64> = (0..RESTARTS)
+        .map(|i| {
+            let t0 = Instant::now();
+            let r = std::panic::catch_unwind(|| panics(i));
+            std::hint::black_box(r.is_err());
+            t0.elapsed().as_nanos() as u64
+        })
+        .collect();
+    lat.sort_unstable();
     lat
 }
 
@@ -189,18 +291,6 @@ impl Actor for BareParent {
     }
 }
 
-async fn bare_restarts() -> Vec<u64> {
-    let (tx, mut rx) = unbounded_channel();
-    let (parent, join) = Actor::spawn(None, BareParent, tx).await.expect("parent");
-    let lat = drive(&mut rx, |a: &ActorRef<BareMsg>| {
-        let _ = a.send_message(BareMsg::Panic);
-    })
-    .await;
-    parent.kill();
-    let _ = join.await;
-    lat
-}
-
 // Spawning many children, each side in its own process.
 
 fn rss_bytes() -> u64 {
@@ -211,6 +301,29 @@ fn rss_bytes() -> u64 {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     pages * 4096
+}
+
+/// CPU time (user + system, all threads) this process has used. On a loaded machine
+/// wall time mostly measures waiting for a core; CPU time measures the work.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let field = |i: usize| -> u64 {
+        after_name
+            .split_whitespace()
+            .nth(i)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of stat(5), in clock ticks (100 per second).
+    Duration::from_millis((field(11) + field(12)) * 10)
+}
+
+/// What spawning cost: wall time, CPU time, RSS growth.
+struct SpawnCost {
+    wall: Duration,
+    cpu: Duration,
+    rss: u64,
 }
 
 struct Nop;
@@ -225,9 +338,10 @@ impl Actor for Nop {
     }
 }
 
-async fn spawn_bare() -> (Duration, u64) {
+async fn spawn_bare() -> SpawnCost {
     let (parent, _) = Actor::spawn(None, Nop, ()).await.expect("parent");
     let rss0 = rss_bytes();
+    let cpu0 = cpu_time();
     let t0 = Instant::now();
     let mut children = Vec::with_capacity(SPAWNS);
     for _ in 0..SPAWNS {
@@ -236,13 +350,16 @@ async fn spawn_bare() -> (Duration, u64) {
             .expect("child");
         children.push(c);
     }
-    let took = t0.elapsed();
-    let rss = rss_bytes().saturating_sub(rss0);
+    let cost = SpawnCost {
+        wall: t0.elapsed(),
+        cpu: cpu_time().saturating_sub(cpu0),
+        rss: rss_bytes().saturating_sub(rss0),
+    };
     parent.kill();
-    (took, rss)
+    cost
 }
 
-async fn spawn_grace() -> (Duration, u64) {
+async fn spawn_grace() -> SpawnCost {
     let (sys, _dir) = system();
     let sup = SupervisorHandle::start(
         SupervisorSpec::new("dynamic", Strategy::OneForOne).max_children(SPAWNS),
@@ -252,6 +369,7 @@ async fn spawn_grace() -> (Duration, u64) {
     .expect("start");
     let factory: grace::kernel::KernelFactory = Arc::new(|| Box::new(Idle) as Box<dyn Kernel>);
     let rss0 = rss_bytes();
+    let cpu0 = cpu_time();
     let t0 = Instant::now();
     futures::stream::iter(0..SPAWNS)
         .map(|i| {
@@ -265,14 +383,18 @@ async fn spawn_grace() -> (Duration, u64) {
             futures::future::ready(())
         })
         .await;
-    let took = t0.elapsed();
-    let rss = rss_bytes().saturating_sub(rss0);
+    let cost = SpawnCost {
+        wall: t0.elapsed(),
+        cpu: cpu_time().saturating_sub(cpu0),
+        rss: rss_bytes().saturating_sub(rss0),
+    };
     assert_eq!(sys.registry.len(), SPAWNS);
     sup.actor().kill();
-    (took, rss)
+    cost
 }
 
-fn spawn_in_child(which: &str) -> (f64, f64) {
+/// Per child: wall µs, CPU µs, bytes.
+fn spawn_in_child(which: &str) -> (f64, f64, f64) {
     let exe = std::env::current_exe().expect("current exe");
     let out = std::process::Command::new(exe)
         .arg(format!("--child={which}"))
@@ -286,10 +408,18 @@ fn spawn_in_child(which: &str) -> (f64, f64) {
     let mut it = line
         .split_whitespace()
         .map(|v| v.parse::<f64>().unwrap_or(f64::NAN));
-    (it.next().unwrap_or(f64::NAN), it.next().unwrap_or(f64::NAN))
+    let mut next = || it.next().unwrap_or(f64::NAN);
+    (next(), next(), next())
 }
 
 fn runtime() -> tokio::runtime::Runtime {
+    // GRACE_BENCH_CURRENT_THREAD=1: a single-threaded runtime (steadier for profiling).
+    if std::env::var_os("GRACE_BENCH_CURRENT_THREAD").is_some() {
+        return tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+    }
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -301,43 +431,59 @@ fn main() {
     // 20,000 panic messages on stderr would measure the terminal, not the supervisor.
     std::panic::set_hook(Box::new(|_| {}));
     let rt = runtime();
-    if let Some(which) =
-        std::env::args().find_map(|a| a.strip_prefix("--child=").map(str::to_owned))
-    {
-        let (took, rss) = rt.block_on(async {
+    let arg =
+        |prefix: &str| std::env::args().find_map(|a| a.strip_prefix(prefix).map(str::to_owned));
+    if let Some(which) = arg("--child=") {
+        let cost = rt.block_on(async {
             match which.as_str() {
                 "bare" => spawn_bare().await,
                 _ => spawn_grace().await,
             }
         });
+        let per = |d: Duration| d.as_secs_f64() * 1e6 / SPAWNS as f64;
         println!(
-            "result {} {}",
-            took.as_secs_f64() * 1e6 / SPAWNS as f64,
-            rss as f64 / SPAWNS as f64
+            "result {} {} {}",
+            per(cost.wall),
+            per(cost.cpu),
+            cost.rss as f64 / SPAWNS as f64
         );
         return;
     }
 
-    let bare = rt.block_on(bare_restarts());
-    let full = rt.block_on(grace_restarts(false));
-    let in_place = rt.block_on(grace_restarts(true));
+    // `--only=bare|full|in_place` runs one latency scenario alone (for profiling).
+    let only = arg("--only=");
+    let [bare, full, in_place] = rt.block_on(restart_latencies(only.as_deref()));
+    if only.is_some() {
+        for (name, lat) in [("bare", bare), ("full", full), ("in_place", in_place)] {
+            if !lat.is_empty() {
+                let (p50, p99) = (percentile(&lat, 0.5), percentile(&lat, 0.99));
+                println!("{name}: p50 {p50:.2} µs, p99 {p99:.2} µs");
+            }
+        }
+        return;
+    }
+    let floor = panic_floor();
     let (b50, b99) = (percentile(&bare, 0.5), percentile(&bare, 0.99));
-    println!("\nrestart latency: panic -> replacement handles its first message ({RESTARTS} restarts each)\n");
     println!(
-        "{:<34} {:>9} {:>9} {:>12}  target",
+        "\nrestart latency: panic -> replacement handles its first message \
+         ({RESTARTS} restarts each, interleaved rounds)\n"
+    );
+    println!(
+        "{:<36} {:>9} {:>9} {:>12}  target",
         "", "p50 µs", "p99 µs", "p50 vs bare"
     );
     println!(
-        "{:<34} {:>9.2} {:>9.2} {:>12}",
+        "{:<36} {:>9.2} {:>9.2} {:>12}",
         "bare ractor respawn (baseline)", b50, b99, "1.00x"
     );
     for (name, lat, target) in [
         ("grace full respawn", &full, "<= 1.5x bare"),
         ("grace restart in place", &in_place, "< 3 µs p50"),
+        ("panic + catch_unwind alone (floor)", &floor, ""),
     ] {
         let (p50, p99) = (percentile(lat, 0.5), percentile(lat, 0.99));
         println!(
-            "{:<34} {:>9.2} {:>9.2} {:>11.2}x  {target}",
+            "{:<36} {:>9.2} {:>9.2} {:>11.2}x  {target}",
             name,
             p50,
             p99,
@@ -346,26 +492,28 @@ fn main() {
     }
     drop(rt);
 
-    let (bt, bm) = spawn_in_child("bare");
-    let (gt, gm) = spawn_in_child("grace");
+    let (bt, bc, bm) = spawn_in_child("bare");
+    let (gt, gc, gm) = spawn_in_child("grace");
     println!("\nspawn {SPAWNS} children under one supervisor (each side in its own process)\n");
     println!(
-        "{:<34} {:>11} {:>11} {:>10}  target",
-        "", "µs/child", "KB/child", "vs bare"
+        "{:<36} {:>9} {:>9} {:>9} {:>12}  target",
+        "", "wall µs", "CPU µs", "KB", "CPU vs bare"
     );
     println!(
-        "{:<34} {:>11.2} {:>11.2} {:>10}",
+        "{:<36} {:>9.2} {:>9.2} {:>9.2} {:>12}",
         "bare ractor linked actors",
         bt,
+        bc,
         bm / 1024.0,
         "1.00x"
     );
     println!(
-        "{:<34} {:>11.2} {:>11.2} {:>9.2}x  < 10 µs, < 10 KB",
+        "{:<36} {:>9.2} {:>9.2} {:>9.2} {:>11.2}x  < 10 µs, < 10 KB per kernel",
         "grace kernels via start_child",
         gt,
+        gc,
         gm / 1024.0,
-        gt / bt
+        gc / bc
     );
     println!();
 }

@@ -16,6 +16,7 @@
 pub mod alerts;
 pub mod audit;
 pub mod bus;
+pub mod chaos;
 pub mod cli;
 pub mod config;
 pub mod diagnostics;

@@ -6,6 +6,7 @@ mod http_support;
 use std::time::Duration;
 
 use grace::config::Config;
+use grace::incident::{IncidentDraft, IncidentStatus, Opened, Severity};
 use http_support::*;
 
 #[tokio::test]
@@ -149,35 +150,57 @@ async fn health_turns_503_when_a_critical_kernel_is_down() {
     h.server.shutdown().await;
 }
 
-fn incident(id: &str, status: &str, trigger: &str, mttr: Option<f64>) -> String {
-    serde_json::json!({
-        "incident_id": id, "detected_at": "2025-11-17T16:43:28.024197Z",
-        "resolved_at": mttr.map(|_| "2025-11-17T16:43:29.024197Z"),
-        "status": status, "failure_mode": "heartbeat_failure", "severity": "high",
-        "component": "beta", "trigger": trigger, "playbook": "restart_kernel",
-        "mttr_seconds": mttr, "success": mttr.map(|_| true), "occurrences": 1
-    })
-    .to_string()
+fn draft(trigger: &str, component: &str) -> IncidentDraft {
+    IncidentDraft {
+        trigger: trigger.to_owned(),
+        component: component.to_owned(),
+        failure_mode: trigger.to_owned(),
+        severity: Severity::High,
+        playbook: Some("restart_kernel".to_owned()),
+        summary: format!("{trigger} on {component}"),
+        details: serde_json::Value::Null,
+        detected_at: None,
+    }
 }
 
 #[tokio::test]
-async fn incidents_are_folded_filtered_and_summarized() {
+async fn incidents_come_from_the_store_newest_first_with_a_summary() {
     let h = harness(Config::default(), http_config(), two_kernels()).await;
-    let lines = [
-        incident("inc_1", "open", "heartbeat_failure", None),
-        incident("inc_2", "open", "api_timeout", None),
-        incident("inc_1", "resolved", "heartbeat_failure", Some(1.0)),
-    ]
-    .join("\n");
-    std::fs::write(h.sys.paths.incidents(), lines + "\n").expect("write incidents");
+    let store = &h.sys.incidents;
+    let Opened::New(first) = store
+        .open(draft("heartbeat_failure", "beta"))
+        .expect("open")
+    else {
+        panic!("first incident is new");
+    };
+    let Opened::New(second) = store.open(draft("api_timeout", "http")).expect("open") else {
+        panic!("second incident is new");
+    };
+    store.open(draft("api_timeout", "http")).expect("repeat");
+    store
+        .resolve(
+            &first.incident_id,
+            IncidentStatus::Resolved,
+            true,
+            Vec::new(),
+        )
+        .expect("resolve");
 
     let v = get(h.addr, "/api/incidents").await.json();
-    assert_eq!(v["summary"]["total"], 2);
-    assert_eq!(v["summary"]["open"], 1);
-    assert_eq!(v["summary"]["mttr_p50_s"], 1.0);
-    assert_eq!(v["incidents"][0]["incident_id"], "inc_2", "newest first");
+    assert_eq!(v["summary"]["total"], 2, "{v}");
+    assert_eq!(v["summary"]["by_status"]["open"], 1);
+    assert_eq!(v["summary"]["mttr_count"], 1);
+    assert_eq!(
+        v["incidents"][0]["incident_id"],
+        second.incident_id.as_str(),
+        "newest first"
+    );
+    assert_eq!(v["incidents"][0]["occurrences"], 2);
+    assert_eq!(v["incidents"][1]["status"], "resolved");
     let v = get(h.addr, "/api/incidents?open=true").await.json();
-    assert_eq!(v["incidents"].as_array().expect("list").len(), 1);
+    let open = v["incidents"].as_array().expect("list");
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0]["trigger"], "api_timeout");
     let v = get(h.addr, "/api/incidents?limit=1").await.json();
     assert_eq!(v["incidents"].as_array().expect("list").len(), 1);
     assert_eq!(get(h.addr, "/api/incidents?limit=0").await.status, 400);
@@ -190,7 +213,14 @@ async fn incidents_are_folded_filtered_and_summarized() {
         m.contains("grace_incidents{trigger=\"api_timeout\",status=\"open\"} 1"),
         "{m}"
     );
-    assert!(m.contains("grace_incident_mttr_seconds_count 1"));
+    assert!(m.contains("grace_incidents_total{status=\"resolved\"} 1"));
+    assert!(m.contains("grace_incidents_open 1"));
+    assert!(m.contains("grace_incident_mttr_summary_seconds{stat=\"p50\"}"));
+
+    let d = get(h.addr, "/operator/dashboard").await.json();
+    assert_eq!(d["incidents"]["open"][0]["trigger"], "api_timeout");
+    assert_eq!(d["incidents"]["summary"]["total"], 2);
+    assert_eq!(d["triggers"]["issue_counts"]["api_timeout"], 2);
     h.server.shutdown().await;
 }
 
@@ -202,6 +232,7 @@ async fn the_dashboard_json_has_the_seed_shape() {
         r#"{"manual_shutdown": false, "timestamp": "2025-01-01T00:00:00Z", "restart_count": 3}"#,
     )
     .expect("state.json");
+    h.sys.trust.penalize("beta", "test").expect("penalize");
     let a = get(h.addr, "/operator/dashboard").await;
     assert_eq!(a.status, 200);
     let v = a.json();
@@ -236,6 +267,13 @@ async fn the_dashboard_json_has_the_seed_shape() {
     }
     assert_eq!(v["watchdogs"]["kill_switch"]["state"]["restart_count"], 3);
     assert_eq!(v["health"]["status"], "healthy");
+    let beta = v["trust"]["beta"].as_f64().expect("beta's trust score");
+    assert!(beta < 1.0, "{beta}");
+    let m = get(h.addr, "/metrics").await.body;
+    assert!(
+        m.contains(&format!("grace_trust_score{{component=\"beta\"}} {beta}")),
+        "{m}"
+    );
     h.server.shutdown().await;
 }
 
@@ -263,6 +301,12 @@ async fn slow_requests_time_out_with_504_and_are_counted() {
         .expect("error")
         .contains("timed out"));
     assert_eq!(h.server.stats().timeouts(), 1);
+    assert_eq!(
+        h.sys.api.total_timeouts(),
+        1,
+        "the api_timeout trigger sees it"
+    );
+    assert!(h.sys.api.total_requests() >= 2);
     assert_eq!(
         get(h.addr, "/health").await.status,
         200,

@@ -244,3 +244,39 @@ async fn a_child_that_fails_to_restart_is_retried_within_its_limits() {
     assert!(sup.exit_now().is_none());
     sup.shutdown(WAIT).await.expect("shutdown");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_group_waits_for_the_failed_childs_backoff_and_is_released_by_its_termination() {
+    let (sys, _dir) = system();
+    let probe = Probe::default();
+    let backoff = Backoff {
+        initial: Duration::from_secs(10),
+        max: Duration::from_secs(10),
+        multiplier: 1.0,
+        jitter: 0.0,
+        reset_after: Duration::from_secs(60),
+    };
+    let s = SupervisorSpec::new("s", Strategy::RestForOne)
+        .intensity(100, Duration::from_secs(60))
+        .child(ChildSpec::kernel(probe.kernel("a")))
+        .child(ChildSpec::kernel(probe.kernel("b")).backoff(backoff))
+        .child(ChildSpec::kernel(probe.kernel("c")));
+    let sup = SupervisorHandle::start(s, sys.clone())
+        .await
+        .expect("start");
+    let t0 = tokio::time::Instant::now();
+    panic_kernel(&sys, "b");
+    periodic_check(|| state(&sys, "c") == Some(KernelState::Restarting), WAIT).await;
+    assert_eq!(state(&sys, "b"), Some(KernelState::Restarting));
+    assert_eq!(probe.stops(), vec!["c"]);
+    // The operator stops b for good: c no longer waits for b's delay.
+    sup.terminate_child("b").await.expect("terminate");
+    periodic_check(|| probe.starts("c") == 2, WAIT).await;
+    assert!(t0.elapsed() < Duration::from_secs(10));
+    assert_eq!(state(&sys, "b"), Some(KernelState::Stopped));
+    // b's timer fires later and finds nothing to do.
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    assert_eq!((probe.starts("a"), probe.starts("b")), (1, 1));
+    assert_eq!(ping(&sys, "c").await.expect("c answers"), 2);
+    sup.shutdown(WAIT).await.expect("shutdown");
+}

@@ -10,7 +10,7 @@ use grace::bus::Topic;
 use grace::config::Config;
 use grace::incident::Severity;
 use grace::trigger::{sha256_file, ExecTriggerConfig};
-use trigger_support::{is, only, specs, Harness};
+use trigger_support::{is, only, Harness};
 
 const MS: Duration = Duration::from_millis(1);
 const S: Duration = Duration::from_secs(1);
@@ -29,7 +29,7 @@ async fn a_config_file_changed_without_a_deploy_is_drift_and_an_accepted_one_is_
     t.config_drift.enabled = true;
     t.config_drift.interval = 50 * MS;
     t.config_drift.paths = glob_in(watched.path(), "*.toml");
-    h.start_all(specs(&h, &t)).await;
+    h.start_triggers(&t).await;
     assert!(
         h.collect(300 * MS).await.is_empty(),
         "unchanged files are quiet"
@@ -91,7 +91,7 @@ async fn model_weights_that_do_not_match_their_checksum_are_restored() {
     t.model_integrity.enabled = true;
     t.model_integrity.interval = 50 * MS;
     t.model_integrity.paths = glob_in(models.path(), "*.pt");
-    h.start_all(specs(&h, &t)).await;
+    h.start_triggers(&t).await;
     assert!(
         h.collect(300 * MS).await.is_empty(),
         "matching weights are quiet"
@@ -125,7 +125,7 @@ async fn host_pressure_is_read_for_real_and_held_for_its_window() {
     t.resource_spike.disk_percent = 0.0;
     t.resource_spike.memory_for = Some(300 * MS);
     t.resource_spike.disk_for = Some(Duration::ZERO);
-    h.start_all(specs(&h, &t)).await;
+    h.start_triggers(&t).await;
     let started = tokio::time::Instant::now();
     let got = h.collect(2 * S).await;
     let find = |mode: &str| {
@@ -179,7 +179,7 @@ async fn a_command_exiting_non_zero_is_an_incident_with_its_playbook() {
         exec("stuck", "sleep 5"),
     ];
     t.exec[1].severity = Severity::High;
-    h.start_all(specs(&h, &t)).await;
+    h.start_triggers(&t).await;
     let got = h.collect(1500 * MS).await;
     let by = |c: &str| -> Vec<_> { got.iter().filter(|(_, d)| d.component == c).collect() };
     assert!(by("ok").is_empty(), "{got:?}");
@@ -218,7 +218,7 @@ async fn a_command_failing_every_other_run_is_flapping_not_a_remediation_loop() 
     let mut e = exec("toggle", &cmd);
     e.repeat_interval = Some(Duration::ZERO);
     t.exec = vec![e];
-    h.start_all(specs(&h, &t)).await;
+    h.start_triggers(&t).await;
     let got = h.collect(3 * S).await;
     let warn = got
         .iter()
@@ -244,7 +244,7 @@ async fn a_scheduled_health_check_falls_due_every_period() {
     t.scheduled.enabled = true;
     t.scheduled.interval = S;
     t.scheduled.every = 10 * S;
-    h.start_all(specs(&h, &t)).await;
+    h.start_triggers(&t).await;
     let got = h.collect(35 * S).await;
     assert_eq!(got.len(), 3, "{got:?}");
     for (i, (e, d)) in got.iter().enumerate() {

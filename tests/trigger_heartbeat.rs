@@ -9,7 +9,7 @@ use grace::bus::Topic;
 use grace::config::Config;
 use grace::incident::Severity;
 use grace::kernel::KernelState;
-use trigger_support::{idle, is, keep_beating, only, specs, Harness};
+use trigger_support::{idle, is, keep_beating, only, Harness};
 
 const S: Duration = Duration::from_secs(1);
 
@@ -22,7 +22,7 @@ async fn a_stale_heartbeat_is_one_incident_and_a_fresh_one_is_none() {
     let stale = h.register(&idle("stale", 10 * S));
     let fresh = h.register(&idle("fresh", 10 * S));
     let _beat = keep_beating(fresh, S);
-    h.start_all(specs(&h, &t)).await;
+    h.start_triggers(&t).await;
 
     let (e, d) = h
         .wait_for(30 * S, |e, d| {
@@ -58,7 +58,7 @@ async fn a_heartbeat_missed_event_is_an_incident() {
     let mut t = only();
     t.heartbeat_failure.enabled = true;
     t.heartbeat_failure.interval = S;
-    h.start_all(specs(&h, &t)).await;
+    h.start_triggers(&t).await;
     h.emit(
         Topic::KernelHeartbeatMissed,
         "worker",
@@ -88,7 +88,7 @@ async fn one_critical_kernel_down_is_an_incident_two_are_one_emergency() {
     let b = h.register(&idle("beta", 5 * S).critical());
     let _ba = keep_beating(a.clone(), S / 2);
     let _bb = keep_beating(b.clone(), S / 2);
-    h.start_all(specs(&h, &critical_only())).await;
+    h.start_triggers(&critical_only()).await;
     assert!(
         h.collect(10 * S).await.is_empty(),
         "healthy kernels are quiet"
@@ -137,7 +137,7 @@ async fn one_critical_kernel_down_is_an_incident_two_are_one_emergency() {
 async fn late_beats_warn_before_the_kernel_is_declared_down() {
     let mut h = Harness::new(Config::default()).await;
     let c = h.register(&idle("gamma", 6 * S).critical().heartbeat(S, 6 * S));
-    h.start_all(specs(&h, &critical_only())).await;
+    h.start_triggers(&critical_only()).await;
     c.beat();
     let (_, w) = h
         .wait_for(10 * S, |e, d| {
@@ -179,7 +179,7 @@ async fn a_flapping_kernel_is_reported_once_and_not_remediated_in_a_loop() {
     t.critical_heartbeat.repeat_interval = Some(Duration::ZERO);
     let k = h.register(&idle("delta", 60 * S).critical().heartbeat(S, 60 * S));
     let _b = keep_beating(k.clone(), S / 4);
-    h.start_all(specs(&h, &t)).await;
+    h.start_triggers(&t).await;
     // Toggle between down and up half-way between two checks, so that every check sees
     // the opposite of the previous one.
     tokio::time::sleep(S / 2).await;

@@ -12,7 +12,7 @@ use grace::bus::Topic;
 use grace::config::Config;
 use grace::kernel::{Isolation, Kernel, KernelContext, KernelError, KernelSpec, Request};
 use serde_json::{json, Value};
-use trigger_support::{idle, is, only, specs, Harness};
+use trigger_support::{idle, is, only, Harness};
 
 const S: Duration = Duration::from_secs(1);
 
@@ -23,7 +23,7 @@ async fn five_timeouts_in_a_window_are_an_incident_four_are_not() {
     t.api_timeout.enabled = true;
     t.api_timeout.interval = S;
     t.api_timeout.window = 10 * S;
-    h.start_all(specs(&h, &t)).await;
+    h.start_triggers(&t).await;
     let api = h.system.api.clone();
     for _ in 0..4 {
         api.record(Duration::from_secs(30), true);
@@ -59,7 +59,7 @@ async fn a_slow_p95_fires_only_after_holding_for_its_duration() {
     t.kpi_threshold.interval = S;
     t.kpi_threshold.window = 5 * S;
     t.kpi_threshold.hold_for = 20 * S;
-    h.start_all(specs(&h, &t)).await;
+    h.start_triggers(&t).await;
     let api = h.system.api.clone();
     // Slow traffic: 1 in 10 requests fast, p95 = 1500 ms, sustained.
     let feeder = tokio::spawn(async move {
@@ -116,18 +116,18 @@ async fn a_backlog_above_its_limit_for_its_window_asks_for_workers() {
     let mut h = Harness::new(Config::default()).await;
     let backlog = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let b = backlog.clone();
-    h.start(KernelSpec::new(
+    h.start_kernel(KernelSpec::new(
         "pool",
         Arc::new(move || Box::new(Pool(b.clone()))),
     ))
     .await;
-    h.start(idle("kv", 60 * S)).await;
+    h.start_kernel(idle("kv", 60 * S)).await;
     let mut t = only();
     t.latency_queue.enabled = true;
     t.latency_queue.interval = S;
     t.latency_queue.hold_for = 5 * S;
     t.latency_queue.backlog_limit = 100;
-    h.start_all(specs(&h, &t)).await;
+    h.start_triggers(&t).await;
     backlog.store(50, std::sync::atomic::Ordering::Relaxed);
     assert!(h.collect(10 * S).await.is_empty());
     backlog.store(500, std::sync::atomic::Ordering::Relaxed);
@@ -156,7 +156,7 @@ async fn an_error_burst_above_the_baseline_runs_diagnostics() {
     t.event_anomaly.interval = S;
     t.event_anomaly.bucket = 10 * S;
     t.event_anomaly.floor = 5;
-    h.start_all(specs(&h, &t)).await;
+    h.start_triggers(&t).await;
     // A steady trickle: one error every 4 s is the baseline.
     for _ in 0..10 {
         h.emit(Topic::KernelError, "worker", json!({"error": "disk full"}));
@@ -199,7 +199,7 @@ async fn the_same_error_three_times_is_escalated() {
     t.repeated_error.enabled = true;
     t.repeated_error.interval = S;
     t.repeated_error.window = 60 * S;
-    h.start_all(specs(&h, &t)).await;
+    h.start_triggers(&t).await;
     let reasons = [
         "panic: connection 17 refused by 10.0.0.3:5432",
         "panic: index out of range",
@@ -242,7 +242,7 @@ async fn a_crash_of_a_process_kernel_quarantines_and_of_a_task_kernel_does_not()
     let mut t = only();
     t.sandbox_failure.enabled = true;
     t.sandbox_failure.interval = S;
-    h.start_all(specs(&h, &t)).await;
+    h.start_triggers(&t).await;
     h.emit(
         Topic::KernelRestartInitiated,
         "inproc",
@@ -277,23 +277,22 @@ async fn a_crash_of_a_process_kernel_quarantines_and_of_a_task_kernel_does_not()
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_trust_score_below_the_minimum_rolls_back() {
+async fn a_trust_score_below_the_threshold_rolls_back() {
     let mut h = Harness::new(Config::default()).await;
     let mut t = only();
     t.trust_score.enabled = true;
     t.trust_score.interval = S;
-    h.start_all(specs(&h, &t)).await;
-    h.emit(
-        Topic::TrustScoreUpdate,
-        "api",
-        json!({"component": "api", "score": 0.75}),
+    h.start_triggers(&t).await;
+    // Real ledger changes: 1.0 - 0.15 = 0.85, then 0.55.
+    let trust = h.system.trust.clone();
+    trust.penalize("api", "playbook failed").expect("penalize");
+    let quiet = h.collect(3 * S).await;
+    assert!(
+        quiet.iter().all(|(e, _)| e.topic != Topic::EventIncident),
+        "{quiet:?}"
     );
-    assert!(h.collect(3 * S).await.is_empty());
-    h.emit(
-        Topic::TrustScoreUpdate,
-        "api",
-        json!({"component": "api", "score": 0.65}),
-    );
+    trust.penalize("api", "playbook failed").expect("penalize");
+    trust.penalize("api", "playbook failed").expect("penalize");
     let (_, d) = h
         .wait_for(5 * S, |e, d| is(e, d, Topic::EventIncident, "trust_score"))
         .await
@@ -302,5 +301,6 @@ async fn a_trust_score_below_the_minimum_rolls_back() {
         (d.component.as_str(), d.playbook.as_deref()),
         ("api", Some("rollback_deployment"))
     );
-    assert_eq!(d.details["score"], 0.65);
+    assert!(d.details["score"].as_f64().is_some_and(|s| s < 0.7));
+    assert_eq!(d.details["min_score"], 0.7);
 }

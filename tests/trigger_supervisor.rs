@@ -17,7 +17,7 @@ use grace::trigger::{
     trigger_spec, triggers_supervisor, triggers_supervisor_with, Alert, Finding, Level, Rule,
     Trigger, TriggerError, TriggersConfig,
 };
-use trigger_support::{idle, is, only, specs, Harness};
+use trigger_support::{idle, is, only, Harness};
 
 const S: Duration = Duration::from_secs(1);
 
@@ -88,14 +88,18 @@ async fn a_restarted_trigger_keeps_its_conditions_and_its_mailbox() {
     t.heartbeat_failure.enabled = true;
     t.heartbeat_failure.interval = S;
     h.register(&idle("stale", 10 * S));
-    h.start_all(specs(&h, &t)).await;
+    h.start_triggers(&t).await;
     h.wait_for(30 * S, |e, d| {
         is(e, d, Topic::EventIncident, "heartbeat_failure")
     })
     .await
     .expect("first incident");
 
-    h.kill("trigger.heartbeat_failure").await;
+    let triggers = h.triggers.as_ref().expect("started");
+    triggers
+        .terminate_child("trigger.heartbeat_failure")
+        .await
+        .expect("stopped");
     h.emit(
         Topic::KernelHeartbeatMissed,
         "other",
@@ -105,7 +109,11 @@ async fn a_restarted_trigger_keeps_its_conditions_and_its_mailbox() {
         h.collect(3 * S).await.is_empty(),
         "nobody checks while it is down"
     );
-    h.respawn("trigger.heartbeat_failure").await;
+    let triggers = h.triggers.as_ref().expect("started");
+    triggers
+        .restart_child("trigger.heartbeat_failure", "test")
+        .await
+        .expect("restarted");
     let got = h.collect(30 * S).await;
     let components: Vec<&str> = got.iter().map(|(_, d)| d.component.as_str()).collect();
     assert_eq!(
@@ -151,7 +159,7 @@ async fn a_library_users_trigger_runs_under_the_same_rule() {
     let sup = triggers_supervisor_with(&h.system, &only(), [spec.clone()]);
     assert_eq!(kernel_children(&sup), [("trigger.flag_file".to_owned(), S)]);
 
-    h.start(spec).await;
+    h.start_triggers_with(&only(), [spec]).await;
     assert!(h.collect(5 * S).await.is_empty());
     std::fs::write(&flag, "").expect("flag");
     let raised = tokio::time::Instant::now();

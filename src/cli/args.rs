@@ -87,6 +87,12 @@ pub enum Command {
     },
     /// Validate the configuration and playbooks.
     Check,
+    /// Chaos scenarios: inject faults, measure detection and recovery against an SLO.
+    Chaos {
+        /// What to do.
+        #[command(subcommand)]
+        action: super::chaos::ChaosCommand,
+    },
 }
 
 /// `grace audit ...`.

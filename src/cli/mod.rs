@@ -6,12 +6,14 @@
 
 mod args;
 mod audit;
+mod chaos;
 pub mod control;
 mod incidents;
 mod init;
 
 pub use args::{AuditCommand, Cli, Command, ServeArgs};
 pub use audit::audit_verify;
+pub use chaos::{chaos_list, chaos_run, ChaosCommand, ChaosRunArgs};
 pub use incidents::incidents;
 pub use init::{check, init, starter_files};
 
@@ -92,6 +94,15 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         | Command::Restart
         | Command::Status { .. }
         | Command::Logs { .. } => unreachable_control(),
+        Command::Chaos { action } => match action {
+            ChaosCommand::List => {
+                chaos_list(stdout)?;
+                Ok(0)
+            }
+            ChaosCommand::Run(args) => {
+                chaos_run(args, config_path, cli.state_dir.as_deref(), stdout)
+            }
+        },
     }
 }
 

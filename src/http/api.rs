@@ -12,8 +12,9 @@ use serde_json::json;
 
 use super::error::ApiError;
 use super::server::AppState;
-use super::{dashboard, health, incidents, metrics};
+use super::{dashboard, health, metrics};
 use crate::incident::Incident;
+use crate::kernel::Control;
 use crate::supervisor::SupervisorError;
 use crate::tree::TreeError;
 
@@ -21,6 +22,8 @@ use crate::tree::TreeError;
 const PAGE: &str = include_str!("dashboard.html");
 /// Incidents `/api/incidents` returns when no limit is given.
 const DEFAULT_LIMIT: usize = 100;
+/// Kernels the dashboard JSON lists at most (all of them are on `/api/kernels`).
+const DASHBOARD_KERNELS: usize = 500;
 /// The largest limit accepted.
 const MAX_LIMIT: usize = 10_000;
 
@@ -93,21 +96,44 @@ async fn blocking<T: Send + 'static>(
     })
 }
 
-async fn load_incidents(st: &AppState) -> Result<Vec<Incident>, ApiError> {
-    let path = st.system.paths.incidents();
-    blocking(move || incidents::load(&path)).await
+/// The incidents kept in memory (open ones and the recent closed ones), newest first.
+fn known_incidents(st: &AppState) -> Vec<Incident> {
+    st.system
+        .incidents
+        .recent(st.system.config.incidents.keep_recent + 1_000)
 }
 
-fn health_report(st: &AppState) -> health::HealthReport {
-    let snaps: Vec<_> = st
+/// How long the dashboard waits for a trigger kernel's stats.
+const STATS_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Every trigger kernel with its stats, asked concurrently.
+async fn trigger_views(st: &AppState) -> Vec<dashboard::TriggerView> {
+    let kernels: Vec<_> = st
         .system
         .registry
         .statuses()
-        .iter()
-        .map(|s| s.snapshot())
+        .into_iter()
+        .filter(|s| s.name.starts_with(crate::trigger::KERNEL_PREFIX))
         .collect();
+    let asks = kernels.iter().map(|k| {
+        st.system
+            .registry
+            .control(&k.name, Control::Stats, STATS_WAIT)
+    });
+    let answers = futures::future::join_all(asks).await;
+    kernels
+        .into_iter()
+        .zip(answers)
+        .map(|(status, a)| dashboard::TriggerView {
+            status,
+            stats: a.ok(),
+        })
+        .collect()
+}
+
+fn health_report(st: &AppState) -> health::HealthReport {
     health::assess(
-        &snaps,
+        &st.system.registry.statuses(),
         crate::time::rfc3339(crate::time::now()),
         st.started.elapsed().as_secs_f64(),
         st.system.emergency(),
@@ -159,20 +185,21 @@ pub(crate) async fn get_incidents(
             format!("limit is 1 to {MAX_LIMIT}"),
         ));
     }
-    let all = load_incidents(&st).await?;
-    let summary = incidents::summarize(&all);
-    let list: Vec<&Incident> = all
-        .iter()
-        .rev()
-        .filter(|i| !q.open || i.status.is_open())
-        .take(limit)
-        .collect();
-    Ok(Json(json!({ "summary": summary, "incidents": list })).into_response())
+    let store = &st.system.incidents;
+    let list: Vec<Incident> = if q.open {
+        let mut open = store.open_incidents();
+        open.reverse();
+        open.truncate(limit);
+        open
+    } else {
+        store.recent(limit)
+    };
+    Ok(Json(json!({ "summary": store.summary(), "incidents": list })).into_response())
 }
 
 /// `GET /api/timeline`: restarts and resolved incidents over time, for the chart.
 pub(crate) async fn get_timeline(State(st): State<Arc<AppState>>) -> Result<Response, ApiError> {
-    let all = load_incidents(&st).await?;
+    let all = known_incidents(&st);
     let restarts: Vec<_> = st.tallies.lock().timeline.iter().cloned().collect();
     let points: Vec<_> = all
         .iter()
@@ -189,11 +216,19 @@ pub(crate) async fn get_timeline(State(st): State<Arc<AppState>>) -> Result<Resp
 
 /// `GET /operator/dashboard`: the seed's operator JSON.
 pub(crate) async fn get_dashboard(State(st): State<Arc<AppState>>) -> Result<Response, ApiError> {
-    let all = load_incidents(&st).await?;
+    let all = known_incidents(&st);
+    let triggers = trigger_views(&st).await;
+    let actions = st
+        .tallies
+        .lock()
+        .events
+        .get("playbook.step")
+        .copied()
+        .unwrap_or(0);
     let paths = st.system.paths.clone();
     let (watchdogs, snapshots) =
         blocking(move || (dashboard::watchdogs(&paths), dashboard::snapshots(&paths))).await?;
-    let rows = dashboard::kernel_rows(&st.system);
+    let (rows, total) = dashboard::kernel_rows_bounded(&st.system, DASHBOARD_KERNELS);
     let snaps: Vec<_> = rows.iter().map(|r| r.status.clone()).collect();
     let health = health_report(&st);
     let emergency = st.system.emergency();
@@ -207,13 +242,15 @@ pub(crate) async fn get_dashboard(State(st): State<Arc<AppState>>) -> Result<Res
             "running": health.kernels.running,
             "failed": health.kernels.failed,
             "degraded": health.kernels.degraded,
+            "listed": rows.len(),
+            "list_truncated": rows.len() < total,
             "list": rows,
         },
-        "triggers": dashboard::triggers(&st.system, &all, &rows),
+        "triggers": dashboard::triggers(&triggers, &all, actions),
         "snapshots": snapshots,
         "watchdogs": watchdogs,
-        "trust": json!({}),
-        "incidents": dashboard::incidents_section(&all, 20),
+        "trust": st.system.trust.all(),
+        "incidents": dashboard::incidents_section(&st.system, 20),
         "bus": st.system.bus.stats(),
         "api": st.stats.summary(),
         "chaos_enabled": st.system.config.chaos.enabled,
@@ -224,7 +261,7 @@ pub(crate) async fn get_dashboard(State(st): State<Arc<AppState>>) -> Result<Res
 
 /// `GET /metrics`.
 pub(crate) async fn get_metrics(State(st): State<Arc<AppState>>) -> Result<Response, ApiError> {
-    let all = load_incidents(&st).await?;
+    let all = known_incidents(&st);
     let snaps: Vec<_> = st
         .system
         .registry
@@ -237,6 +274,8 @@ pub(crate) async fn get_metrics(State(st): State<Arc<AppState>>) -> Result<Respo
         kernels: &snaps,
         bus: st.system.bus.stats(),
         incidents: &all,
+        summary: st.system.incidents.summary(),
+        trust: st.system.trust.all(),
         tallies: &tallies,
         api: &st.stats,
         emergency: st.system.emergency(),

@@ -19,6 +19,15 @@ pub const TIMELINE_LEN: usize = 500;
 pub const DURATION_BUCKETS: [f64; 11] = [
     0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
 ];
+/// Upper bounds (seconds) of the restart-latency histogram buckets (exit seen to
+/// replacement running).
+pub const RESTART_BUCKETS: [f64; 8] = [1e-5, 1e-4, 1e-3, 0.01, 0.1, 1.0, 10.0, 60.0];
+/// Upper bounds (seconds) of the MTTR histogram buckets.
+pub const MTTR_BUCKETS: [f64; 12] = [
+    0.001, 0.01, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+];
+/// Longest restart reason kept as a label value.
+const REASON_LEN: usize = 48;
 
 /// One restart, for the timeline.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -34,10 +43,12 @@ pub struct RestartPoint {
 }
 
 /// A cumulative histogram: counts per upper bound, sum and count.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Buckets {
-    /// Count of values ≤ each bound of [`DURATION_BUCKETS`].
-    pub le: [u64; DURATION_BUCKETS.len()],
+    /// The upper bounds.
+    pub bounds: &'static [f64],
+    /// Count of values ≤ each bound.
+    pub le: Vec<u64>,
     /// Sum of values.
     pub sum: f64,
     /// Number of values.
@@ -45,9 +56,19 @@ pub struct Buckets {
 }
 
 impl Buckets {
+    /// An empty histogram over `bounds`.
+    pub fn new(bounds: &'static [f64]) -> Buckets {
+        Buckets {
+            bounds,
+            le: vec![0; bounds.len()],
+            sum: 0.0,
+            count: 0,
+        }
+    }
+
     /// Adds one value (seconds).
     pub fn observe(&mut self, v: f64) {
-        for (i, b) in DURATION_BUCKETS.iter().enumerate() {
+        for (i, b) in self.bounds.iter().enumerate() {
             if v <= *b {
                 self.le[i] += 1;
             }
@@ -55,6 +76,22 @@ impl Buckets {
         self.sum += v;
         self.count += 1;
     }
+}
+
+impl Default for Buckets {
+    fn default() -> Self {
+        Buckets::new(&DURATION_BUCKETS)
+    }
+}
+
+/// A restart reason as a label: its class (`panic`, `operator`, `heartbeat_timeout`,
+/// the part before the first `:`), so that free-text messages do not make one series
+/// each.
+pub fn reason_class(reason: &str) -> String {
+    let r = reason.trim();
+    let class = r.split(':').next().unwrap_or(r).trim();
+    let class = if class.is_empty() { "unknown" } else { class };
+    class.chars().take(REASON_LEN).collect()
 }
 
 /// Everything counted from bus events.
@@ -66,6 +103,12 @@ pub struct Tallies {
     pub playbook_runs: BTreeMap<(String, String), u64>,
     /// Playbook durations by playbook.
     pub playbook_durations: BTreeMap<String, Buckets>,
+    /// Playbook runs that exceeded their SLO, by playbook.
+    pub playbook_slo_missed: BTreeMap<String, u64>,
+    /// Restart latencies (exit seen to replacement running).
+    pub restart_latency: Option<Buckets>,
+    /// MTTR of the incidents closed (`incident.resolved` / `incident.escalated`).
+    pub mttr: Option<Buckets>,
     /// `kernel.error` events by component.
     pub kernel_errors: BTreeMap<String, u64>,
     /// Events seen by topic.
@@ -111,9 +154,17 @@ impl Tallies {
         };
         if let Some(outcome) = outcome {
             let reason = text(&e.payload, &["reason"]).unwrap_or_else(|| "unknown".to_owned());
+            if outcome == "success" {
+                if let Some(us) = e.payload.get("latency_us").and_then(Value::as_f64) {
+                    self.restart_latency
+                        .get_or_insert_with(|| Buckets::new(&RESTART_BUCKETS))
+                        .observe(us / 1e6);
+                }
+            }
+            let class = reason_class(&reason);
             *self
                 .restarts
-                .entry((component.clone(), reason.clone(), outcome.to_owned()))
+                .entry((component.clone(), class, outcome.to_owned()))
                 .or_insert(0) += 1;
             if self.timeline.len() == TIMELINE_LEN {
                 self.timeline.pop_front();
@@ -130,12 +181,21 @@ impl Tallies {
             Topic::PlaybookFinished => {
                 let playbook =
                     text(&e.payload, &["playbook", "name"]).unwrap_or_else(|| "unknown".to_owned());
-                let outcome = match e.payload.get("success").and_then(Value::as_bool) {
-                    Some(true) => "success".to_owned(),
-                    Some(false) => "failed".to_owned(),
-                    None => text(&e.payload, &["status", "outcome"])
+                let flag = |k: &str| e.payload.get(k).and_then(Value::as_bool);
+                let outcome = match (flag("dry_run"), flag("escalated"), flag("success")) {
+                    (Some(true), _, _) => "dry_run".to_owned(),
+                    (_, Some(true), _) => "escalated".to_owned(),
+                    (_, _, Some(true)) => "success".to_owned(),
+                    (_, _, Some(false)) => "failed".to_owned(),
+                    _ => text(&e.payload, &["status", "outcome"])
                         .unwrap_or_else(|| "unknown".to_owned()),
                 };
+                if flag("slo_met") == Some(false) {
+                    *self
+                        .playbook_slo_missed
+                        .entry(playbook.clone())
+                        .or_insert(0) += 1;
+                }
                 *self
                     .playbook_runs
                     .entry((playbook.clone(), outcome))
@@ -149,6 +209,13 @@ impl Tallies {
             }
             Topic::KernelError => {
                 *self.kernel_errors.entry(component).or_insert(0) += 1;
+            }
+            Topic::IncidentResolved | Topic::IncidentEscalated => {
+                if let Some(m) = e.payload.get("mttr_seconds").and_then(Value::as_f64) {
+                    self.mttr
+                        .get_or_insert_with(|| Buckets::new(&MTTR_BUCKETS))
+                        .observe(m);
+                }
             }
             _ => {}
         }
@@ -179,7 +246,7 @@ mod tests {
         t.apply(&Event::new(
             Topic::KernelRestartSuccess,
             Some("kv"),
-            json!({"reason": "panic"}),
+            json!({"reason": "panic: injected panic in kernel kv", "latency_us": 150}),
         ));
         t.apply(&Event::new(
             Topic::KernelRestartFailed,
@@ -189,9 +256,16 @@ mod tests {
         t.apply(&Event::new(
             Topic::PlaybookFinished,
             None,
-            json!({"playbook": "restart_kernel", "success": true, "duration_ms": 300}),
+            json!({"playbook": "restart_kernel", "success": true, "duration_ms": 300, "slo_met": false}),
         ));
         t.apply(&Event::new(Topic::KernelError, Some("w"), json!({})));
+        t.apply(&Event::new(
+            Topic::IncidentResolved,
+            Some("kv"),
+            json!({"mttr_seconds": 0.7}),
+        ));
+        let m = t.mttr.as_ref().expect("mttr");
+        assert_eq!((m.count, m.le[3], m.le[4]), (1, 0, 1));
         assert_eq!(
             t.restarts[&("kv".into(), "panic".into(), "success".into())],
             1
@@ -207,8 +281,19 @@ mod tests {
         let b = &t.playbook_durations["restart_kernel"];
         assert_eq!((b.count, b.le[2], b.le[3]), (1, 0, 1));
         assert_eq!(t.kernel_errors["w"], 1);
+        assert_eq!(t.playbook_slo_missed["restart_kernel"], 1);
+        let lat = t.restart_latency.as_ref().expect("latency");
+        assert_eq!((lat.count, lat.le[1], lat.le[2]), (1, 0, 1));
         assert_eq!(t.timeline.len(), 2);
         assert_eq!(t.events["kernel.restart.success"], 1);
+    }
+
+    #[test]
+    fn reasons_become_classes() {
+        assert_eq!(reason_class("panic: boom at x.rs:3"), "panic");
+        assert_eq!(reason_class("operator"), "operator");
+        assert_eq!(reason_class(""), "unknown");
+        assert_eq!(reason_class(&"y".repeat(100)).len(), REASON_LEN);
     }
 
     #[test]

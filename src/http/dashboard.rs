@@ -4,17 +4,17 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::incident::Incident;
-use crate::kernel::{KernelState, StatusSnapshot};
+use crate::kernel::{KernelState, KernelStatus, StatusSnapshot};
 use crate::state::StatePaths;
 use crate::tree::System;
 
 use super::health::HealthReport;
-use super::incidents::{summarize, IncidentSummary};
 
 /// A kernel with the supervisor it runs under.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -27,12 +27,14 @@ pub struct KernelRow {
 }
 
 /// The supervisor a kernel runs under: its supervisor actor's name when it has one,
-/// else where the tree of DESIGN.md puts it (system kernels under `system`, `http`
-/// under `root`, the rest under `kernels`).
+/// else where the tree of DESIGN.md puts it (system kernels under `system`, trigger
+/// kernels under `triggers`, `http` under `root`, the rest under `kernels`).
 pub fn supervisor_of(name: &str, actor_name: Option<String>) -> String {
     actor_name.unwrap_or_else(|| {
         if crate::tree::build::SYSTEM_KERNELS.contains(&name) {
             "system".to_owned()
+        } else if name.starts_with(crate::trigger::KERNEL_PREFIX) {
+            crate::trigger::SUPERVISOR_NAME.to_owned()
         } else if name == "http" {
             "root".to_owned()
         } else {
@@ -41,23 +43,59 @@ pub fn supervisor_of(name: &str, actor_name: Option<String>) -> String {
     })
 }
 
+fn row(system: &System, s: &KernelStatus) -> KernelRow {
+    KernelRow {
+        status: s.snapshot(),
+        supervisor: Some(supervisor_of(
+            &s.name,
+            system
+                .registry
+                .get(&s.name)
+                .and_then(|e| e.supervisor.get_name()),
+        )),
+    }
+}
+
 /// Every kernel with its supervisor, sorted by name.
 pub fn kernel_rows(system: &System) -> Vec<KernelRow> {
     system
         .registry
         .statuses()
         .iter()
-        .map(|s| KernelRow {
-            status: s.snapshot(),
-            supervisor: Some(supervisor_of(
-                &s.name,
-                system
-                    .registry
-                    .get(&s.name)
-                    .and_then(|e| e.supervisor.get_name()),
-            )),
-        })
+        .map(|s| row(system, s))
         .collect()
+}
+
+/// Which of `kernels` (sorted by name) a bounded list shows: every kernel that is not
+/// running or is critical first, then the others in name order, up to `max`; the
+/// result stays in name order.
+pub fn pick_for_list(kernels: &[Arc<KernelStatus>], max: usize) -> Vec<usize> {
+    if kernels.len() <= max {
+        return (0..kernels.len()).collect();
+    }
+    let notable = |k: &Arc<KernelStatus>| k.critical || k.state() != KernelState::Running;
+    let mut picked: Vec<usize> = (0..kernels.len())
+        .filter(|i| notable(&kernels[*i]))
+        .take(max)
+        .collect();
+    let room = max - picked.len();
+    picked.extend(
+        (0..kernels.len())
+            .filter(|i| !notable(&kernels[*i]))
+            .take(room),
+    );
+    picked.sort_unstable();
+    picked
+}
+
+/// At most `max` kernels with their supervisors (see [`pick_for_list`]), and the total.
+pub fn kernel_rows_bounded(system: &System, max: usize) -> (Vec<KernelRow>, usize) {
+    let all = system.registry.statuses();
+    let rows = pick_for_list(&all, max)
+        .into_iter()
+        .map(|i| row(system, &all[i]))
+        .collect();
+    (rows, all.len())
 }
 
 /// The boot phase the kernels show: `starting` while any is starting, else `running`.
@@ -145,54 +183,106 @@ pub fn snapshots(paths: &StatePaths) -> Value {
     })
 }
 
-/// The trigger section: what the incidents show of the triggers.
-pub fn triggers(system: &System, incidents: &[Incident], kernels: &[KernelRow]) -> Value {
+/// One trigger kernel as the dashboard sees it: its status and its own counters
+/// (`Control::Stats`: checks, published, flapping), when it answered.
+pub struct TriggerView {
+    /// The kernel.
+    pub status: Arc<KernelStatus>,
+    /// Its stats, if it answered in time.
+    pub stats: Option<Value>,
+}
+
+/// The trigger section of the seed's dashboard: checks and detections summed over the
+/// trigger kernels, the last check (the freshest trigger heartbeat: a trigger beats when
+/// a check completes), issue counts by trigger from the incidents, and the playbook
+/// actions executed.
+pub fn triggers(views: &[TriggerView], incidents: &[Incident], actions_executed: u64) -> Value {
+    let sum = |key: &str| -> u64 {
+        views
+            .iter()
+            .filter_map(|v| v.stats.as_ref()?.get(key)?.as_u64())
+            .sum()
+    };
     let mut issue_counts: BTreeMap<&str, u64> = BTreeMap::new();
     for i in incidents {
         *issue_counts.entry(i.trigger.as_str()).or_insert(0) += i.occurrences.max(1);
     }
-    let mut monitored: Vec<String> = kernels
+    let up: Vec<&TriggerView> = views.iter().filter(|v| v.status.state().is_up()).collect();
+    let last_run = up
         .iter()
-        .filter(|k| k.supervisor.as_deref() == Some("triggers"))
-        .map(|k| k.status.name.clone())
+        .map(|v| v.status.heartbeat_age_ms())
+        .min()
+        .map(|age| {
+            crate::time::rfc3339(crate::time::now() - chrono::Duration::milliseconds(age as i64))
+        });
+    let check_interval = views
+        .iter()
+        .map(|v| v.status.heartbeat_interval_ms())
+        .min()
+        .map(|ms| ms as f64 / 1000.0);
+    let flapping: Vec<Value> = views
+        .iter()
+        .filter_map(|v| v.stats.as_ref()?.get("flapping").cloned())
+        .filter(|f| f.as_array().is_some_and(|a| !a.is_empty()))
         .collect();
-    for t in issue_counts.keys() {
-        if !monitored.iter().any(|m| m == t) {
-            monitored.push((*t).to_owned());
-        }
-    }
-    monitored.sort();
-    let running = kernels
+    let monitored: Vec<String> = views
         .iter()
-        .filter(|k| k.supervisor.as_deref() == Some("triggers"))
-        .any(|k| k.status.state.is_up());
+        .map(|v| trigger_name(&v.status.name).to_owned())
+        .collect();
     json!({
-        "total_checks": Value::Null,
-        "issues_detected": issue_counts.values().sum::<u64>(),
-        "actions_executed": incidents.iter().map(|i| i.steps.len()).sum::<usize>(),
-        "last_run": incidents.last().map(|i| i.detected_at.clone()),
-        "running": running,
-        "check_interval": system.config.heartbeat.check_interval.as_secs_f64(),
+        "total_checks": sum("checks"),
+        "issues_detected": sum("published"),
+        "actions_executed": actions_executed,
+        "last_run": last_run,
+        "running": !up.is_empty(),
+        "running_count": up.len(),
+        "check_interval": check_interval,
         "issue_counts": issue_counts,
         "triggers_monitored": monitored,
+        "flapping": flapping,
     })
 }
 
-/// The incidents section: summary, open ones, and the latest `recent`.
-pub fn incidents_section(incidents: &[Incident], recent: usize) -> Value {
-    let summary: IncidentSummary = summarize(incidents);
-    let open: Vec<&Incident> = incidents.iter().filter(|i| i.status.is_open()).collect();
-    let latest: Vec<&Incident> = incidents.iter().rev().take(recent).collect();
+/// A trigger's name without the kernel prefix (`trigger.heartbeat_failure` →
+/// `heartbeat_failure`).
+pub fn trigger_name(kernel: &str) -> &str {
+    kernel
+        .strip_prefix(crate::trigger::KERNEL_PREFIX)
+        .unwrap_or(kernel)
+}
+
+/// The incidents section: the store's summary (every incident of the file), the open
+/// ones and the latest `recent`.
+pub fn incidents_section(system: &System, recent: usize) -> Value {
     json!({
-        "summary": summary,
-        "open": open,
-        "recent": latest,
+        "summary": system.incidents.summary(),
+        "open": system.incidents.open_incidents(),
+        "recent": system.incidents.recent(recent),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bounded_lists_keep_the_notable_kernels() {
+        use crate::kernel::KernelSpec;
+        let ks: Vec<Arc<KernelStatus>> = (0..10)
+            .map(|i| {
+                let spec = KernelSpec::new(
+                    format!("k{i}"),
+                    Arc::new(|| -> Box<dyn crate::kernel::Kernel> { unreachable!() }),
+                );
+                let st = Arc::new(KernelStatus::new(&spec));
+                st.mark_started();
+                st
+            })
+            .collect();
+        ks[7].set_state(KernelState::Failed);
+        assert_eq!(pick_for_list(&ks, 20).len(), 10);
+        assert_eq!(pick_for_list(&ks, 3), vec![0, 1, 7]);
+    }
 
     #[test]
     fn snapshot_counts_skip_latest_and_manifests() {

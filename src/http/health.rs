@@ -3,7 +3,9 @@
 
 use serde::Serialize;
 
-use crate::kernel::{KernelState, StatusSnapshot};
+use std::sync::Arc;
+
+use crate::kernel::{KernelState, KernelStatus, StatusSnapshot};
 
 /// Kernel counts by state, as shown by `/health` and the dashboard.
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
@@ -44,7 +46,7 @@ pub struct HealthReport {
     pub uptime_s: f64,
     /// Counts by state.
     pub kernels: KernelCounts,
-    /// Kernels that are down (failed, restarting, stopped, starting).
+    /// Kernels that are down (failed, restarting, stopped).
     pub failed: Vec<KernelProblem>,
     /// Kernels that run but report degraded health.
     pub degraded: Vec<KernelProblem>,
@@ -61,14 +63,57 @@ impl HealthReport {
     }
 }
 
-/// Counts kernels by state.
-pub fn count_kernels(kernels: &[StatusSnapshot]) -> KernelCounts {
+/// What health needs to know of a kernel: implemented by the live [`KernelStatus`]
+/// (cheap: no latency quantiles are computed) and by [`StatusSnapshot`].
+pub trait KernelFacts {
+    /// Its name.
+    fn name(&self) -> &str;
+    /// Its state.
+    fn state(&self) -> KernelState;
+    /// Whether it is critical.
+    fn critical(&self) -> bool;
+    /// Its last restart or failure reason.
+    fn reason(&self) -> Option<String>;
+}
+
+impl KernelFacts for StatusSnapshot {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn state(&self) -> KernelState {
+        self.state
+    }
+    fn critical(&self) -> bool {
+        self.critical
+    }
+    fn reason(&self) -> Option<String> {
+        self.last_reason.clone()
+    }
+}
+
+impl KernelFacts for Arc<KernelStatus> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn state(&self) -> KernelState {
+        KernelStatus::state(self)
+    }
+    fn critical(&self) -> bool {
+        self.critical
+    }
+    fn reason(&self) -> Option<String> {
+        self.last_reason()
+    }
+}
+
+/// Counts kernels by state (a starting kernel counts only in the total).
+pub fn count_kernels<K: KernelFacts>(kernels: &[K]) -> KernelCounts {
     let mut c = KernelCounts {
         total: kernels.len(),
         ..KernelCounts::default()
     };
     for k in kernels {
-        match k.state {
+        match k.state() {
             KernelState::Running => c.running += 1,
             KernelState::Degraded => c.degraded += 1,
             KernelState::Failed | KernelState::Restarting | KernelState::Stopped => c.failed += 1,
@@ -78,36 +123,36 @@ pub fn count_kernels(kernels: &[StatusSnapshot]) -> KernelCounts {
     c
 }
 
-/// Decides health from the kernels' snapshots: degraded when a critical kernel is not
-/// up. A non-critical kernel that is down is listed but does not make serve unhealthy:
-/// restarting serve would not help it, and the watchdog acts on this answer.
-pub fn assess(
-    kernels: &[StatusSnapshot],
+/// Decides health from the kernels: degraded when a critical kernel is not up (a
+/// critical kernel still starting counts as not up). A non-critical kernel that is down
+/// is listed but does not make serve unhealthy: restarting serve would not help it, and
+/// the watchdog acts on this answer.
+pub fn assess<K: KernelFacts>(
+    kernels: &[K],
     timestamp: String,
     uptime_s: f64,
     emergency: bool,
 ) -> HealthReport {
-    let problem = |k: &StatusSnapshot| KernelProblem {
-        name: k.name.clone(),
-        state: k.state,
-        critical: k.critical,
-        reason: k.last_reason.clone(),
-    };
-    let failed = kernels
-        .iter()
-        .filter(|k| !k.state.is_up())
-        .map(problem)
-        .collect();
-    let degraded = kernels
-        .iter()
-        .filter(|k| k.state == KernelState::Degraded)
-        .map(problem)
-        .collect();
-    let critical_down: Vec<String> = kernels
-        .iter()
-        .filter(|k| k.critical && !k.state.is_up())
-        .map(|k| k.name.clone())
-        .collect();
+    let mut failed = Vec::new();
+    let mut degraded = Vec::new();
+    let mut critical_down = Vec::new();
+    for k in kernels {
+        let state = k.state();
+        if k.critical() && !state.is_up() {
+            critical_down.push(k.name().to_owned());
+        }
+        let list = match state {
+            KernelState::Failed | KernelState::Restarting | KernelState::Stopped => &mut failed,
+            KernelState::Degraded => &mut degraded,
+            KernelState::Running | KernelState::Starting => continue,
+        };
+        list.push(KernelProblem {
+            name: k.name().to_owned(),
+            state,
+            critical: k.critical(),
+            reason: k.reason(),
+        });
+    }
     HealthReport {
         status: if critical_down.is_empty() {
             "healthy"
@@ -182,6 +227,18 @@ mod tests {
 
     #[test]
     fn no_kernels_is_healthy() {
-        assert!(assess(&[], String::new(), 0.0, false).healthy());
+        assert!(assess::<StatusSnapshot>(&[], String::new(), 0.0, false).healthy());
+    }
+
+    #[test]
+    fn a_starting_critical_kernel_is_down_but_not_failed() {
+        let r = assess(
+            &[snap("a", KernelState::Starting, true)],
+            String::new(),
+            0.0,
+            false,
+        );
+        assert!(!r.healthy());
+        assert!(r.failed.is_empty());
     }
 }

@@ -1,105 +1,16 @@
-//! `GET /metrics`: the Prometheus text exposition format (version 0.0.4), written by
-//! hand from the kernels' shared status, the bus counters, the incidents, the bus
-//! tallies and the HTTP server's own accounting.
+//! `GET /metrics`: the figures of the kernels' shared status, the bus counters, the
+//! incidents, the bus tallies and the HTTP server's own accounting, in the Prometheus
+//! text format ([`super::exposition`]).
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
 
 use crate::bus::BusStats;
-use crate::incident::{Incident, IncidentStatus};
+use crate::incident::{Incident, IncidentStatus, Summary};
 use crate::kernel::StatusSnapshot;
 
-use super::collector::{Tallies, DURATION_BUCKETS};
+use super::collector::{Buckets, Tallies, MTTR_BUCKETS};
+use super::exposition::Exposition;
 use super::signals::ApiStats;
-
-/// Upper bounds (seconds) of the MTTR histogram.
-pub const MTTR_BUCKETS: [f64; 12] = [
-    0.001, 0.01, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
-];
-
-/// A text exposition being written.
-#[derive(Debug, Default)]
-pub struct Exposition {
-    out: String,
-}
-
-/// Escapes a label value (backslash, double quote, newline).
-pub fn escape_label(v: &str) -> String {
-    let mut s = String::with_capacity(v.len());
-    for c in v.chars() {
-        match c {
-            '\\' => s.push_str("\\\\"),
-            '"' => s.push_str("\\\""),
-            '\n' => s.push_str("\\n"),
-            c => s.push(c),
-        }
-    }
-    s
-}
-
-fn value(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".to_owned()
-    } else if v.is_infinite() {
-        if v > 0.0 { "+Inf" } else { "-Inf" }.to_owned()
-    } else {
-        format!("{v}")
-    }
-}
-
-impl Exposition {
-    /// Starts a metric family with its help text and type.
-    pub fn family(&mut self, name: &str, kind: &str, help: &str) {
-        let help = help.replace('\\', "\\\\").replace('\n', "\\n");
-        let _ = writeln!(self.out, "# HELP {name} {help}");
-        let _ = writeln!(self.out, "# TYPE {name} {kind}");
-    }
-
-    /// Writes one sample.
-    pub fn sample(&mut self, name: &str, labels: &[(&str, &str)], v: f64) {
-        self.out.push_str(name);
-        if !labels.is_empty() {
-            self.out.push('{');
-            for (i, (k, val)) in labels.iter().enumerate() {
-                if i > 0 {
-                    self.out.push(',');
-                }
-                let _ = write!(self.out, "{k}=\"{}\"", escape_label(val));
-            }
-            self.out.push('}');
-        }
-        let _ = writeln!(self.out, " {}", value(v));
-    }
-
-    /// Writes a histogram's buckets, sum and count from cumulative counts per bound.
-    pub fn histogram(
-        &mut self,
-        name: &str,
-        labels: &[(&str, &str)],
-        bounds: &[f64],
-        cumulative: &[u64],
-        sum: f64,
-        count: u64,
-    ) {
-        let bucket = format!("{name}_bucket");
-        for (b, c) in bounds.iter().zip(cumulative) {
-            let le = value(*b);
-            let mut l = labels.to_vec();
-            l.push(("le", &le));
-            self.sample(&bucket, &l, *c as f64);
-        }
-        let mut l = labels.to_vec();
-        l.push(("le", "+Inf"));
-        self.sample(&bucket, &l, count as f64);
-        self.sample(&format!("{name}_sum"), labels, sum);
-        self.sample(&format!("{name}_count"), labels, count as f64);
-    }
-
-    /// The text.
-    pub fn finish(self) -> String {
-        self.out
-    }
-}
 
 /// What `/metrics` is made of.
 pub struct Inputs<'a> {
@@ -107,8 +18,12 @@ pub struct Inputs<'a> {
     pub kernels: &'a [StatusSnapshot],
     /// Bus counters.
     pub bus: BusStats,
-    /// Incidents, folded.
+    /// The incidents kept in memory.
     pub incidents: &'a [Incident],
+    /// The summary of every incident.
+    pub summary: Summary,
+    /// Trust scores.
+    pub trust: BTreeMap<String, f64>,
     /// Bus tallies.
     pub tallies: &'a Tallies,
     /// HTTP accounting.
@@ -132,7 +47,8 @@ pub fn render(i: &Inputs<'_>) -> String {
     let mut e = Exposition::default();
     kernels(&mut e, i.kernels);
     bus(&mut e, i);
-    incidents(&mut e, i.incidents);
+    incidents(&mut e, i);
+    trust(&mut e, &i.trust);
     playbooks(&mut e, i.tallies);
     http(&mut e, i.api);
     e.family(
@@ -304,6 +220,21 @@ fn bus(e: &mut Exposition, i: &Inputs<'_>) {
             *n as f64,
         );
     }
+    if let Some(b) = &t.restart_latency {
+        e.family(
+            "grace_restart_latency_seconds",
+            "histogram",
+            "Time from a kernel's exit being seen to its replacement running.",
+        );
+        e.histogram(
+            "grace_restart_latency_seconds",
+            &[],
+            b.bounds,
+            &b.le,
+            b.sum,
+            b.count,
+        );
+    }
     e.family(
         "grace_kernel_errors_total",
         "counter",
@@ -314,16 +245,16 @@ fn bus(e: &mut Exposition, i: &Inputs<'_>) {
     }
 }
 
-fn incidents(e: &mut Exposition, incs: &[Incident]) {
+fn incidents(e: &mut Exposition, i: &Inputs<'_>) {
     let mut by: BTreeMap<(&str, &str), u64> = BTreeMap::new();
-    for inc in incs {
+    for inc in i.incidents {
         *by.entry((inc.trigger.as_str(), status_name(inc.status)))
             .or_insert(0) += 1;
     }
     e.family(
         "grace_incidents",
         "gauge",
-        "Incidents by trigger and current status.",
+        "Incidents kept in memory (open and recent) by trigger and current status.",
     );
     for ((trigger, status), n) in &by {
         e.sample(
@@ -332,38 +263,68 @@ fn incidents(e: &mut Exposition, incs: &[Incident]) {
             *n as f64,
         );
     }
+    let s = &i.summary;
+    e.family(
+        "grace_incidents_total",
+        "gauge",
+        "Every incident of incidents.jsonl by current status.",
+    );
+    let b = &s.by_status;
+    for (status, n) in [
+        ("open", b.open),
+        ("mitigating", b.mitigating),
+        ("resolved", b.resolved),
+        ("escalated", b.escalated),
+        ("failed", b.failed),
+    ] {
+        e.sample("grace_incidents_total", &[("status", status)], n as f64);
+    }
     e.family(
         "grace_incidents_open",
         "gauge",
         "Incidents open or mitigating.",
     );
-    e.sample(
-        "grace_incidents_open",
-        &[],
-        incs.iter().filter(|i| i.status.is_open()).count() as f64,
+    e.sample("grace_incidents_open", &[], (b.open + b.mitigating) as f64);
+    e.family(
+        "grace_incident_mttr_summary_seconds",
+        "gauge",
+        "MTTR over every closed incident of incidents.jsonl (p50, p95, max).",
     );
-    let mttr: Vec<f64> = incs
-        .iter()
-        .filter(|i| i.status == IncidentStatus::Resolved)
-        .filter_map(|i| i.mttr_seconds)
-        .collect();
-    let cumulative: Vec<u64> = MTTR_BUCKETS
-        .iter()
-        .map(|b| mttr.iter().filter(|m| **m <= *b).count() as u64)
-        .collect();
+    for (stat, v) in [
+        ("p50", s.mttr_p50_seconds),
+        ("p95", s.mttr_p95_seconds),
+        ("max", s.mttr_max_seconds),
+    ] {
+        if let Some(v) = v {
+            e.sample("grace_incident_mttr_summary_seconds", &[("stat", stat)], v);
+        }
+    }
+    let empty = Buckets::new(&MTTR_BUCKETS);
+    let m = i.tallies.mttr.as_ref().unwrap_or(&empty);
     e.family(
         "grace_incident_mttr_seconds",
         "histogram",
-        "Time from detection to resolution of resolved incidents.",
+        "Time from detection to closing of the incidents closed since serve started.",
     );
     e.histogram(
         "grace_incident_mttr_seconds",
         &[],
-        &MTTR_BUCKETS,
-        &cumulative,
-        mttr.iter().sum(),
-        mttr.len() as u64,
+        m.bounds,
+        &m.le,
+        m.sum,
+        m.count,
     );
+}
+
+fn trust(e: &mut Exposition, scores: &BTreeMap<String, f64>) {
+    e.family(
+        "grace_trust_score",
+        "gauge",
+        "Trust score of each component, 0 to 1.",
+    );
+    for (c, v) in scores {
+        e.sample("grace_trust_score", &[("component", c)], *v);
+    }
 }
 
 fn playbooks(e: &mut Exposition, t: &Tallies) {
@@ -388,10 +349,22 @@ fn playbooks(e: &mut Exposition, t: &Tallies) {
         e.histogram(
             "grace_playbook_duration_seconds",
             &[("playbook", p)],
-            &DURATION_BUCKETS,
+            b.bounds,
             &b.le,
             b.sum,
             b.count,
+        );
+    }
+    e.family(
+        "grace_playbook_slo_missed_total",
+        "counter",
+        "Playbook runs that took longer than their SLO.",
+    );
+    for (p, n) in &t.playbook_slo_missed {
+        e.sample(
+            "grace_playbook_slo_missed_total",
+            &[("playbook", p)],
+            *n as f64,
         );
     }
 }
@@ -427,24 +400,5 @@ fn http(e: &mut Exposition, api: &ApiStats) {
             &[("quantile", q)],
             api.latency().quantile_ns(qv) as f64 / 1e9,
         );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn labels_are_escaped_and_histograms_end_with_inf() {
-        let mut e = Exposition::default();
-        e.family("x", "histogram", "a\nb");
-        e.sample("y", &[("k", "a\"b\\c\nd")], 1.5);
-        e.histogram("x", &[("p", "q")], &[1.0, 2.0], &[1, 2], 3.0, 3);
-        let t = e.finish();
-        assert!(t.contains("# HELP x a\\nb\n"));
-        assert!(t.contains("y{k=\"a\\\"b\\\\c\\nd\"} 1.5\n"));
-        assert!(t.contains("x_bucket{p=\"q\",le=\"+Inf\"} 3\n"));
-        assert!(t.contains("x_bucket{p=\"q\",le=\"1\"} 1\n"));
-        assert!(t.contains("x_count{p=\"q\"} 3\n"));
     }
 }

@@ -21,7 +21,8 @@ const QUOTE_LIMIT: usize = 512;
 
 /// Outermost layer: times the request, bounds it by `[http] request_timeout` (504),
 /// turns a handler panic into a 500, rewrites non-JSON error answers as JSON, and
-/// records the request in [`super::ApiStats`].
+/// records the request for the api_timeout and kpi_threshold triggers
+/// ([`crate::trigger::ApiSignals`]) and for `/metrics` ([`super::ApiStats`]).
 pub(crate) async fn observe(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = req.method().to_string();
@@ -58,13 +59,10 @@ pub(crate) async fn observe(State(st): State<Arc<AppState>>, req: Request, next:
             (e.into_response(), true)
         }
     };
-    st.stats.record(
-        &method,
-        &route,
-        resp.status().as_u16(),
-        start.elapsed(),
-        timed_out,
-    );
+    let latency = start.elapsed();
+    st.system.api.record(latency, timed_out);
+    st.stats
+        .record(&method, &route, resp.status().as_u16(), latency, timed_out);
     resp
 }
 

@@ -160,12 +160,19 @@ impl Sup {
                 let _ = port.send(r);
             }
             SupervisorMsg::TerminateChild(id, port) => {
+                let orphans = self.orphans_of(&id);
                 let r = self.terminate_child(&id).await;
                 let _ = port.send(r);
+                return self.start_orphans(orphans).await;
             }
             SupervisorMsg::DeleteChild(id, port) => {
+                let orphans = self.orphans_of(&id);
                 let r = self.delete_child(&id);
+                let deleted = r.is_ok();
                 let _ = port.send(r);
+                if deleted {
+                    return self.start_orphans(orphans).await;
+                }
             }
             SupervisorMsg::ChildSupervisor(id, port) => {
                 let _ = port.send(self.child_supervisor(&id));

@@ -62,7 +62,9 @@ pub(crate) struct Child {
     state: KernelState,
     /// Restarts of a supervisor child (kernels count in `status`).
     restarts: u64,
-    pub last_reason: Option<String>,
+    /// The last exit or restart reason of a supervisor child (kernels keep theirs in
+    /// `status`).
+    last_reason: Option<String>,
     pub backoff: Option<BackoffState>,
     pub attempts: Option<RestartWindow>,
     pub pending: Option<Pending>,
@@ -112,9 +114,11 @@ impl Child {
     pub fn record_restart(&mut self, reason: &str) {
         match &self.status {
             Some(s) => s.record_restart(reason),
-            None => self.restarts += 1,
+            None => {
+                self.restarts += 1;
+                self.last_reason = Some(reason.to_owned());
+            }
         }
-        self.last_reason = Some(reason.to_owned());
     }
 
     /// Restarts so far.
@@ -127,10 +131,10 @@ impl Child {
 
     /// Records why it went down, without counting a restart.
     pub fn set_reason(&mut self, reason: &str) {
-        if let Some(s) = &self.status {
-            s.set_reason(reason);
+        match &self.status {
+            Some(s) => s.set_reason(reason),
+            None => self.last_reason = Some(reason.to_owned()),
         }
-        self.last_reason = Some(reason.to_owned());
     }
 
     /// What the strategy needs to know of it.

@@ -19,9 +19,11 @@ pub struct RestartEvent {
     /// Microseconds from the exit being seen to the replacement running (success), or
     /// to the start failing (failed). Absent from `initiated`, and from restarts in place,
     /// which the kernel's own actor carries out before the supervisor hears of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_us: Option<u64>,
-    /// Whether the kernel was repaired in place (same actor, same mailbox).
-    #[serde(default)]
+    /// Whether the kernel was repaired in place (same actor, same mailbox); absent when
+    /// false.
+    #[serde(default, skip_serializing_if = "is_false")]
     pub in_place: bool,
     /// Why the start failed (`failed` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -55,13 +57,33 @@ pub struct CriticalDownEvent {
     pub reason: String,
 }
 
+/// A [`RestartEvent`] borrowed from the supervisor's state, so that publishing one
+/// copies nothing beyond what the bus itself keeps.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub(crate) struct RestartEventRef<'a> {
+    pub kernel: &'a str,
+    pub supervisor: &'a str,
+    pub reason: &'a str,
+    pub attempt: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_us: Option<u64>,
+    #[serde(skip_serializing_if = "is_false")]
+    pub in_place: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'a str>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 /// Publishes one of the three restart events.
-pub(crate) fn restart(bus: &Bus, topic: Topic, ev: &RestartEvent) {
-    bus.emit(topic, Some(&ev.kernel), ev);
+pub(crate) fn restart(bus: &Bus, topic: Topic, ev: &RestartEventRef<'_>) {
+    bus.emit(topic, Some(ev.kernel), ev);
 }
 
 /// Logs the outcome of one restart: exactly one tracing event per restart.
-pub(crate) fn log_restart(ev: &RestartEvent, ok: bool) {
+pub(crate) fn log_restart(ev: &RestartEventRef<'_>, ok: bool) {
     let latency_us = ev.latency_us.unwrap_or(0);
     if ok {
         tracing::info!(
@@ -78,7 +100,7 @@ pub(crate) fn log_restart(ev: &RestartEvent, ok: bool) {
             reason = %ev.reason,
             attempt = ev.attempt,
             latency_us,
-            error = ev.error.as_deref().unwrap_or(""),
+            error = ev.error.unwrap_or(""),
             "child restart failed"
         );
     }

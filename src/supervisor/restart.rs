@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use super::actor::Sup;
 use super::children::{Key, Pending};
-use super::events::{self, CriticalDownEvent, MaxAttemptsEvent, RestartEvent};
+use super::events::{self, CriticalDownEvent, MaxAttemptsEvent, RestartEventRef};
 use super::handle::SupervisorExit;
 use super::spec::{RestartType, Strategy, SupervisorError, SupervisorMsg};
 use super::stop::How;
@@ -49,12 +49,10 @@ impl Sup {
         exit: ExitKind,
         reason: String,
     ) -> Result<(), ActorProcessingErr> {
+        // The reason is recorded with the restart, or when the child stays down.
         self.children.set_down(key);
-        if let Some(c) = self.children.get_mut(key) {
-            if let Some(name) = c.kernel_name() {
-                self.system.registry.set_actor(name, None);
-            }
-            c.set_reason(&reason);
+        if let Some(name) = self.children.get(key).and_then(|c| c.kernel_name()) {
+            self.system.registry.set_actor(name, None);
         }
         self.run_failures(Failure {
             key,
@@ -86,6 +84,7 @@ impl Sup {
         } else {
             How::Policy
         };
+        let orphans = self.orphans_of(id);
         self.stop_child(key, how, KernelState::Restarting).await;
         self.run_failures(Failure {
             key,
@@ -95,7 +94,32 @@ impl Sup {
             reply,
             rest: Vec::new(),
         })
-        .await
+        .await?;
+        self.start_orphans(orphans).await
+    }
+
+    /// The other members of a group restart that child `id` holds back (backoff). When
+    /// that child is terminated, deleted or restarted on request, they must not wait
+    /// for its timer any more: the caller starts them with [`Sup::start_orphans`].
+    pub(crate) fn orphans_of(&self, id: &str) -> Vec<Key> {
+        let Some(key) = self.children.key_of(id) else {
+            return Vec::new();
+        };
+        match self.children.get(key).and_then(|c| c.pending.as_ref()) {
+            Some(p) => p.group.iter().copied().filter(|k| *k != key).collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Starts children left waiting by [`Sup::orphans_of`].
+    pub(crate) async fn start_orphans(&mut self, keys: Vec<Key>) -> Result<(), ActorProcessingErr> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        match self.start_group(&keys, None).await? {
+            Some(f) => self.run_failures(f).await,
+            None => Ok(()),
+        }
     }
 
     async fn run_failures(&mut self, first: Failure) -> Result<(), ActorProcessingErr> {
@@ -141,6 +165,9 @@ impl Sup {
         child.pending = None;
         let plan = self.plan_for(&f);
         if !plan.restarts {
+            if let Some(c) = self.children.get_mut(f.key) {
+                c.set_reason(&f.reason);
+            }
             self.stays_down(f.key);
             return self.start_group(&f.rest, None).await;
         }
@@ -225,22 +252,22 @@ impl Sup {
             };
             c.record_restart(&reason);
             c.set_state(KernelState::Restarting);
-            let ev = RestartEvent {
-                kernel: c.spec.id.clone(),
-                supervisor: self.name.to_string(),
-                reason: reason.clone(),
+            let ev = RestartEventRef {
+                kernel: &c.spec.id,
+                supervisor: &self.name,
+                reason: &reason,
                 attempt: c.restarts(),
                 latency_us: None,
                 in_place: false,
                 error: None,
             };
+            events::restart(&self.system.bus, Topic::KernelRestartInitiated, &ev);
             c.pending = Some(Pending {
                 reason,
                 since: now,
                 due: now,
                 group: Vec::new(),
             });
-            events::restart(&self.system.bus, Topic::KernelRestartInitiated, &ev);
         }
     }
 
@@ -277,38 +304,33 @@ impl Sup {
             let Some(c) = self.children.get_mut(k) else {
                 continue;
             };
-            let mut ev = RestartEvent {
-                kernel: c.spec.id.clone(),
-                supervisor: self.name.to_string(),
-                reason: p.reason,
+            if let (Ok(()), Some(b)) = (&result, c.backoff.as_mut()) {
+                b.started(now);
+            }
+            if result.is_err() {
+                c.set_state(KernelState::Failed);
+            }
+            let ev = RestartEventRef {
+                kernel: &c.spec.id,
+                supervisor: &self.name,
+                reason: &p.reason,
                 attempt: c.restarts(),
                 latency_us: Some(latency_us),
                 in_place: false,
-                error: None,
+                error: result.as_ref().err().map(String::as_str),
             };
-            let answer = match &result {
-                Ok(()) => {
-                    if let Some(b) = c.backoff.as_mut() {
-                        b.started(now);
-                    }
-                    events::restart(&self.system.bus, Topic::KernelRestartSuccess, &ev);
-                    events::log_restart(&ev, true);
-                    Ok(())
-                }
-                Err(e) => {
-                    c.set_state(KernelState::Failed);
-                    ev.error = Some(e.clone());
-                    events::restart(&self.system.bus, Topic::KernelRestartFailed, &ev);
-                    events::log_restart(&ev, false);
-                    Err(SupervisorError::StartFailed {
-                        id: ev.kernel.clone(),
-                        reason: e.clone(),
-                    })
-                }
+            let topic = match result {
+                Ok(()) => Topic::KernelRestartSuccess,
+                Err(_) => Topic::KernelRestartFailed,
             };
+            events::restart(&self.system.bus, topic, &ev);
+            events::log_restart(&ev, result.is_ok());
             if reply.as_ref().is_some_and(|(rk, _)| *rk == k) {
                 if let Some((_, port)) = reply.take() {
-                    let _ = port.send(answer);
+                    let _ = port.send(result.clone().map_err(|e| SupervisorError::StartFailed {
+                        id: ev.kernel.to_owned(),
+                        reason: e,
+                    }));
                 }
             }
             if let Err(e) = result {
@@ -360,7 +382,6 @@ impl Sup {
         if !c.is_running() {
             return Ok(());
         }
-        c.last_reason = Some(reason.clone());
         if c.attempts.as_mut().is_some_and(|w| !w.try_record(now)) {
             self.stop_child(key, How::Policy, KernelState::Failed).await;
             self.leave_down(key, &reason);
@@ -381,10 +402,10 @@ impl Sup {
         let Some(c) = self.children.get(key) else {
             return Ok(());
         };
-        let ev = RestartEvent {
-            kernel: c.spec.id.clone(),
-            supervisor: self.name.to_string(),
-            reason,
+        let ev = RestartEventRef {
+            kernel: &c.spec.id,
+            supervisor: &self.name,
+            reason: &reason,
             attempt: c.restarts(),
             latency_us: None,
             in_place: true,

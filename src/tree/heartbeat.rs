@@ -1,11 +1,13 @@
 //! Heartbeats of a tree: one ticker task and one monitor task for all its kernels.
 //!
 //! The ticker sends [`KernelMsg::Tick`] to every running kernel when its
-//! `heartbeat_interval` is due. It keeps no timer and no state per kernel: each scan
-//! asks, for every kernel, whether a multiple of its interval (shifted by a phase derived
-//! from its name, which spreads kernels over the interval) fell since the previous scan.
-//! At most one tick waits in a kernel's mailbox, so a hung kernel's mailbox does not
-//! fill with ticks.
+//! `heartbeat_interval` is due. It keeps no timer per kernel: one queue ordered by due
+//! time holds every kernel, and each wake-up takes only the kernels due, so the cost is
+//! per tick sent, not per kernel per wake-up. A kernel is due at the multiples of its
+//! interval shifted by a phase derived from its name, which spreads kernels started
+//! together over the interval. The queue is rebuilt when the registry's generation
+//! changes (a kernel registered or removed). At most one tick waits in a kernel's
+//! mailbox, so a hung kernel's mailbox does not fill with ticks.
 //!
 //! The monitor looks every `check_interval` for kernels whose heartbeat is older than
 //! their timeout ([`crate::kernel::KernelStatus::is_hung`]), publishes
@@ -13,22 +15,24 @@
 //! supervisor to restart it (reason `heartbeat_timeout`), from a task of its own so that
 //! the scan never waits, with at most one restart in flight per kernel.
 
-use std::collections::{HashMap, HashSet};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
+use super::registry::KernelEntry;
 use super::system::System;
 use crate::bus::Topic;
 use crate::config::HeartbeatConfig;
 use crate::kernel::KernelMsg;
 use crate::time::mono_ms;
 
-/// The ticker scans at least this often...
+/// The ticker wakes at least this often...
 const MAX_RESOLUTION_MS: u64 = 100;
-/// ...and at most this often.
+/// ...or, with short intervals, a quarter of the shortest, but not more often than this.
 const MIN_RESOLUTION_MS: u64 = 5;
 /// How long a restart asked by the monitor may take before it is reported as failed.
 const RESTART_WAIT: Duration = Duration::from_secs(30);
@@ -44,11 +48,11 @@ pub struct HeartbeatMissed {
     pub timeout_ms: u64,
 }
 
-/// Whether a kernel with this `interval` and `phase` (ms) is due a tick in the scan
-/// window `(prev, now]`: whether a multiple of the interval, shifted by the phase, fell
-/// in it.
-pub fn tick_due(prev_ms: u64, now_ms: u64, interval_ms: u64, phase_ms: u64) -> bool {
-    interval_ms > 0 && (now_ms + phase_ms) / interval_ms > (prev_ms + phase_ms) / interval_ms
+/// When a kernel with this `interval` and `phase` (ms) is next due after `now`: the
+/// first instant after `now` at which `t + phase` is a multiple of `interval`.
+pub fn next_due(now_ms: u64, interval_ms: u64, phase_ms: u64) -> u64 {
+    let interval = interval_ms.max(1);
+    ((now_ms + phase_ms) / interval + 1) * interval - phase_ms
 }
 
 /// A kernel's phase within its interval, from its name (FNV-1a), so that kernels
@@ -60,7 +64,8 @@ pub fn tick_phase(name: &str, interval_ms: u64) -> u64 {
     h % interval_ms.max(1)
 }
 
-/// How long the ticker sleeps between scans, given the shortest interval it saw.
+/// The longest the ticker sleeps, given the shortest interval: it wakes this often even
+/// when nothing is due, to pick up kernels registered meanwhile.
 fn resolution_ms(min_interval_ms: u64) -> u64 {
     (min_interval_ms / 4).clamp(MIN_RESOLUTION_MS, MAX_RESOLUTION_MS)
 }
@@ -98,33 +103,75 @@ pub fn spawn_heartbeat(system: Arc<System>, cfg: HeartbeatConfig) -> HeartbeatHa
     }
 }
 
-async fn ticker(system: Arc<System>) {
-    let mut prev = mono_ms();
-    let mut resolution = MAX_RESOLUTION_MS;
-    loop {
-        tokio::time::sleep(Duration::from_millis(resolution)).await;
-        let now = mono_ms();
-        let mut min_interval = u64::MAX;
+/// The ticker's queue: every registered kernel, ordered by when it is next due.
+#[derive(Default)]
+struct TickQueue {
+    generation: Option<u64>,
+    entries: Vec<(Arc<KernelEntry>, u64)>,
+    due: BinaryHeap<Reverse<(u64, usize)>>,
+    min_interval: u64,
+}
+
+impl TickQueue {
+    /// Rebuilds the queue from the registry if kernels were registered or removed.
+    fn refresh(&mut self, system: &System, now: u64) {
+        let generation = system.registry.generation();
+        if self.generation == Some(generation) {
+            return;
+        }
+        self.generation = Some(generation);
+        self.entries.clear();
+        self.due.clear();
+        self.min_interval = u64::MAX;
         system.registry.for_each(|entry| {
-            let status = &entry.status;
-            let interval = status.heartbeat_interval_ms();
-            min_interval = min_interval.min(interval);
-            if !status.state().is_up()
-                || !tick_due(prev, now, interval, tick_phase(&status.name, interval))
-                || !status.try_mark_tick_pending()
-            {
-                return;
-            }
-            let sent = entry.actor().is_some_and(|a| {
-                status.note_enqueued();
-                a.send_message(KernelMsg::Tick).is_ok()
-            });
-            if !sent {
-                status.clear_tick_pending();
-            }
+            let interval = entry.status.heartbeat_interval_ms();
+            let phase = tick_phase(&entry.status.name, interval);
+            self.min_interval = self.min_interval.min(interval);
+            self.due.push(Reverse((
+                next_due(now, interval, phase),
+                self.entries.len(),
+            )));
+            self.entries.push((entry.clone(), phase));
         });
-        prev = now;
-        resolution = resolution_ms(min_interval);
+    }
+
+    /// Sends a tick to every kernel due by `now` and queues it again.
+    fn tick(&mut self, now: u64) {
+        while let Some(&Reverse((at, i))) = self.due.peek() {
+            if at > now {
+                break;
+            }
+            self.due.pop();
+            let Some((entry, phase)) = self.entries.get(i) else {
+                continue;
+            };
+            let status = &entry.status;
+            if status.state().is_up() && status.try_mark_tick_pending() {
+                let sent = entry.actor().is_some_and(|a| {
+                    status.note_enqueued();
+                    a.send_message(KernelMsg::Tick).is_ok()
+                });
+                if !sent {
+                    status.clear_tick_pending();
+                }
+            }
+            let interval = status.heartbeat_interval_ms();
+            self.due.push(Reverse((next_due(now, interval, *phase), i)));
+        }
+    }
+}
+
+async fn ticker(system: Arc<System>) {
+    let mut queue = TickQueue::default();
+    loop {
+        let now = mono_ms();
+        queue.refresh(&system, now);
+        queue.tick(now);
+        let next = queue.due.peek().map_or(u64::MAX, |r| r.0 .0);
+        let wait = next
+            .saturating_sub(now)
+            .clamp(1, resolution_ms(queue.min_interval));
+        tokio::time::sleep(Duration::from_millis(wait)).await;
     }
 }
 
@@ -195,27 +242,39 @@ mod tests {
     use proptest::prelude::*;
 
     proptest! {
-        /// With scans no further apart than the interval (the ticker scans at a quarter
-        /// of the shortest one), a kernel gets exactly one tick per boundary crossed:
-        /// one per period, none lost, none doubled.
+        /// The next due time is after now, on the kernel's grid, within one interval.
         #[test]
-        fn scans_shorter_than_the_interval_tick_once_per_period(
-            interval in 1u64..5_000,
+        fn the_next_tick_is_on_the_grid_within_one_interval(
+            now in 0u64..1_000_000_000,
+            interval in 1u64..100_000,
             phase_seed in any::<u64>(),
-            steps in proptest::collection::vec(any::<u64>(), 1..400),
         ) {
             let phase = phase_seed % interval;
-            let (mut prev, mut ticks) = (1_000u64, 0u64);
-            let start = prev;
+            let t = next_due(now, interval, phase);
+            prop_assert!(t > now && t - now <= interval);
+            prop_assert_eq!((t + phase) % interval, 0);
+        }
+
+        /// Waking at arbitrary times no further apart than the interval, a kernel is
+        /// ticked exactly once per grid point passed: none lost, none doubled.
+        #[test]
+        fn wake_ups_tick_once_per_grid_point(
+            interval in 1u64..5_000,
+            phase_seed in any::<u64>(),
+            steps in proptest::collection::vec(any::<u64>(), 1..300),
+        ) {
+            let phase = phase_seed % interval;
+            let start = 1_000u64;
+            let (mut now, mut due, mut ticks) = (start, next_due(start, interval, phase), 0u64);
             for s in steps {
-                let now = prev + 1 + s % interval;
-                ticks += u64::from(tick_due(prev, now, interval, phase));
-                prev = now;
+                now += 1 + s % interval;
+                if due <= now {
+                    ticks += 1;
+                    due = next_due(now, interval, phase);
+                }
             }
-            let boundaries = (prev + phase) / interval - (start + phase) / interval;
-            prop_assert_eq!(ticks, boundaries);
-            let periods = (prev - start) / interval;
-            prop_assert!(boundaries == periods || boundaries == periods + 1);
+            let points = (now + phase) / interval - (start + phase) / interval;
+            prop_assert_eq!(ticks, points);
         }
     }
 

@@ -7,7 +7,7 @@ mod registry;
 mod start;
 mod system;
 
-pub use heartbeat::{spawn_heartbeat, tick_due, tick_phase, HeartbeatHandle, HeartbeatMissed};
+pub use heartbeat::{next_due, spawn_heartbeat, tick_phase, HeartbeatHandle, HeartbeatMissed};
 pub use registry::{KernelEntry, Registry, TreeError};
 pub use start::{Extensions, StartError, Tree};
 pub use system::{System, SystemError};

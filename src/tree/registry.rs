@@ -1,6 +1,7 @@
 //! Kernels by name: their shared status, their supervisor, and their current actor.
 //! Callers go through the registry, so their references stay valid across respawns.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -63,6 +64,7 @@ impl KernelEntry {
 #[derive(Default)]
 pub struct Registry {
     kernels: DashMap<String, Arc<KernelEntry>>,
+    generation: AtomicU64,
 }
 
 impl Registry {
@@ -78,7 +80,14 @@ impl Registry {
             actor: RwLock::new(None),
         });
         self.kernels.insert(status.name.clone(), entry.clone());
+        self.generation.fetch_add(1, Ordering::Release);
         entry
+    }
+
+    /// Changes whenever a kernel is registered or removed (not when its actor changes),
+    /// so that a scanner can keep its own list of entries and rebuild it only then.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// Records the kernel's current actor (None while it is down).
@@ -91,6 +100,7 @@ impl Registry {
     /// Forgets a kernel.
     pub fn remove(&self, name: &str) {
         self.kernels.remove(name);
+        self.generation.fetch_add(1, Ordering::Release);
     }
 
     /// The entry of a kernel.

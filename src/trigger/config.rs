@@ -18,7 +18,7 @@ use crate::incident::Severity;
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TriggersConfig {
-    /// Master switch: false runs no trigger at all.
+    /// Whether the built-in triggers run (triggers a library user adds always do).
     pub enabled: bool,
     /// Least time between two publications of a condition that keeps holding; the
     /// incident store counts them as occurrences of the open incident.
@@ -174,6 +174,11 @@ fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
 
+/// Words in the reason of a restart that was asked for rather than caused by a fault.
+fn requested_restarts() -> Vec<String> {
+    strings(&["operator", "playbook", "diagnostics"])
+}
+
 fn strings(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| (*s).to_owned()).collect()
 }
@@ -275,16 +280,17 @@ section! {
 section! {
     /// Components whose trust score fell below a minimum (`rollback_deployment`).
     TrustScoreConfig { interval: secs(10), hold_for: Duration::ZERO } {
-        /// The minimum score.
-        min_score: f64 = 0.7,
+        /// The minimum score (default: `[trust] threshold`, 0.7).
+        min_score: Option<f64> = None,
     }
 }
 
 section! {
     /// Crashes of process-isolated kernels (playbook `quarantine_artifacts`).
     SandboxFailureConfig { interval: secs(2), hold_for: Duration::ZERO } {
-        /// Restarts whose reason contains one of these (any case) are not crashes.
-        ignore_reasons: Vec<String> = strings(&["operator", "playbook"]),
+        /// Restarts whose reason contains one of these (any case) are not crashes: by
+        /// default those asked by an operator, a playbook or a diagnosis.
+        ignore_reasons: Vec<String> = requested_restarts(),
     }
 }
 
@@ -339,6 +345,8 @@ section! {
     RepeatedErrorConfig { interval: secs(5), hold_for: Duration::ZERO } {
         /// Occurrences that fire.
         threshold: usize = 3,
+        /// Restart reasons containing one of these (any case) are not errors.
+        ignore_reasons: Vec<String> = requested_restarts(),
         /// The sliding window.
         #[serde(with = "humantime_serde")]
         window: Duration = secs(300),
@@ -566,13 +574,17 @@ mod tests {
         t.scheduled.cron = Some("61 * * * *".into());
         let e = t.validate().expect_err("bad cron").to_string();
         assert!(e.starts_with("[triggers.scheduled] cron:"), "{e}");
-        let mut t = TriggersConfig::default();
-        t.flap_low = 70.0;
+        let t = TriggersConfig {
+            flap_low: 70.0,
+            ..Default::default()
+        };
         assert!(t.validate().is_err());
-        let mut t = TriggersConfig::default();
         let e: ExecTriggerConfig =
             toml::from_str("name = \"a\"\ncommand = \"true\"\nplaybook = \"x\"").expect("exec");
-        t.exec = vec![e.clone(), e];
+        let t = TriggersConfig {
+            exec: vec![e.clone(), e],
+            ..Default::default()
+        };
         assert!(t
             .validate()
             .expect_err("twice")

@@ -26,9 +26,9 @@
 //! baselines, cron, signature normalisation, drift comparison) are plain functions with
 //! no runtime in them; the kernels only gather signals and publish.
 //!
-//! Library users add their own trigger by implementing [`Trigger`] and passing
-//! [`trigger_spec`]'s kernel spec to [`triggers_supervisor_with`] (see
-//! `examples/custom_trigger.rs`).
+//! Library users add their own trigger by implementing [`Trigger`] and giving
+//! [`trigger_spec`]'s kernel spec to the tree (`crate::tree::Extensions::triggers`,
+//! which reaches [`triggers_supervisor_with`]); see `examples/custom_trigger.rs`.
 
 mod actor;
 mod api;

@@ -111,7 +111,11 @@ impl TriggersConfig {
         percent("resource_spike", "cpu_percent", r.cpu_percent)?;
         percent("resource_spike", "memory_percent", r.memory_percent)?;
         percent("resource_spike", "disk_percent", r.disk_percent)?;
-        if !(0.0..=1.0).contains(&self.trust_score.min_score) {
+        if self
+            .trust_score
+            .min_score
+            .is_some_and(|m| !(0.0..=1.0).contains(&m))
+        {
             return Err(TriggerError::config(
                 "trust_score",
                 "min_score",

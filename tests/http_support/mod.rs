@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod cdp;
 pub mod tree;
 
 use std::future::Future;
@@ -131,6 +132,7 @@ pub struct Harness {
     pub dir: tempfile::TempDir,
     pub server: grace::http::HttpServer,
     pub addr: SocketAddr,
+    pub supervisors: Vec<grace::supervisor::SupervisorHandle>,
 }
 
 /// Starts a [`Harness`].
@@ -145,8 +147,10 @@ pub async fn harness(
         Arc::new(|| Box::new(grace::bus::MessageBusKernel::default())),
     )
     .critical();
-    tree::supervise(&sys, "system", vec![bus]).await;
-    tree::supervise(&sys, "kernels", kernels).await;
+    let supervisors = vec![
+        tree::supervise(&sys, "system", vec![bus]).await,
+        tree::supervise(&sys, "kernels", kernels).await,
+    ];
     let server = grace::http::start(sys.clone(), &http, None, None)
         .await
         .expect("start http");
@@ -156,6 +160,7 @@ pub async fn harness(
         dir,
         server,
         addr,
+        supervisors,
     }
 }
 

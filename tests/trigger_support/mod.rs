@@ -1,6 +1,7 @@
 //! Shared helpers of the `trigger_*` tests: a real System on a temporary state
-//! directory, trigger kernels run as real actors and ticked at their heartbeat
-//! interval, and a subscriber that receives what the triggers publish.
+//! directory, the `triggers` supervisor and a `kernels` supervisor running real kernel
+//! actors ticked at their heartbeat interval, and a subscriber that receives what the
+//! triggers publish.
 
 #![allow(dead_code)]
 
@@ -10,47 +11,22 @@ use std::time::Duration;
 use grace::bus::{Event, Subscription, Topic};
 use grace::config::Config;
 use grace::incident::IncidentDraft;
-use grace::kernel::{spawn_kernel, KernelMsg, KernelSpec, KernelStatus};
+use grace::kernel::{KernelMsg, KernelSpec, KernelStatus};
 use grace::state::StatePaths;
-use grace::supervisor::SupervisorMsg;
+use grace::supervisor::{ChildKind, ChildSpec, Strategy, SupervisorHandle, SupervisorSpec};
 use grace::tree::System;
-use ractor::{Actor, ActorProcessingErr, ActorRef};
+use grace::trigger::{triggers_supervisor_with, TriggersConfig};
 
-/// The parent the kernels are linked to. It only holds them: the tests are about what
-/// the triggers publish, not about restarts.
-struct Parent;
-
-impl Actor for Parent {
-    type Msg = SupervisorMsg;
-    type State = ();
-    type Arguments = ();
-
-    async fn pre_start(
-        &self,
-        _myself: ActorRef<SupervisorMsg>,
-        _args: (),
-    ) -> Result<(), ActorProcessingErr> {
-        Ok(())
-    }
-
-    async fn handle_supervisor_evt(
-        &self,
-        _myself: ActorRef<SupervisorMsg>,
-        _evt: ractor::SupervisionEvent,
-        _state: &mut (),
-    ) -> Result<(), ActorProcessingErr> {
-        Ok(())
-    }
-}
-
-/// A running System with trigger kernels and a subscriber to `event.*`.
+/// A running System with supervisors and a subscriber to `event.*`.
 pub struct Harness {
     pub system: Arc<System>,
     pub dir: tempfile::TempDir,
-    parent: ActorRef<SupervisorMsg>,
+    /// The user's kernels (and the supervisor of statuses registered by the tests).
+    pub kernels: SupervisorHandle,
+    /// The `triggers` supervisor, once started.
+    pub triggers: Option<SupervisorHandle>,
     events: Subscription,
     tickers: Vec<tokio::task::JoinHandle<()>>,
-    specs: std::collections::HashMap<String, (KernelSpec, Arc<KernelStatus>)>,
 }
 
 impl Harness {
@@ -59,91 +35,86 @@ impl Harness {
         let dir = tempfile::tempdir().expect("tempdir");
         let system =
             System::open(Arc::new(config), StatePaths::new(dir.path())).expect("open system");
-        let (parent, _) = Actor::spawn(None, Parent, ()).await.expect("parent");
+        let kernels = SupervisorHandle::start(
+            SupervisorSpec::new("kernels", Strategy::OneForOne),
+            system.clone(),
+        )
+        .await
+        .expect("kernels supervisor");
         let events = system.bus.subscribe("test", &["event.*"]);
         Harness {
             system,
             dir,
-            parent,
+            kernels,
+            triggers: None,
             events,
             tickers: Vec::new(),
-            specs: Default::default(),
         }
     }
 
     /// Registers a kernel's status as the tree does, without running it (a kernel
-    /// whose heartbeat the test controls).
+    /// whose heartbeat and state the test controls).
     pub fn register(&self, spec: &KernelSpec) -> Arc<KernelStatus> {
         let status = Arc::new(KernelStatus::new(spec));
         self.system
             .registry
-            .register(status.clone(), self.parent.clone());
+            .register(status.clone(), self.kernels.actor().clone());
         status.mark_started();
         status
     }
 
-    /// Starts a kernel as a real actor, registered, and ticked at its heartbeat
-    /// interval.
-    pub async fn start(&mut self, spec: KernelSpec) -> Arc<KernelStatus> {
-        let status = Arc::new(KernelStatus::new(&spec));
-        self.system
-            .registry
-            .register(status.clone(), self.parent.clone());
-        self.specs
-            .insert(spec.name.clone(), (spec.clone(), status.clone()));
-        self.spawn(&spec, &status).await;
-        status
+    /// Starts a kernel under the `kernels` supervisor, ticked at its interval.
+    pub async fn start_kernel(&mut self, spec: KernelSpec) {
+        let (name, every) = (spec.name.clone(), spec.heartbeat_interval);
+        self.kernels
+            .start_child(ChildSpec::kernel(spec))
+            .await
+            .expect("kernel starts");
+        self.tick(name, every);
     }
 
-    async fn spawn(&mut self, spec: &KernelSpec, status: &Arc<KernelStatus>) {
-        let actor = spawn_kernel(
-            spec,
-            status.clone(),
-            self.system.clone(),
-            self.parent.clone(),
-            false,
-        )
-        .await
-        .expect("kernel starts");
-        self.system
-            .registry
-            .set_actor(&spec.name, Some(actor.clone()));
-        let every = spec.heartbeat_interval;
+    /// Starts the `triggers` supervisor with the built-in triggers enabled in `t` and
+    /// `extra` ones, each ticked at its check interval.
+    pub async fn start_triggers_with(
+        &mut self,
+        t: &TriggersConfig,
+        extra: impl IntoIterator<Item = KernelSpec>,
+    ) {
+        let spec = triggers_supervisor_with(&self.system, t, extra);
+        for c in &spec.children {
+            if let ChildKind::Kernel(k) = &c.kind {
+                self.tick(k.name.clone(), k.heartbeat_interval);
+            }
+        }
+        self.triggers = Some(
+            SupervisorHandle::start(spec, self.system.clone())
+                .await
+                .expect("triggers start"),
+        );
+    }
+
+    /// Starts the `triggers` supervisor with the built-in triggers enabled in `t`.
+    pub async fn start_triggers(&mut self, t: &TriggersConfig) {
+        self.start_triggers_with(t, Vec::new()).await;
+    }
+
+    /// Sends `Tick` to the kernel `name`, whichever actor runs it now, every `every`.
+    fn tick(&mut self, name: String, every: Duration) {
+        let system = self.system.clone();
         self.tickers.push(tokio::spawn(async move {
             let mut t = tokio::time::interval(every);
             t.tick().await;
             loop {
                 t.tick().await;
-                if actor.send_message(KernelMsg::Tick).is_err() {
-                    break;
+                let Some(e) = system.registry.get(&name) else {
+                    continue;
+                };
+                if let Some(a) = e.actor() {
+                    e.status.note_enqueued();
+                    let _ = a.send_message(KernelMsg::Tick);
                 }
             }
         }));
-    }
-
-    /// Kills a kernel's actor, as a crash would.
-    pub async fn kill(&mut self, name: &str) {
-        let entry = self.system.registry.get(name).expect("registered");
-        let actor = entry.actor().expect("running");
-        self.system.registry.set_actor(name, None);
-        actor
-            .kill_and_wait(Some(Duration::from_secs(5)))
-            .await
-            .expect("killed");
-    }
-
-    /// Starts a killed kernel again from its spec, as its supervisor would.
-    pub async fn respawn(&mut self, name: &str) {
-        let (spec, status) = self.specs.get(name).cloned().expect("started before");
-        status.record_restart("test");
-        self.spawn(&spec, &status).await;
-    }
-
-    /// Starts every kernel of the specs.
-    pub async fn start_all(&mut self, specs: Vec<KernelSpec>) {
-        for s in specs {
-            self.start(s).await;
-        }
     }
 
     /// Moves published events to subscribers and returns the next one for the test, if
@@ -209,7 +180,10 @@ impl Drop for Harness {
         for t in &self.tickers {
             t.abort();
         }
-        self.parent.stop(None);
+        if let Some(t) = &self.triggers {
+            t.actor().stop(None);
+        }
+        self.kernels.actor().stop(None);
     }
 }
 
@@ -225,8 +199,8 @@ pub fn is(e: &Event, d: &IncidentDraft, topic: Topic, trigger: &str) -> bool {
 }
 
 /// Settings with every built-in trigger disabled, to enable one at a time.
-pub fn only() -> grace::trigger::TriggersConfig {
-    let mut t = grace::trigger::TriggersConfig::default();
+pub fn only() -> TriggersConfig {
+    let mut t = TriggersConfig::default();
     t.heartbeat_failure.enabled = false;
     t.critical_heartbeat.enabled = false;
     t.api_timeout.enabled = false;
@@ -241,11 +215,6 @@ pub fn only() -> grace::trigger::TriggersConfig {
     t.repeated_error.enabled = false;
     t.scheduled.enabled = false;
     t
-}
-
-/// The kernels of the built-in triggers enabled in `t`.
-pub fn specs(h: &Harness, t: &grace::trigger::TriggersConfig) -> Vec<KernelSpec> {
-    grace::trigger::builtin_specs(&h.system, t)
 }
 
 /// A kernel that does nothing; its status is what the tests look at.

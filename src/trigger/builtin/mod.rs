@@ -24,7 +24,7 @@ pub use repeated::{normalize, RepeatedError};
 pub use resource::{disk_percent, HostReading, ResourceSpike};
 pub use sandbox::SandboxFailure;
 pub use scheduled::{next_local, Scheduled};
-pub use trust::{payload_score, TrustScore};
+pub use trust::TrustScore;
 
 use serde_json::Value;
 
@@ -51,4 +51,12 @@ pub(crate) fn event_text(event: &Event) -> Option<String> {
         .iter()
         .find_map(|k| event.payload.get(*k).and_then(Value::as_str))
         .map(str::to_owned)
+}
+
+/// Whether `reason` contains one of `words` (any case, empty words ignored).
+pub(crate) fn mentions_any(reason: &str, words: &[String]) -> bool {
+    let r = reason.to_lowercase();
+    words
+        .iter()
+        .any(|w| !w.is_empty() && r.contains(&w.to_lowercase()))
 }

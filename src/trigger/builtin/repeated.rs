@@ -7,8 +7,8 @@ use std::collections::{HashMap, VecDeque};
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
-use super::{event_component, event_text};
-use crate::bus::Event;
+use super::{event_component, event_text, mentions_any};
+use crate::bus::{Event, Topic};
 use crate::incident::Severity;
 use crate::kernel::KernelContext;
 use crate::time::mono_ms;
@@ -147,6 +147,9 @@ impl Trigger for RepeatedError {
         let Some(text) = event_text(event) else {
             return;
         };
+        if event.topic != Topic::KernelError && mentions_any(&text, &self.cfg.ignore_reasons) {
+            return;
+        }
         let component = event_component(event).unwrap_or_else(|| "system".to_owned());
         self.record(&component, &text, mono_ms());
     }

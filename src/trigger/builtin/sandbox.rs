@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
-use super::{event_component, event_text};
+use super::{event_component, event_text, mentions_any};
 use crate::bus::{Event, Topic};
 use crate::incident::Severity;
 use crate::kernel::{Isolation, KernelContext};
@@ -40,11 +40,7 @@ impl SandboxFailure {
     }
 
     fn ignored(&self, reason: &str) -> bool {
-        let r = reason.to_lowercase();
-        self.cfg
-            .ignore_reasons
-            .iter()
-            .any(|i| !i.is_empty() && r.contains(&i.to_lowercase()))
+        mentions_any(reason, &self.cfg.ignore_reasons)
     }
 }
 

@@ -1,0 +1,354 @@
+//! Chaos scenarios: the YAML model, parsing with file and line in errors, and the
+//! consistency checks that parsing alone cannot make.
+//!
+//! ```yaml
+//! name: DIRT01
+//! description: kill three critical kernels at once
+//! seed: 1
+//! config: { heartbeat: { critical_timeout: 1s } }   # merged into the spawned grace.toml
+//! steady_state: [health_ok, all_kernels_running, no_open_incidents]
+//! faults:
+//!   - at: 0s
+//!     parallel:
+//!       - { fault: kill_kernel, kernel: message_bus }
+//!       - { fault: kill_kernel, kernel: self_healing }
+//! slo: { max_recovery: 120s }
+//! abort: [{ probe: health_ok, failing_for: 60s }]
+//! expect: [{ kernel_restarted: message_bus }]
+//! ```
+
+mod fault;
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use fault::{
+    CorruptMode, Fault, FaultKind, KernelAction, Process, Step, SwitchAction, FAULT_KINDS,
+};
+
+use super::ChaosError;
+
+/// A whole scenario.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Its name (`DIRT01`); built-ins are looked up by it, regardless of case.
+    pub name: String,
+    /// What it does and what it expects.
+    #[serde(default)]
+    pub description: String,
+    /// Seed of everything random (corrupted byte offsets).
+    #[serde(default)]
+    pub seed: u64,
+    /// Overrides merged into the spawned instance's `grace.toml` (ignored with
+    /// `--target`, whose configuration must already allow the faults).
+    #[serde(default)]
+    pub config: toml::Table,
+    /// How `--spawn` starts the instance.
+    #[serde(default)]
+    pub spawn: SpawnOptions,
+    /// Probes that must hold before injection and again after it (default:
+    /// `health_ok`).
+    #[serde(default, with = "serde_yaml_ng::with::singleton_map_recursive")]
+    pub steady_state: Vec<Probe>,
+    /// The faults, by offset.
+    pub faults: Vec<Step>,
+    /// The service level objective.
+    pub slo: Slo,
+    /// When to stop injecting and clean up.
+    #[serde(default, with = "serde_yaml_ng::with::singleton_map_recursive")]
+    pub abort: Vec<AbortRule>,
+    /// What the system must have done, besides coming back to its steady state.
+    #[serde(default, with = "serde_yaml_ng::with::singleton_map_recursive")]
+    pub expect: Vec<Expectation>,
+    /// How long the steady state may take to hold before injection (default 30 s).
+    #[serde(default, with = "humantime_serde")]
+    pub warmup: Option<Duration>,
+    /// How long to observe after the last fault ends (default: twice `max_recovery`).
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<Duration>,
+    /// How often the target is observed (default 50 ms).
+    #[serde(default, with = "humantime_serde")]
+    pub poll: Option<Duration>,
+}
+
+/// `spawn:` options.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpawnOptions {
+    /// Start serve on a fixed free port instead of `--port 0` (for faults about the
+    /// port itself: a restart must find the same port taken).
+    #[serde(default)]
+    pub fixed_port: bool,
+}
+
+/// A check of the target's state.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Probe {
+    /// `GET /health` answers 200.
+    HealthOk,
+    /// Every kernel in `/api/kernels` is `running`.
+    AllKernelsRunning,
+    /// No incident in `/api/incidents` is `open` or `mitigating`.
+    NoOpenIncidents,
+    /// This kernel is `running`.
+    KernelRunning(String),
+    /// `GET path` answers this status.
+    HttpGet {
+        /// The path, starting with `/`.
+        path: String,
+        /// The expected status.
+        #[serde(default = "ok_status")]
+        status: u16,
+    },
+}
+
+fn ok_status() -> u16 {
+    200
+}
+
+impl Probe {
+    /// A short label such as `kernel_running(kv_store)`.
+    pub fn label(&self) -> String {
+        match self {
+            Probe::HealthOk => "health_ok".to_owned(),
+            Probe::AllKernelsRunning => "all_kernels_running".to_owned(),
+            Probe::NoOpenIncidents => "no_open_incidents".to_owned(),
+            Probe::KernelRunning(k) => format!("kernel_running({k})"),
+            Probe::HttpGet { path, status } => format!("http_get({path} -> {status})"),
+        }
+    }
+}
+
+/// `slo:`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Slo {
+    /// Longest allowed time from a fault's injection to the steady state holding again.
+    #[serde(with = "humantime_serde")]
+    pub max_recovery: Duration,
+    /// Longest allowed time from injection to detection; when set, every detectable
+    /// fault must be detected.
+    #[serde(default, with = "humantime_serde")]
+    pub max_detection: Option<Duration>,
+}
+
+/// An abort condition: a probe failing continuously for longer than a bound.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AbortRule {
+    /// The probe.
+    pub probe: Probe,
+    /// How long it may fail before injection stops.
+    #[serde(with = "humantime_serde")]
+    pub failing_for: Duration,
+}
+
+/// What an incident expectation matches (every field given must match).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentMatch {
+    /// The trigger (`resource_spike`).
+    #[serde(default)]
+    pub trigger: Option<String>,
+    /// The component (`worker_pool`).
+    #[serde(default)]
+    pub component: Option<String>,
+    /// The failure mode (`port_in_use`).
+    #[serde(default)]
+    pub failure_mode: Option<String>,
+    /// The playbook that answered it (`shed_load`).
+    #[serde(default)]
+    pub playbook: Option<String>,
+    /// Whether it must have been resolved.
+    #[serde(default)]
+    pub resolved: bool,
+}
+
+/// Something the system must have done during the scenario.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Expectation {
+    /// An incident matching this opened after the first injection.
+    Incident(IncidentMatch),
+    /// The kernel's restart count went up.
+    KernelRestarted(String),
+    /// At the end the kernel is in this state (`failed`, `running`, ...).
+    KernelState {
+        /// The kernel.
+        kernel: String,
+        /// The state.
+        state: String,
+    },
+    /// Serve came back as a new process (its pid in `serve.json` changed).
+    ServeRestarted,
+    /// Serve did not answer `/health` at any time in this window (offsets from the start
+    /// of injection): what was stopped stays stopped.
+    ServeDown {
+        /// Window start.
+        #[serde(with = "humantime_serde")]
+        from: Duration,
+        /// Window end.
+        #[serde(with = "humantime_serde")]
+        to: Duration,
+    },
+    /// Every corrupted file has its content from before the fault again (restored by
+    /// the system, not by the harness's cleanup).
+    FilesRestored,
+    /// An alert file of this severity (`critical`, `warning`, `info`) was written after
+    /// the first injection.
+    Alert(String),
+}
+
+impl Expectation {
+    /// A short label.
+    pub fn label(&self) -> String {
+        match self {
+            Expectation::Incident(m) => {
+                let mut parts = Vec::new();
+                for (k, v) in [
+                    ("trigger", &m.trigger),
+                    ("component", &m.component),
+                    ("failure_mode", &m.failure_mode),
+                    ("playbook", &m.playbook),
+                ] {
+                    if let Some(v) = v {
+                        parts.push(format!("{k}={v}"));
+                    }
+                }
+                if m.resolved {
+                    parts.push("resolved".to_owned());
+                }
+                format!("incident({})", parts.join(", "))
+            }
+            Expectation::KernelRestarted(k) => format!("kernel_restarted({k})"),
+            Expectation::KernelState { kernel, state } => format!("kernel_state({kernel}={state})"),
+            Expectation::ServeRestarted => "serve_restarted".to_owned(),
+            Expectation::ServeDown { from, to } => {
+                format!("serve_down({}s..{}s)", from.as_secs_f64(), to.as_secs_f64())
+            }
+            Expectation::FilesRestored => "files_restored".to_owned(),
+            Expectation::Alert(s) => format!("alert({s})"),
+        }
+    }
+}
+
+impl Scenario {
+    /// Parses and checks a scenario; `file` names it in errors.
+    pub fn parse(text: &str, file: &str) -> Result<Scenario, ChaosError> {
+        let mut s: Scenario = serde_yaml_ng::from_str(text).map_err(|e| {
+            let (line, column) = e
+                .location()
+                .map(|l| (l.line(), l.column()))
+                .unwrap_or((0, 0));
+            ChaosError::Parse {
+                file: file.to_owned(),
+                line,
+                column,
+                message: strip_location(&e.to_string()),
+            }
+        })?;
+        s.check().map_err(|message| ChaosError::Invalid {
+            file: file.to_owned(),
+            message,
+        })?;
+        if s.steady_state.is_empty() {
+            s.steady_state.push(Probe::HealthOk);
+        }
+        s.faults.sort_by_key(|st| st.at);
+        Ok(s)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.name.trim().is_empty() {
+            return Err("`name` is empty; give the scenario a name".to_owned());
+        }
+        if self.faults.is_empty() {
+            return Err("`faults` is empty; a scenario injects at least one fault".to_owned());
+        }
+        if self.slo.max_recovery.is_zero() {
+            return Err("`slo.max_recovery` must be more than 0".to_owned());
+        }
+        for p in self
+            .steady_state
+            .iter()
+            .chain(self.abort.iter().map(|a| &a.probe))
+        {
+            if let Probe::HttpGet { path, .. } = p {
+                if !path.starts_with('/') {
+                    return Err(format!("probe http_get path {path:?} must start with `/`"));
+                }
+            }
+        }
+        for e in &self.expect {
+            if let Expectation::ServeDown { from, to } = e {
+                if from >= to {
+                    return Err(format!(
+                        "expectation serve_down: `from` ({from:?}) must be before `to` ({to:?})"
+                    ));
+                }
+            }
+            if let Expectation::Alert(s) = e {
+                if !matches!(s.as_str(), "critical" | "warning" | "info") {
+                    return Err(format!(
+                        "expectation alert: severity {s:?} is not one of critical, warning, info"
+                    ));
+                }
+            }
+        }
+        if self.expect.contains(&Expectation::FilesRestored)
+            && !self
+                .all_faults()
+                .any(|f| matches!(f.kind, FaultKind::Corrupt { .. }))
+        {
+            return Err("expectation files_restored needs a corrupt fault".to_owned());
+        }
+        Ok(())
+    }
+
+    /// Every fault, in step order.
+    pub fn all_faults(&self) -> impl Iterator<Item = &Fault> {
+        self.faults.iter().flat_map(|s| s.faults.iter())
+    }
+
+    /// The steady-state wait before injection.
+    pub fn warmup(&self) -> Duration {
+        self.warmup.unwrap_or(Duration::from_secs(30))
+    }
+
+    /// How long to observe after the last fault ends.
+    pub fn timeout(&self) -> Duration {
+        self.timeout.unwrap_or(self.slo.max_recovery * 2)
+    }
+
+    /// The observation period.
+    pub fn poll(&self) -> Duration {
+        self.poll
+            .unwrap_or(Duration::from_millis(50))
+            .max(Duration::from_millis(10))
+    }
+
+    /// Offset at which the last fault (with its repeats and duration) ends.
+    pub fn injection_end(&self) -> Duration {
+        self.faults
+            .iter()
+            .flat_map(|s| s.faults.iter().map(move |f| s.at + fault_span(f)))
+            .max()
+            .unwrap_or_default()
+    }
+}
+
+/// How long a fault takes from its first injection to its end.
+pub fn fault_span(f: &Fault) -> Duration {
+    f.every * f.repeat.saturating_sub(1) + f.duration.unwrap_or_default()
+}
+
+/// serde_yaml_ng appends " at line L column C" to messages; the error already says it.
+fn strip_location(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_owned(),
+        None => msg.to_owned(),
+    }
+}
