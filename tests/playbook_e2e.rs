@@ -266,7 +266,11 @@ async fn the_emergency_playbook_recovers_critical_kernels_and_survives_its_own_r
         &draft(
             "critical_heartbeat",
             "system",
-            json!({ "down": ["coding_agent", "self_healing"] }),
+            // As critical_heartbeat reports them: objects with the kernel's name.
+            json!({ "count": 2, "down": [
+                { "kernel": "coding_agent", "state": "stopped" },
+                { "kernel": "self_healing", "state": "running" },
+            ] }),
         ),
     );
     let inc = t.closed("system").await;

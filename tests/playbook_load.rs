@@ -115,6 +115,10 @@ fn bad_arguments_and_templates_name_their_line() {
         "name: p\nsteps:\n  - name: a\n    action: restart_kernel\n    args: { kernal: x }\n",
     );
     assert_at(&e, 4, "kernal");
+    let e = load_err(
+        "name: p\nsteps:\n  - name: a\n    action: restart_kernel\n    args: { kernel: \"*\" }\n",
+    );
+    assert_at(&e, 4, "when: unhealthy");
 }
 
 #[test]

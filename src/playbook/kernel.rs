@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::dispatcher::{Dispatched, Dispatcher};
 use crate::bus::{Event, Subscription, Topic};
-use crate::kernel::{Kernel, KernelContext, KernelError, KernelFactory, Request};
+use crate::kernel::{Health, Kernel, KernelContext, KernelError, KernelFactory, Request};
 
 /// The subscriber name of the dispatcher on the bus.
 pub const SUBSCRIBER: &str = "self_healing";
@@ -114,6 +114,20 @@ impl Kernel for SelfHealingKernel {
                     "unknown op {other:?}; self_healing takes \"incident\" and \"stats\""
                 ),
             }),
+        }
+    }
+
+    async fn health(&mut self, _ctx: &KernelContext) -> Health {
+        let s = self.dispatcher.stats().snapshot();
+        if s.queued > 0 {
+            Health::Degraded {
+                reason: format!(
+                    "{} playbook runs wait for a slot ({} running); raise [playbooks] max_concurrent if this lasts",
+                    s.queued, s.running
+                ),
+            }
+        } else {
+            Health::Healthy
         }
     }
 

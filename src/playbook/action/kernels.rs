@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use serde_json::{json, Value};
 
 use super::{skipped, Action, ActionContext, ActionError, ActionRegistry, Args};
-use crate::kernel::{Control, Health, KernelStatus};
+use crate::kernel::{Control, Health, KernelState, KernelStatus};
 use crate::tree::TreeError;
 
 pub(super) fn register(r: &mut ActionRegistry) {
@@ -44,19 +44,82 @@ fn since_detected(ctx: &ActionContext) -> Option<f64> {
     Some(d.num_microseconds()? as f64 / 1e6)
 }
 
+/// Whether a kernel up for `uptime_s` (counted in whole milliseconds) started after
+/// an incident detected `since_s` ago. When the two are within the clock's resolution
+/// the answer is no: a needless restart is cheaper than a missed one.
+pub(crate) fn started_after(uptime_s: f64, since_s: f64) -> bool {
+    uptime_s + 0.001 < since_s
+}
+
 /// Whether the incident names `kernel`: as its component, or in a `kernels`, `down` or
-/// `components` list of its details.
+/// `components` list of its details (names, or objects with a `kernel` or `name`).
 fn named(ctx: &ActionContext, kernel: &str) -> bool {
     if ctx.incident.component == kernel {
         return true;
     }
+    let names = |v: &Value| {
+        v.as_str()
+            .or_else(|| v.get("kernel").and_then(Value::as_str))
+            .or_else(|| v.get("name").and_then(Value::as_str))
+            == Some(kernel)
+    };
     ["kernels", "down", "components"].iter().any(|k| {
         ctx.incident
             .details
             .get(k)
             .and_then(Value::as_array)
-            .is_some_and(|a| a.iter().any(|v| v.as_str() == Some(kernel)))
+            .is_some_and(|a| a.iter().any(names))
     })
+}
+
+/// The kernel names a step acts on: one, or (for `*`, or the component `system`,
+/// which is the whole tree and never a kernel's name) every kernel not stopped on
+/// purpose.
+fn targets(ctx: &ActionContext, args: &Args) -> Result<(bool, Vec<String>), ActionError> {
+    let name = target(ctx, args)?;
+    if name != "*" && (name != "system" || ctx.system.registry.get("system").is_some()) {
+        return Ok((false, vec![name]));
+    }
+    let all = ctx
+        .system
+        .registry
+        .statuses()
+        .into_iter()
+        .filter(|s| s.state() != KernelState::Stopped)
+        .map(|s| s.name.clone())
+        .collect();
+    Ok((true, all))
+}
+
+/// Runs `one` on each name at once; one result for one name, else an object of
+/// `done` and `skipped` names that fails if any failed.
+async fn over<F, Fut>(names: Vec<String>, all: bool, one: F) -> Result<Value, ActionError>
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Result<Value, ActionError>>,
+{
+    if !all {
+        let name = names.into_iter().next().unwrap_or_default();
+        return one(name).await;
+    }
+    let results = futures::future::join_all(names.iter().cloned().map(&one)).await;
+    let (mut done, mut skip, mut errors) = (Vec::new(), Vec::new(), Vec::new());
+    for (n, r) in names.into_iter().zip(results) {
+        match r {
+            Ok(v) if super::is_skipped(&v) => skip.push(n),
+            Ok(_) => done.push(n),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ActionError::failed(errors.join("; ")));
+    }
+    if done.is_empty() {
+        return Ok(
+            json!({ "skipped": true, "reason": "nothing to do on any kernel", "kernels": skip }),
+        );
+    }
+    Ok(json!({ "done": done, "skipped_kernels": skip }))
 }
 
 /// `restart_kernel`: restarts a kernel through its supervisor and waits until it runs.
@@ -64,69 +127,82 @@ fn named(ctx: &ActionContext, kernel: &str) -> bool {
 /// up with a fresh heartbeat (the heartbeat monitor restarts hung kernels itself).
 /// `when` narrows it further: `always` (default); `unhealthy`, only a kernel that is
 /// down, hung, or reports unhealthy; `down_or_named`, only a kernel that is down or
-/// hung, or named in the incident.
+/// hung, or named in the incident. `kernel: "*"` (or the component `system`) acts on
+/// every kernel not stopped on purpose, with `when` other than `always`.
 struct RestartKernel;
 
 const WHEN: [&str; 3] = ["always", "unhealthy", "down_or_named"];
 
+async fn restart_one(ctx: &ActionContext, name: String, when: &str) -> Result<Value, ActionError> {
+    let s = status(ctx, &name)?;
+    let snap = s.snapshot();
+    if fresh(&s) {
+        if since_detected(ctx).is_some_and(|since| started_after(snap.uptime_s, since)) {
+            return Ok(json!({
+                "skipped": true, "kernel": name, "uptime_s": snap.uptime_s,
+                "reason": "already restarted since the incident was detected, up with a fresh heartbeat",
+            }));
+        }
+        if when == "down_or_named" && !named(ctx, &name) {
+            return Ok(skipped(format!(
+                "kernel {name} is up with a fresh heartbeat and not named in the incident"
+            )));
+        }
+        if when == "unhealthy" {
+            let probe = ctx
+                .system
+                .registry
+                .control(&name, Control::Health, ctx.timeout / 2)
+                .await;
+            let unhealthy = match &probe {
+                Ok(v) => matches!(
+                    serde_json::from_value(v.clone()),
+                    Ok(Health::Unhealthy { .. })
+                ),
+                Err(_) => true,
+            };
+            if !unhealthy {
+                return Ok(skipped(format!("kernel {name} is up, fresh and healthy")));
+            }
+        }
+    }
+    let reason = format!(
+        "playbook {} for incident {}",
+        ctx.playbook, ctx.incident.incident_id
+    );
+    ctx.system
+        .registry
+        .restart(&name, &reason, ctx.timeout)
+        .await?;
+    Ok(json!({ "kernel": name, "restarted": true, "restarts": s.restarts(), "state": s.state() }))
+}
+
 #[async_trait]
 impl Action for RestartKernel {
     async fn run(&self, ctx: &ActionContext, args: &Args) -> Result<Value, ActionError> {
-        let name = target(ctx, args)?;
         let when = args.str("when")?.unwrap_or("always");
         if !WHEN.contains(&when) {
             return Err(args.bad("when", "always, unhealthy or down_or_named"));
         }
-        let s = status(ctx, &name)?;
-        let snap = s.snapshot();
-        if fresh(&s) {
-            if since_detected(ctx).is_some_and(|since| snap.uptime_s < since) {
-                return Ok(json!({
-                    "skipped": true, "kernel": name, "uptime_s": snap.uptime_s,
-                    "reason": "already restarted since the incident was detected, up with a fresh heartbeat",
-                }));
-            }
-            if when == "down_or_named" && !named(ctx, &name) {
-                return Ok(skipped(format!(
-                    "kernel {name} is up with a fresh heartbeat and not named in the incident"
-                )));
-            }
-            if when == "unhealthy" {
-                let probe = ctx
-                    .system
-                    .registry
-                    .control(&name, Control::Health, ctx.timeout / 2)
-                    .await;
-                let unhealthy = match &probe {
-                    Ok(v) => matches!(
-                        serde_json::from_value(v.clone()),
-                        Ok(Health::Unhealthy { .. })
-                    ),
-                    Err(_) => true,
-                };
-                if !unhealthy {
-                    return Ok(skipped(format!("kernel {name} is up, fresh and healthy")));
-                }
-            }
+        let (all, names) = targets(ctx, args)?;
+        if all && when == "always" {
+            return Err(args.bad(
+                "when",
+                "unhealthy or down_or_named when acting on every kernel (never restart them all)",
+            ));
         }
-        let reason = format!(
-            "playbook {} for incident {}",
-            ctx.playbook, ctx.incident.incident_id
-        );
-        ctx.system
-            .registry
-            .restart(&name, &reason, ctx.timeout)
-            .await?;
-        Ok(
-            json!({ "kernel": name, "restarted": true, "restarts": s.restarts(), "state": s.state() }),
-        )
+        over(names, all, |n| restart_one(ctx, n, when)).await
     }
 
     fn validate(&self, args: &Args) -> Result<(), String> {
         args.only(&["kernel", "when"])?;
-        match args.str("when").map_err(|e| e.to_string())? {
+        let when = args.str("when").map_err(|e| e.to_string())?;
+        match when {
             Some(w) if !WHEN.contains(&w) => {
                 Err(format!("when: {w:?} must be one of {}", WHEN.join(", ")))
+            }
+            None | Some("always") if matches!(args.str("kernel"), Ok(Some("*"))) => {
+                Err("kernel \"*\" needs `when: unhealthy` or `when: down_or_named`".to_owned())
             }
             _ => Ok(()),
         }
@@ -151,38 +227,43 @@ impl Action for StopKernel {
 
 /// `verify_health`: the kernel is up, its heartbeat fresh, and its health hook does
 /// not report unhealthy. Give the step `retries` to wait for a kernel coming back.
+/// `kernel: "*"` (or the component `system`) checks every kernel not stopped on purpose.
 struct VerifyHealth;
+
+async fn verify_one(ctx: &ActionContext, name: String) -> Result<Value, ActionError> {
+    let s = status(ctx, &name)?;
+    if !s.state().is_up() {
+        return Err(ActionError::failed(format!(
+            "kernel {name} is {:?}, not running",
+            s.state()
+        )));
+    }
+    let age = s.heartbeat_age_ms();
+    if age > s.heartbeat_timeout_ms() {
+        return Err(ActionError::failed(format!(
+            "kernel {name}: heartbeat {age} ms old, timeout {} ms",
+            s.heartbeat_timeout_ms()
+        )));
+    }
+    let v = ctx
+        .system
+        .registry
+        .control(&name, Control::Health, ctx.timeout)
+        .await?;
+    let health: Health = serde_json::from_value(v).unwrap_or(Health::Healthy);
+    if let Health::Unhealthy { reason } = &health {
+        return Err(ActionError::failed(format!(
+            "kernel {name} reports unhealthy: {reason}"
+        )));
+    }
+    Ok(json!({ "kernel": name, "heartbeat_age_ms": age, "health": health }))
+}
 
 #[async_trait]
 impl Action for VerifyHealth {
     async fn run(&self, ctx: &ActionContext, args: &Args) -> Result<Value, ActionError> {
-        let name = target(ctx, args)?;
-        let s = status(ctx, &name)?;
-        if !s.state().is_up() {
-            return Err(ActionError::failed(format!(
-                "kernel {name} is {:?}, not running",
-                s.state()
-            )));
-        }
-        let age = s.heartbeat_age_ms();
-        if age > s.heartbeat_timeout_ms() {
-            return Err(ActionError::failed(format!(
-                "kernel {name}: heartbeat {age} ms old, timeout {} ms",
-                s.heartbeat_timeout_ms()
-            )));
-        }
-        let v = ctx
-            .system
-            .registry
-            .control(&name, Control::Health, ctx.timeout)
-            .await?;
-        let health: Health = serde_json::from_value(v.clone()).unwrap_or(Health::Healthy);
-        if let Health::Unhealthy { reason } = &health {
-            return Err(ActionError::failed(format!(
-                "kernel {name} reports unhealthy: {reason}"
-            )));
-        }
-        Ok(json!({ "kernel": name, "heartbeat_age_ms": age, "health": health }))
+        let (all, names) = targets(ctx, args)?;
+        over(names, all, |n| verify_one(ctx, n)).await
     }
 
     fn validate(&self, args: &Args) -> Result<(), String> {
@@ -253,7 +334,14 @@ pub(crate) fn needed(total: usize, min: Option<u64>, fraction: Option<f64>) -> u
 
 #[cfg(test)]
 mod tests {
-    use super::needed;
+    use super::{needed, started_after};
+
+    #[test]
+    fn a_start_within_the_clock_resolution_of_detection_is_not_after_it() {
+        assert!(started_after(0.5, 2.0));
+        assert!(!started_after(0.0, 0.0004), "same millisecond");
+        assert!(!started_after(3.0, 2.0));
+    }
 
     #[test]
     fn needed_uses_min_fraction_or_three_quarters() {

@@ -8,7 +8,8 @@
 //! then recorded as `skipped`, which is not a failure.
 //!
 //! The built-in actions and their arguments (`kernel` defaults to the incident's
-//! component):
+//! component; for `restart_kernel` and `verify_health`, `*` or the component `system`
+//! means every kernel not stopped on purpose):
 //!
 //! | action | arguments | does |
 //! | --- | --- | --- |
