@@ -39,6 +39,7 @@ pub mod cron;
 mod error;
 pub mod flap;
 pub mod rule;
+mod sections;
 mod signals;
 mod tree;
 mod validate;

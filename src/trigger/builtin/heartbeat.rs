@@ -2,6 +2,7 @@
 //! which are down, read from the registry's shared statuses.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::{json, Value};
@@ -75,23 +76,30 @@ impl Trigger for HeartbeatFailure {
 
     async fn check(&mut self, ctx: &KernelContext) -> Result<Vec<Finding>, TriggerError> {
         let mut out = Vec::new();
-        let watched = |st: &KernelStatus| !st.critical || self.cfg.include_critical;
-        for st in ctx.system.registry.statuses() {
-            if watched(&st) && st.is_hung() {
-                self.missed.remove(&st.name);
-                let summary = format!(
-                    "kernel {} missed its heartbeat: last beat {:.1} s ago, timeout {:.1} s",
-                    st.name,
-                    st.heartbeat_age_ms() as f64 / 1000.0,
-                    st.heartbeat_timeout_ms() as f64 / 1000.0
-                );
-                out.push(self.alert(
-                    &st.name,
-                    st.critical,
-                    status_details(&st, "status"),
-                    summary,
-                ));
+        let include_critical = self.cfg.include_critical;
+        // One pass over the shared statuses, cloning only the hung ones.
+        let mut hung: Vec<Arc<KernelStatus>> = Vec::new();
+        ctx.system.registry.for_each(|e| {
+            let st = &e.status;
+            if (!st.critical || include_critical) && st.is_hung() {
+                hung.push(st.clone());
             }
+        });
+        hung.sort_by(|a, b| a.name.cmp(&b.name));
+        for st in hung {
+            self.missed.remove(&st.name);
+            let summary = format!(
+                "kernel {} missed its heartbeat: last beat {:.1} s ago, timeout {:.1} s",
+                st.name,
+                st.heartbeat_age_ms() as f64 / 1000.0,
+                st.heartbeat_timeout_ms() as f64 / 1000.0
+            );
+            out.push(self.alert(
+                &st.name,
+                st.critical,
+                status_details(&st, "status"),
+                summary,
+            ));
         }
         for (name, payload) in std::mem::take(&mut self.missed) {
             let entry = ctx.system.registry.get(&name);
@@ -153,10 +161,14 @@ impl Trigger for CriticalHeartbeat {
     async fn check(&mut self, ctx: &KernelContext) -> Result<Vec<Finding>, TriggerError> {
         let mut down = Vec::new();
         let mut out = Vec::new();
-        for st in ctx.system.registry.statuses() {
-            if !st.critical {
-                continue;
+        let mut critical: Vec<Arc<KernelStatus>> = Vec::new();
+        ctx.system.registry.for_each(|e| {
+            if e.status.critical {
+                critical.push(e.status.clone());
             }
+        });
+        critical.sort_by(|a, b| a.name.cmp(&b.name));
+        for st in critical {
             let (state, age, timeout) =
                 (st.state(), st.heartbeat_age_ms(), st.heartbeat_timeout_ms());
             match classify(state, age, timeout, self.cfg.late_fraction) {
