@@ -74,7 +74,12 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(code)
         }
         Command::Incidents { json, open } => {
-            incidents(&state_paths(&cli.state_dir, config_path)?, json, open, stdout)?;
+            incidents(
+                &state_paths(&cli.state_dir, config_path)?,
+                json,
+                open,
+                stdout,
+            )?;
             Ok(0)
         }
         Command::Audit {
@@ -108,10 +113,16 @@ fn state_paths(
     config_path: Option<&std::path::Path>,
 ) -> anyhow::Result<crate::state::StatePaths> {
     if state_dir.is_some() {
-        return Ok(crate::state::StatePaths::resolve(state_dir.as_deref(), None));
+        return Ok(crate::state::StatePaths::resolve(
+            state_dir.as_deref(),
+            None,
+        ));
     }
     let loaded = crate::config::load(config_path)?;
-    Ok(crate::state::StatePaths::resolve(None, loaded.source.path()))
+    Ok(crate::state::StatePaths::resolve(
+        None,
+        loaded.source.path(),
+    ))
 }
 
 fn unreachable_control() -> anyhow::Result<i32> {
