@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use grace::chaos::measure::{
-    assess, detection, expectation_status, score, AlertSeen, Check, Facts, FaultClass, FaultRecord,
-    IncidentSpan, KernelEvent, PidChange, ProbeChange, SteadyChange, Timeline,
+    assess, detection, expectation_status, recovered_at, score, AlertSeen, Check, Facts,
+    FaultClass, FaultRecord, IncidentSpan, KernelEvent, PidChange, ProbeChange, SteadyChange,
+    Timeline,
 };
 use grace::chaos::report::{summary_table, timeline_svg, RunReport, ScenarioReport};
 use grace::chaos::scenario::{Expectation, IncidentMatch, Slo};
@@ -14,6 +15,7 @@ fn slo(secs: u64) -> Slo {
     Slo {
         max_recovery: Duration::from_secs(secs),
         max_detection: None,
+        settle: None,
     }
 }
 
@@ -93,6 +95,18 @@ fn a_restart_seen_in_the_kernel_list_is_detection() {
 }
 
 #[test]
+fn a_stopped_kernel_is_the_fault_not_its_detection() {
+    let tl = Timeline {
+        samples: vec![-0.05, 0.05, 0.15],
+        steady: vec![steady(-0.05, true), steady(0.05, false)],
+        kernels: vec![kev(-0.05, 0, "running"), kev(0.05, 0, "stopped")],
+        end: 0.15,
+        ..Timeline::default()
+    };
+    assert!(detection(&tl, &kill_k(0.0)).is_none());
+}
+
+#[test]
 fn an_earlier_incident_for_the_component_wins() {
     let mut tl = kill_timeline();
     tl.incidents.push(incident("inc_1", "k", 0.02, Some(0.2)));
@@ -160,6 +174,29 @@ fn recovery_counts_from_injection_to_the_steady_state_after_detection() {
 }
 
 #[test]
+fn a_steady_state_that_breaks_again_at_once_is_not_yet_a_recovery() {
+    let mut tl = kill_timeline();
+    // Back at 0.30, broken again at 0.50, back for good at 0.80.
+    tl.steady.push(steady(0.50, false));
+    tl.steady.push(steady(0.80, true));
+    tl.samples = vec![-0.05, 0.05, 0.15, 0.30, 0.40, 0.50, 0.80, 2.0];
+    tl.end = 2.0;
+    let a = assess(&slo(120), &[], &[kill_k(0.0)], &tl, &Facts::default(), None);
+    assert_eq!(a.faults[0].recovery, Some(0.80), "1 s settle by default");
+    let quick = Slo {
+        settle: Some(Duration::from_millis(100)),
+        ..slo(120)
+    };
+    let a = assess(&quick, &[], &[kill_k(0.0)], &tl, &Facts::default(), None);
+    assert_eq!(a.faults[0].recovery, Some(0.30));
+    assert_eq!(
+        recovered_at(&tl, 0.85, 1.0),
+        Some(2.0),
+        "the next observation"
+    );
+}
+
+#[test]
 fn a_slow_recovery_misses_the_slo_and_says_so() {
     let tl = kill_timeline();
     let a = assess(&slo(0), &[], &[kill_k(0.0)], &tl, &Facts::default(), None);
@@ -223,6 +260,7 @@ fn max_detection_requires_detection_in_time() {
     let strict = Slo {
         max_recovery: Duration::from_secs(120),
         max_detection: Some(Duration::from_millis(10)),
+        settle: None,
     };
     let a = assess(&strict, &[], &[kill_k(0.0)], &tl, &Facts::default(), None);
     assert!(!a.faults[0].detection_met && !a.passed);

@@ -226,6 +226,14 @@ impl Monitor {
         }
     }
 
+    /// For how long the steady state has held without a break (0 when it does not).
+    pub fn steady_for(&self) -> f64 {
+        match self.timeline.steady.last() {
+            Some(c) if c.ok => self.timeline.end - c.t,
+            _ => 0.0,
+        }
+    }
+
     /// Whether the steady state held at the last observation.
     pub fn steady_ok(&self) -> bool {
         self.timeline.steady.last().is_some_and(|c| c.ok)

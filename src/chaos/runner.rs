@@ -370,6 +370,7 @@ async fn drive(s: &Scenario, ctx: &Ctx, report: &mut ScenarioReport, progress: &
         let planned_end = s.injection_end().as_secs_f64();
         let timeout = s.timeout().as_secs_f64();
         let grace = 5.0_f64.min(timeout);
+        let settle = s.slo.settle().as_secs_f64();
         loop {
             tokio::time::sleep(s.poll()).await;
             let t = mon.observe().await;
@@ -434,7 +435,7 @@ async fn drive(s: &Scenario, ctx: &Ctx, report: &mut ScenarioReport, progress: &
                 .expect
                 .iter()
                 .all(|e| measure::expectation_status(e, tl, &facts, first, t).0 != Check::Pending);
-            if mon.steady_ok() && noticed && expected {
+            if mon.steady_for() >= settle && noticed && expected {
                 break;
             }
         }
@@ -513,7 +514,10 @@ fn tell(s: &Scenario, mon: &Monitor, f: &Fault, slot: &mut Slot, progress: &mut 
             });
         }
     }
-    if (1..=2).contains(&slot.told) && slot.done && mon.steady_ok() {
+    let waits_for_detection =
+        !matches!(class_of(&f.kind), FaultClass::Other | FaultClass::Operator);
+    let settled = mon.steady_for() >= s.slo.settle().as_secs_f64();
+    if (slot.told == 2 || (slot.told == 1 && !waits_for_detection)) && slot.done && settled {
         slot.told = 3;
         progress.event(Event::Fault {
             name: &s.name,

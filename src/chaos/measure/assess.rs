@@ -94,7 +94,13 @@ fn kernel_disturbed(tl: &Timeline, kernel: &str, from: f64, restarts_only: bool)
     for e in tl.kernels.iter().filter(|e| e.kernel == kernel) {
         if e.t >= from {
             let restarted = last.is_some_and(|r| e.restarts > r);
-            if restarted || (!restarts_only && e.state != "running") {
+            // States only the supervisor or the heartbeat monitor set: the system is
+            // acting. `stopped` is what a kill leaves, not a sign anyone noticed.
+            let acting = matches!(
+                e.state.as_str(),
+                "restarting" | "starting" | "failed" | "degraded"
+            );
+            if restarted || (!restarts_only && acting) {
                 return Some(e.t);
             }
         }
@@ -162,20 +168,32 @@ pub fn recovery_start(f: &FaultRecord, detected_at: Option<f64>) -> f64 {
         .max(detected_at.unwrap_or(f.injected_at))
 }
 
-/// The first observation at or after `start` at which the steady state held.
-fn recovered_at(tl: &Timeline, start: f64) -> Option<f64> {
-    if tl.samples.is_empty() {
-        // Without sample times, changes are the observations.
-        if steady_ok_at(tl, start) {
-            return Some(start);
-        }
-        return tl.steady.iter().find(|c| c.t > start && c.ok).map(|c| c.t);
+/// The first observation at or after `start` from which the steady state held for at
+/// least `settle` (or until the end of observation): a steady state that comes back
+/// only to break again at once is not a recovery.
+pub fn recovered_at(tl: &Timeline, start: f64, settle: f64) -> Option<f64> {
+    let first = if tl.samples.is_empty() {
+        start
+    } else {
+        let i = tl.samples.partition_point(|&s| s < start);
+        *tl.samples.get(i)?
+    };
+    let mut candidates = Vec::new();
+    if steady_ok_at(tl, first) {
+        candidates.push(first);
     }
-    let i = tl.samples.partition_point(|&s| s < start);
-    tl.samples[i..]
-        .iter()
-        .copied()
-        .find(|&s| steady_ok_at(tl, s))
+    candidates.extend(
+        tl.steady
+            .iter()
+            .filter(|c| c.ok && c.t > first)
+            .map(|c| c.t),
+    );
+    candidates.into_iter().find(|&c| {
+        tl.steady
+            .iter()
+            .find(|x| x.t > c && !x.ok)
+            .is_none_or(|broken| broken.t - c >= settle)
+    })
 }
 
 /// The score of one recovery: 100 for an instant one, 50 at the SLO, falling below 50
@@ -384,7 +402,11 @@ fn fault_outcome(
     let det = detection(tl, f);
     let detected_at = det.as_ref().map(|d| d.0);
     let mttd = detected_at.map(|t| t - f.injected_at);
-    let recovered_at = recovered_at(tl, recovery_start(f, detected_at));
+    let recovered_at = recovered_at(
+        tl,
+        recovery_start(f, detected_at),
+        slo.settle().as_secs_f64(),
+    );
     let recovery = recovered_at.map(|t| t - f.injected_at);
     let detection_met = match (slo.max_detection, &f.class) {
         (None, _) | (_, FaultClass::Operator) => true,

@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use assess::{
-    assess, detection, expectation_status, recovery_start, score, steady_ok_at, Assessment, Check,
-    ExpectationResult, FaultOutcome,
+    assess, detection, expectation_status, recovered_at, recovery_start, score, steady_ok_at,
+    Assessment, Check, ExpectationResult, FaultOutcome,
 };
 
 /// A change of the steady state.

@@ -133,6 +133,16 @@ pub struct Slo {
     /// fault must be detected.
     #[serde(default, with = "humantime_serde")]
     pub max_detection: Option<Duration>,
+    /// How long the steady state must hold again to count as recovered (default 1 s).
+    #[serde(default, with = "humantime_serde")]
+    pub settle: Option<Duration>,
+}
+
+impl Slo {
+    /// The settle time.
+    pub fn settle(&self) -> Duration {
+        self.settle.unwrap_or(Duration::from_secs(1))
+    }
 }
 
 /// An abort condition: a probe failing continuously for longer than a bound.
