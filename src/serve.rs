@@ -15,10 +15,11 @@ use crate::config::Loaded;
 use crate::http::HttpKernel;
 use crate::http::{HttpError, HttpServer};
 use crate::kernel::KernelSpec;
-use crate::state::{ServeInfo, StateError, StateLock, StatePaths};
 use crate::snapshot::SnapshotManager;
+use crate::state::{ServeInfo, StateError, StateLock, StatePaths};
 use crate::supervisor::ChildSpec;
 use crate::tree::{Extensions, StartError, System, Tree};
+use crate::watchdog::PortDecision;
 
 /// Exit status of a serve that asks its watchdog to restart it (not a crash).
 pub const EXIT_RESTART_REQUESTED: i32 = 75;
@@ -175,10 +176,101 @@ async fn start_http(
             .write(&system.paths)?;
         return Ok(None);
     }
-    let server = crate::http::start(system.clone(), cfg, port, bind).await?;
+    let server = match crate::http::start(system.clone(), cfg, port, bind).await {
+        Err(HttpError::PortInUse { port: taken, .. }) => {
+            heal_port_conflict(system, taken, bind).await?
+        }
+        other => other?,
+    };
     let addr = server.local_addr();
     ServeInfo::for_this_process(&system.paths, &addr.ip().to_string(), addr.port())
         .write(&system.paths)?;
     tracing::info!(%addr, "http listening");
     Ok(Some(server))
+}
+
+/// Network healing: serve's port is taken. A stale serve of this state directory is
+/// stopped and the port bound again; any other holder is left alone and serve binds a
+/// free port instead (recorded in `serve.json`). Either way the repair is recorded as a
+/// `port_in_use` incident with its MTTR.
+async fn heal_port_conflict(
+    system: &Arc<System>,
+    port: u16,
+    bind: Option<&str>,
+) -> Result<HttpServer, ServeError> {
+    let detected = crate::time::now();
+    let decision = crate::watchdog::heal_port_conflict(&system.paths, port);
+    tracing::warn!(port, ?decision, "http port in use; healing");
+    let cfg = &system.config.http;
+    let (server, action) = match decision {
+        PortDecision::StopStale { pid, pgid } => {
+            crate::watchdog::stop_process(pid, pgid, Duration::from_secs(5)).await;
+            let s = crate::http::start(system.clone(), cfg, Some(port), bind).await?;
+            (
+                s,
+                format!("stopped stale serve {pid} and bound {port} again"),
+            )
+        }
+        PortDecision::HeldByLiveServe { pid } => {
+            return Err(StateError::Locked {
+                what: "a serve".to_owned(),
+                path: system.paths.serve_lock(),
+                holder: Some(pid),
+            }
+            .into())
+        }
+        PortDecision::UseFreePort { holder } => {
+            let s = crate::http::start(system.clone(), cfg, Some(0), bind).await?;
+            let who = holder.map_or_else(|| "another process".to_owned(), |p| format!("pid {p}"));
+            let action = format!(
+                "port {port} is held by {who}; bound free port {}",
+                s.local_addr().port()
+            );
+            (s, action)
+        }
+    };
+    record_port_incident(system, port, detected, &action, server.local_addr().port());
+    Ok(server)
+}
+
+fn record_port_incident(
+    system: &System,
+    port: u16,
+    detected: chrono::DateTime<chrono::Utc>,
+    action: &str,
+    bound: u16,
+) {
+    use crate::incident::{IncidentDraft, IncidentStatus, Opened, Severity, StepRecord};
+    let draft = IncidentDraft {
+        trigger: "port_conflict".to_owned(),
+        component: "http".to_owned(),
+        failure_mode: "port_in_use".to_owned(),
+        severity: Severity::High,
+        playbook: Some("port_conflict".to_owned()),
+        summary: format!("http port {port} was in use"),
+        details: serde_json::json!({ "port": port, "bound": bound }),
+        detected_at: Some(crate::time::rfc3339(detected)),
+    };
+    let step = StepRecord {
+        name: "heal".to_owned(),
+        action: "bind".to_owned(),
+        status: "ok".to_owned(),
+        attempts: 1,
+        duration_ms: (crate::time::now() - detected).num_milliseconds().max(0) as u64,
+        output: serde_json::json!({ "action": action }),
+    };
+    let recorded = match system.incidents.open(draft) {
+        Ok(Opened::New(inc)) => system
+            .incidents
+            .resolve(&inc.incident_id, IncidentStatus::Resolved, true, vec![step])
+            .map(|i| i.mttr_seconds),
+        Ok(_) => Ok(None),
+        Err(e) => Err(e),
+    };
+    match recorded {
+        Ok(mttr) => {
+            tracing::info!(port, bound, mttr_seconds = ?mttr, action, "port conflict healed")
+        }
+        Err(e) => tracing::error!(error = %e, "could not record the port_in_use incident"),
+    }
 }
