@@ -344,3 +344,20 @@ async fn an_incident_no_playbook_answers_is_escalated() {
     assert_eq!(incidents(&s)[&id(&d)]["status"], "escalated");
     assert_eq!(s.dispatcher.stats().snapshot().unmatched, 1);
 }
+
+#[tokio::test]
+async fn a_flapping_warning_is_escalated_and_never_remediated() {
+    let s = setup(Config::default());
+    // "slow" has a playbook; the flapping warning of the same condition must not run it.
+    let mut d: IncidentDraft = serde_json::from_value(draft("slow", "k").payload).expect("draft");
+    d.failure_mode = grace::trigger::flap::FLAPPING.into();
+    let ev = Event::new(Topic::EventEarlyWarning, Some("k"), d);
+    let out = s.dispatcher.dispatch(&s.system, &ev);
+    assert!(
+        matches!(&out, Dispatched::Escalating { reason, .. } if reason.contains("flapping")),
+        "{out:?}"
+    );
+    settle(&s, 1).await;
+    assert_eq!(s.probe.calls.load(Ordering::SeqCst), 0, "nothing acted");
+    assert_eq!(incidents(&s)[&id(&out)]["status"], "escalated");
+}

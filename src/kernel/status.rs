@@ -64,6 +64,8 @@ pub struct KernelStatus {
     messages: AtomicU64,
     enqueued: AtomicU64,
     restarts: AtomicU64,
+    /// When it last went down for a restart (monotonic ms; 0: never).
+    down_ms: AtomicU64,
     tick_pending: AtomicBool,
     unresponsive: AtomicBool,
     last_reason: Mutex<Option<String>>,
@@ -118,6 +120,7 @@ impl KernelStatus {
             messages: AtomicU64::new(0),
             enqueued: AtomicU64::new(0),
             restarts: AtomicU64::new(0),
+            down_ms: AtomicU64::new(0),
             tick_pending: AtomicBool::new(false),
             unresponsive: AtomicBool::new(false),
             last_reason: Mutex::new(None),
@@ -206,15 +209,25 @@ impl KernelStatus {
         self.unresponsive.load(Ordering::Relaxed)
     }
 
-    /// Counts a restart with its reason.
+    /// Counts a restart with its reason, and notes that it went down now.
     pub fn record_restart(&self, reason: &str) {
         self.restarts.fetch_add(1, Ordering::Relaxed);
+        self.down_ms.store(mono_ms().max(1), Ordering::Relaxed);
         *self.last_reason.lock() = Some(reason.to_owned());
     }
 
     /// Records a failure reason without counting a restart.
     pub fn set_reason(&self, reason: &str) {
         *self.last_reason.lock() = Some(reason.to_owned());
+    }
+
+    /// Milliseconds since it last went down for a restart (None: never restarted).
+    /// A restart takes microseconds, so a poll of `state` alone would not see it.
+    pub fn since_down_ms(&self) -> Option<u64> {
+        match self.down_ms.load(Ordering::Relaxed) {
+            0 => None,
+            at => Some(mono_ms().saturating_sub(at)),
+        }
     }
 
     /// Restarts so far.

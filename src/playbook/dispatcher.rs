@@ -137,6 +137,11 @@ impl Dispatcher {
             }
             Opened::New(inc) => Arc::new(inc),
         };
+        if draft.failure_mode == crate::trigger::flap::FLAPPING {
+            // Remediating a condition that comes and goes would loop: a human decides.
+            let reason = "the condition is flapping; remediation is suppressed until it settles";
+            return self.escalate_now(system, inc, None, reason.to_owned());
+        }
         let id = inc.incident_id.clone();
         let playbook = match self.playbooks().select(&draft, event.topic) {
             Ok(p) => p,

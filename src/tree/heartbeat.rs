@@ -47,6 +47,9 @@ pub struct HeartbeatMissed {
     pub heartbeat_age_ms: u64,
     /// Its timeout, milliseconds.
     pub timeout_ms: u64,
+    /// Its restarts so far (a later count means it has been restarted since).
+    #[serde(default)]
+    pub restarts: u64,
 }
 
 /// Whether a kernel with this `interval` and `phase` (ms) is due a tick in the window
@@ -226,20 +229,22 @@ async fn monitor(system: Arc<System>, cfg: HeartbeatConfig) {
                     s.name.clone(),
                     s.heartbeat_age_ms(),
                     s.heartbeat_timeout_ms(),
+                    s.restarts(),
                 ));
             }
         });
         let now = mono_ms();
         inflight.retain(|_, h| !h.is_finished());
-        reported.retain(|n| hung.iter().any(|(h, _, _)| h == n));
-        attempted.retain(|n, _| hung.iter().any(|(h, _, _)| h == n));
-        for (name, age, timeout) in hung {
+        reported.retain(|n| hung.iter().any(|(h, ..)| h == n));
+        attempted.retain(|n, _| hung.iter().any(|(h, ..)| h == n));
+        for (name, age, timeout, restarts) in hung {
             if reported.insert(name.clone()) {
                 tracing::warn!(kernel = %name, heartbeat_age_ms = age, timeout_ms = timeout, "heartbeat missed");
                 let payload = HeartbeatMissed {
                     kernel: name.clone(),
                     heartbeat_age_ms: age,
                     timeout_ms: timeout,
+                    restarts,
                 };
                 system
                     .bus

@@ -159,7 +159,7 @@ fn flapping_warning(alert: &Alert, percent: f64, history: &str, rule: &Rule) -> 
         Level::EarlyWarning,
         &d.trigger,
         &d.component,
-        "flapping",
+        super::flap::FLAPPING,
         Severity::Low,
         None,
         format!(

@@ -44,6 +44,10 @@ pub struct FlapHistory {
     bits: u32,
 }
 
+/// The failure mode of the early warning a trigger publishes when one of its
+/// conditions starts flapping. The dispatcher never remediates it: it notifies.
+pub const FLAPPING: &str = "flapping";
+
 /// A change of flapping state.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum FlapChange {

@@ -72,6 +72,27 @@ fn named(ctx: &ActionContext, kernel: &str) -> bool {
     })
 }
 
+/// What the incident says of the kernel when it was detected: its restart count, and
+/// whether its supervisor had already taken it down and brought it back (as
+/// `critical_heartbeat` reports a kernel in `down`, with `down_ms_ago`).
+fn at_detection(ctx: &ActionContext, kernel: &str) -> (Option<u64>, bool) {
+    let d = &ctx.incident.details;
+    if let Some(e) = d
+        .get("down")
+        .and_then(Value::as_array)
+        .and_then(|a| a.iter().find(|e| e["kernel"] == kernel))
+    {
+        return (e["restarts"].as_u64(), e["down_ms_ago"].is_u64());
+    }
+    if ctx.incident.component != kernel {
+        return (None, false);
+    }
+    let restarts = d["restarts"]
+        .as_u64()
+        .or_else(|| d["event"]["restarts"].as_u64());
+    (restarts, d["down_ms_ago"].is_u64())
+}
+
 /// The kernel names a step acts on: one, or (for `*`, or the component `system`,
 /// which is the whole tree and never a kernel's name) every kernel not stopped on
 /// purpose.
@@ -133,15 +154,40 @@ struct RestartKernel;
 
 const WHEN: [&str; 3] = ["always", "unhealthy", "down_or_named"];
 
+/// Waits (up to `bound`) for a restart its supervisor has in progress; true when the
+/// kernel came back up with a fresh heartbeat.
+async fn await_supervisor_restart(s: &KernelStatus, bound: std::time::Duration) -> bool {
+    let until = tokio::time::Instant::now() + bound;
+    while s.state() == KernelState::Restarting && tokio::time::Instant::now() < until {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    fresh(s)
+}
+
 async fn restart_one(ctx: &ActionContext, name: String, when: &str) -> Result<Value, ActionError> {
     let s = status(ctx, &name)?;
+    if s.state() == KernelState::Restarting && await_supervisor_restart(&s, ctx.timeout / 2).await {
+        return Ok(json!({
+            "skipped": true, "kernel": name,
+            "reason": "its supervisor was already restarting it; up with a fresh heartbeat",
+        }));
+    }
     let snap = s.snapshot();
     if fresh(&s) {
-        if since_detected(ctx).is_some_and(|since| started_after(snap.uptime_s, since)) {
+        let (restarts_then, recovered) = at_detection(ctx, &name);
+        if restarts_then.is_some_and(|n| snap.restarts > n)
+            || since_detected(ctx).is_some_and(|since| started_after(snap.uptime_s, since))
+        {
             return Ok(json!({
                 "skipped": true, "kernel": name, "uptime_s": snap.uptime_s,
                 "reason": "already restarted since the incident was detected, up with a fresh heartbeat",
             }));
+        }
+        if recovered && restarts_then == Some(snap.restarts) {
+            return Ok(skipped(format!(
+                "kernel {name} was restarted by its supervisor before the incident was \
+                 detected and is up with a fresh heartbeat"
+            )));
         }
         if when == "down_or_named" && !named(ctx, &name) {
             return Ok(skipped(format!(

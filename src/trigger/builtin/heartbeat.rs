@@ -19,8 +19,8 @@ use crate::trigger::{Alert, Finding, Level, Trigger, TriggerError};
 pub struct HeartbeatFailure {
     cfg: HeartbeatFailureConfig,
     /// Kernels announced by `kernel.heartbeat.missed` since the last check, with the
-    /// event's payload.
-    missed: BTreeMap<String, Value>,
+    /// event's time and payload.
+    missed: BTreeMap<String, (String, Value)>,
 }
 
 impl HeartbeatFailure {
@@ -32,23 +32,32 @@ impl HeartbeatFailure {
         }
     }
 
-    fn alert(&self, name: &str, critical: bool, details: Value, summary: String) -> Finding {
-        Finding::Holds(
-            Alert::new(
-                Level::Incident,
-                "heartbeat_failure",
-                name,
-                "heartbeat_failure",
-                if critical {
-                    Severity::Critical
-                } else {
-                    Severity::High
-                },
-                Some(self.cfg.playbook_or("restart_kernel")),
-                summary,
-            )
-            .details(details),
+    /// `seen_at`: when the heartbeat monitor saw the miss, if it announced it; that is
+    /// the detection time (the monitor may restart the kernel before the next check).
+    fn alert(
+        &self,
+        name: &str,
+        critical: bool,
+        details: Value,
+        summary: String,
+        seen_at: Option<String>,
+    ) -> Finding {
+        let mut alert = Alert::new(
+            Level::Incident,
+            "heartbeat_failure",
+            name,
+            "heartbeat_failure",
+            if critical {
+                Severity::Critical
+            } else {
+                Severity::High
+            },
+            Some(self.cfg.playbook_or("restart_kernel")),
+            summary,
         )
+        .details(details);
+        alert.draft.detected_at = seen_at;
+        Finding::Holds(alert)
     }
 }
 
@@ -70,7 +79,8 @@ impl Trigger for HeartbeatFailure {
 
     fn on_event(&mut self, event: &Event, _ctx: &KernelContext) {
         if let Some(name) = event_component(event) {
-            self.missed.insert(name, event.payload.clone());
+            self.missed
+                .insert(name, (event.at.clone(), event.payload.clone()));
         }
     }
 
@@ -87,7 +97,7 @@ impl Trigger for HeartbeatFailure {
         });
         hung.sort_by(|a, b| a.name.cmp(&b.name));
         for st in hung {
-            self.missed.remove(&st.name);
+            let seen_at = self.missed.remove(&st.name).map(|(at, _)| at);
             let summary = format!(
                 "kernel {} missed its heartbeat: last beat {:.1} s ago, timeout {:.1} s",
                 st.name,
@@ -99,9 +109,10 @@ impl Trigger for HeartbeatFailure {
                 st.critical,
                 status_details(&st, "status"),
                 summary,
+                seen_at,
             ));
         }
-        for (name, payload) in std::mem::take(&mut self.missed) {
+        for (name, (at, payload)) in std::mem::take(&mut self.missed) {
             let entry = ctx.system.registry.get(&name);
             let critical = entry.as_ref().is_some_and(|e| e.status.critical);
             if critical && !self.cfg.include_critical {
@@ -109,7 +120,7 @@ impl Trigger for HeartbeatFailure {
             }
             let details = json!({ "source": "kernel.heartbeat.missed", "event": payload });
             let summary = format!("kernel {name} missed its heartbeat (kernel.heartbeat.missed)");
-            out.push(self.alert(&name, critical, details, summary));
+            out.push(self.alert(&name, critical, details, summary, Some(at)));
         }
         Ok(out)
     }
@@ -128,9 +139,18 @@ pub enum Beat {
 
 /// Classifies one critical kernel. A kernel stopped on purpose is not down (the
 /// supervisor's `system.critical_kernel_down` covers one that stays down); one stuck
-/// while starting is, once its timeout passes.
-pub fn classify(state: KernelState, age_ms: u64, timeout_ms: u64, late_fraction: f64) -> Beat {
-    if matches!(state, KernelState::Restarting | KernelState::Failed)
+/// while starting is, once its timeout passes. `restarted` says its supervisor took it
+/// down and brought it back within the recent window: it went down, even if the check
+/// finds it running again (a restart takes microseconds, a check comes every seconds).
+pub fn classify(
+    state: KernelState,
+    age_ms: u64,
+    timeout_ms: u64,
+    late_fraction: f64,
+    restarted: bool,
+) -> Beat {
+    if restarted
+        || matches!(state, KernelState::Restarting | KernelState::Failed)
         || (state != KernelState::Stopped && age_ms > timeout_ms)
     {
         Beat::Down
@@ -139,6 +159,14 @@ pub fn classify(state: KernelState, age_ms: u64, timeout_ms: u64, late_fraction:
     } else {
         Beat::Healthy
     }
+}
+
+/// How long a restart keeps counting as "went down": two check intervals (a restart of
+/// the trigger itself may skip one), at least one second.
+fn recent_window_ms(interval: std::time::Duration) -> u64 {
+    u64::try_from(interval.as_millis().saturating_mul(2))
+        .unwrap_or(u64::MAX)
+        .max(1000)
 }
 
 /// `critical_heartbeat`: every check over the critical kernels; one down is an incident
@@ -168,14 +196,23 @@ impl Trigger for CriticalHeartbeat {
             }
         });
         critical.sort_by(|a, b| a.name.cmp(&b.name));
+        let recent = recent_window_ms(self.cfg.common().interval);
         for st in critical {
             let (state, age, timeout) =
                 (st.state(), st.heartbeat_age_ms(), st.heartbeat_timeout_ms());
-            match classify(state, age, timeout, self.cfg.late_fraction) {
+            let since_down = st.since_down_ms().filter(|ms| *ms <= recent);
+            match classify(
+                state,
+                age,
+                timeout,
+                self.cfg.late_fraction,
+                since_down.is_some(),
+            ) {
                 Beat::Healthy => {}
                 Beat::Down => down.push(json!({
                     "kernel": st.name, "state": state, "heartbeat_age_ms": age,
                     "heartbeat_timeout_ms": timeout, "last_reason": st.last_reason(),
+                    "restarts": st.restarts(), "down_ms_ago": since_down,
                 })),
                 Beat::Late => out.push(Finding::Holds(
                     Alert::new(
@@ -240,20 +277,25 @@ mod tests {
     #[test]
     fn classification_of_critical_kernels() {
         use KernelState::*;
-        assert_eq!(classify(Running, 100, 5000, 0.5), Beat::Healthy);
-        assert_eq!(classify(Running, 2600, 5000, 0.5), Beat::Late);
-        assert_eq!(classify(Degraded, 5001, 5000, 0.5), Beat::Down);
-        assert_eq!(classify(Restarting, 0, 5000, 0.5), Beat::Down);
-        assert_eq!(classify(Failed, 0, 5000, 0.5), Beat::Down);
-        assert_eq!(classify(Stopped, 99_999, 5000, 0.5), Beat::Healthy);
-        assert_eq!(classify(Starting, 100, 5000, 0.5), Beat::Healthy);
-        assert_eq!(classify(Starting, 6000, 5000, 0.5), Beat::Down);
+        assert_eq!(classify(Running, 100, 5000, 0.5, false), Beat::Healthy);
+        assert_eq!(classify(Running, 2600, 5000, 0.5, false), Beat::Late);
+        assert_eq!(classify(Degraded, 5001, 5000, 0.5, false), Beat::Down);
+        assert_eq!(classify(Restarting, 0, 5000, 0.5, false), Beat::Down);
+        assert_eq!(classify(Failed, 0, 5000, 0.5, false), Beat::Down);
+        assert_eq!(classify(Stopped, 99_999, 5000, 0.5, false), Beat::Healthy);
+        assert_eq!(classify(Starting, 100, 5000, 0.5, false), Beat::Healthy);
+        assert_eq!(classify(Starting, 6000, 5000, 0.5, false), Beat::Down);
+        assert_eq!(
+            classify(Running, 10, 5000, 0.5, true),
+            Beat::Down,
+            "restarted"
+        );
     }
 
     proptest! {
         #[test]
         fn an_up_kernel_is_down_exactly_past_its_timeout(age in 0u64..20_000, timeout in 1u64..10_000) {
-            let b = classify(KernelState::Running, age, timeout, 0.5);
+            let b = classify(KernelState::Running, age, timeout, 0.5, false);
             prop_assert_eq!(b == Beat::Down, age > timeout);
             prop_assert_eq!(b == Beat::Healthy, age as f64 <= timeout as f64 * 0.5);
         }
