@@ -246,12 +246,15 @@ impl KernelStatus {
         self.enqueued.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Counts a message handled, with its handling time, and beats (unless the last
-    /// tick found the kernel unresponsive).
+    /// Counts a message handled, with its handling time when it is a request or a
+    /// control call (`None` for a heartbeat tick, which is not work), and beats (unless
+    /// the last tick found the kernel unresponsive).
     #[inline]
-    pub fn note_handled(&self, ns: u64) {
+    pub fn note_handled(&self, ns: Option<u64>) {
         self.messages.fetch_add(1, Ordering::Relaxed);
-        self.handle_latency.record_ns(ns);
+        if let Some(ns) = ns {
+            self.handle_latency.record_ns(ns);
+        }
         if !self.unresponsive.load(Ordering::Relaxed) {
             self.beat();
         }

@@ -2,24 +2,19 @@
 //! every message a kernel handles, precise to about 6% for quantiles.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 
 const SUB: usize = 16; // linear sub-buckets per power of two
 const POWERS: usize = 40; // up to 2^40 ns (~18 minutes)
 const BUCKETS: usize = SUB * POWERS;
 
-/// Records durations in nanoseconds; reports count and quantiles.
+/// Records durations in nanoseconds; reports count and quantiles. The buckets (5 KiB)
+/// are allocated on the first record, so a kernel that never handles a request (only
+/// heartbeat ticks) costs a pointer, not a table.
+#[derive(Default)]
 pub struct Histogram {
-    buckets: Box<[AtomicU64]>,
+    buckets: OnceLock<Box<[AtomicU64]>>,
     count: AtomicU64,
-}
-
-impl Default for Histogram {
-    fn default() -> Self {
-        Histogram {
-            buckets: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
-            count: AtomicU64::new(0),
-        }
-    }
 }
 
 impl std::fmt::Debug for Histogram {
@@ -52,7 +47,10 @@ fn lower_bound(i: usize) -> u64 {
 impl Histogram {
     /// Records one duration.
     pub fn record_ns(&self, ns: u64) {
-        self.buckets[index(ns)].fetch_add(1, Ordering::Relaxed);
+        let buckets = self
+            .buckets
+            .get_or_init(|| (0..BUCKETS).map(|_| AtomicU64::new(0)).collect());
+        buckets[index(ns)].fetch_add(1, Ordering::Relaxed);
         self.count.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -64,12 +62,12 @@ impl Histogram {
     /// The `q` quantile (0..=1) in nanoseconds, or 0 when empty.
     pub fn quantile_ns(&self, q: f64) -> u64 {
         let total = self.count();
-        if total == 0 {
+        let Some(buckets) = self.buckets.get().filter(|_| total > 0) else {
             return 0;
-        }
+        };
         let rank = ((q.clamp(0.0, 1.0) * total as f64).ceil() as u64).max(1);
         let mut seen = 0;
-        for (i, b) in self.buckets.iter().enumerate() {
+        for (i, b) in buckets.iter().enumerate() {
             seen += b.load(Ordering::Relaxed);
             if seen >= rank {
                 return lower_bound(i);
@@ -93,6 +91,15 @@ mod tests {
                 prop_assert!(ns < lower_bound(i + 1));
             }
         }
+    }
+
+    #[test]
+    fn an_empty_histogram_allocates_nothing_and_reports_zero() {
+        let h = Histogram::default();
+        assert_eq!(h.quantile_ns(0.5), 0);
+        assert!(h.buckets.get().is_none());
+        h.record_ns(7);
+        assert_eq!(h.quantile_ns(0.5), 7);
     }
 
     #[test]
