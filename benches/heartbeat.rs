@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use grace::config::{Config, HeartbeatConfig};
 use grace::kernel::{
-    spawn_kernel, Kernel, KernelContext, KernelError, KernelSpec, KernelStatus, Request,
+    spawn_kernel, Kernel, KernelContext, KernelError, KernelSpec, KernelState, KernelStatus,
+    Request,
 };
 use grace::state::StatePaths;
 use grace::supervisor::SupervisorMsg;
@@ -110,6 +111,7 @@ async fn run(kernels: u64, seconds: u64) {
             .expect("kernel starts");
         system.registry.register(status.clone(), parent.clone());
         system.registry.set_actor(&spec.name, Some(actor.clone()));
+        status.set_state(KernelState::Running);
         statuses.push(status);
         actors.push(actor);
     }

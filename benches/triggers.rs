@@ -168,7 +168,7 @@ fn main() {
                 format!("k{i}"),
                 factory.clone(),
             )));
-            st.mark_started();
+            st.mark_running();
             system.registry.register(st.clone(), sup.actor().clone());
             plain.push(st);
         }

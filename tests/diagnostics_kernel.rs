@@ -74,6 +74,7 @@ async fn start_child(
     )
     .await?;
     st.system.registry.set_actor(name, Some(actor));
+    entry.status.set_state(KernelState::Running);
     Ok(())
 }
 

@@ -144,6 +144,12 @@ impl Running {
         }
     }
 
+    /// Waits for the first closed incident matching `pick`.
+    async fn closed_one(&self, pick: impl Fn(&Value) -> bool) -> Value {
+        let mut all = self.closed(1, pick).await;
+        all.swap_remove(0)
+    }
+
     /// The audit log is intact, and its incident records are exactly the lines of
     /// `incidents.jsonl`, in the same order.
     fn assert_audit_matches_incidents(&self) {
@@ -186,11 +192,7 @@ async fn a_hung_kernel_is_detected_restarted_and_its_incident_resolved_and_audit
     let w = r.status("w0");
     r.system.registry.inject("w0", Fault::Hang).expect("inject");
 
-    let inc = r
-        .closed(1, |v| v["component"] == "w0")
-        .await
-        .pop()
-        .expect("one");
+    let inc = r.closed_one(|v| v["component"] == "w0").await;
     assert_eq!(inc["trigger"], "heartbeat_failure", "{inc}");
     assert_eq!(inc["playbook"], "restart_kernel", "{inc}");
     assert_eq!(inc["status"], "resolved", "{inc}");
@@ -227,11 +229,7 @@ async fn three_critical_kernels_killed_at_once_are_one_emergency_all_back_within
         r.kill(n);
     }
 
-    let inc = r
-        .closed(1, |v| v["trigger"] == "critical_heartbeat")
-        .await
-        .pop()
-        .expect("one");
+    let inc = r.closed_one(|v| v["trigger"] == "critical_heartbeat").await;
     assert_eq!(
         inc["playbook"], "emergency_critical_kernel_recovery",
         "{inc}"
@@ -263,11 +261,7 @@ async fn a_crashed_critical_kernel_is_an_incident_its_supervisor_already_repaire
     let r = start().await;
     let agent = r.status("coding_agent");
     r.kill("coding_agent");
-    let inc = r
-        .closed(1, |v| v["trigger"] == "critical_heartbeat")
-        .await
-        .pop()
-        .expect("one");
+    let inc = r.closed_one(|v| v["trigger"] == "critical_heartbeat").await;
     assert_eq!(inc["component"], "coding_agent", "{inc:#}");
     assert_eq!(inc["failure_mode"], "critical_kernel_down", "{inc:#}");
     assert_eq!(inc["status"], "resolved", "{inc:#}");

@@ -275,7 +275,7 @@ mod tests {
                     Arc::new(|| -> Box<dyn crate::kernel::Kernel> { unreachable!() }),
                 );
                 let st = Arc::new(KernelStatus::new(&spec));
-                st.mark_started();
+                st.mark_running();
                 st
             })
             .collect();

@@ -130,7 +130,7 @@ impl KernelActorState {
         self.kernel = (self.spec.factory)();
         self.kernel.start(&self.ctx).await?;
         self.ctx.status.record_restart(reason);
-        self.ctx.status.mark_started();
+        self.ctx.status.mark_running();
         let _ = self
             .supervisor
             .send_message(SupervisorMsg::RestartedInPlace {
@@ -214,6 +214,10 @@ impl Actor for KernelActor {
 /// reference returned is then a proxy on the caller's runtime that forwards messages, so
 /// that a stop or kill of it always ends promptly even when the thread is stuck (see
 /// [`super::thread`]).
+///
+/// The status stays `Starting` (with a fresh heartbeat): the caller sets it `Running`
+/// once callers can reach the returned reference (a supervisor registers it first), so
+/// that a kernel seen up is never one whose name does not resolve yet.
 pub async fn spawn_kernel(
     spec: &KernelSpec,
     status: Arc<KernelStatus>,

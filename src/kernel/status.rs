@@ -175,13 +175,21 @@ impl KernelStatus {
         self.state.store(s as u8, Ordering::Release);
     }
 
-    /// Marks a new incarnation started now (state Running, fresh heartbeat).
+    /// Marks a new incarnation started now (fresh heartbeat). Its state becomes
+    /// Running once callers can reach it: the supervisor sets it after registering the
+    /// new actor, [`KernelStatus::mark_running`] does both for a restart in place.
     pub fn mark_started(&self) {
         let now = mono_ms();
         self.started_ms.store(now, Ordering::Relaxed);
         self.last_beat_ms.store(now, Ordering::Relaxed);
         self.tick_pending.store(false, Ordering::Relaxed);
         self.unresponsive.store(false, Ordering::Relaxed);
+    }
+
+    /// Marks a new incarnation started now and Running (same actor, nothing to
+    /// register: a restart in place).
+    pub fn mark_running(&self) {
+        self.mark_started();
         self.set_state(KernelState::Running);
     }
 

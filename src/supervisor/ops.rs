@@ -70,6 +70,10 @@ impl Sup {
                         if let Some(name) = self.children.get(key).and_then(|c| c.kernel_name()) {
                             self.system.registry.set_actor(name, Some(actor.clone()));
                         }
+                        // Up only now that callers reach the new actor by name.
+                        if let Some(st) = self.children.get(key).and_then(|c| c.status.as_ref()) {
+                            st.set_state(KernelState::Running);
+                        }
                         Incarnation::Kernel(actor)
                     }
                     Err(e) => return Err(e.to_string()),

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use grace::config::Config;
 use grace::kernel::{
-    spawn_kernel, Kernel, KernelContext, KernelError, KernelMsg, KernelSpec, KernelStatus, Request,
+    spawn_kernel, Kernel, KernelContext, KernelError, KernelMsg, KernelSpec, KernelState,
+    KernelStatus, Request,
 };
 use grace::state::StatePaths;
 use grace::supervisor::SupervisorMsg;
@@ -162,6 +163,8 @@ impl Harness {
             spec.restart_in_place,
         )
         .await?;
+        // As a supervisor does once the actor is reachable.
+        status.set_state(KernelState::Running);
         Ok((actor, status))
     }
 

@@ -59,7 +59,7 @@ impl Harness {
         self.system
             .registry
             .register(status.clone(), self.kernels.actor().clone());
-        status.mark_started();
+        status.mark_running();
         status
     }
 

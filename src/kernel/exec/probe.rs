@@ -111,8 +111,15 @@ mod tests {
             .expect("bind");
         let addr = l.local_addr().expect("addr").to_string();
         let t = Duration::from_secs(2);
-        assert!(run(&Probe::Tcp(addr.clone()), t).await.is_ok());
+        assert!(run(&Probe::Tcp(addr), t).await.is_ok());
         drop(l);
+        // A port bound but not listening refuses connections, and nobody else can take
+        // it meanwhile (a dropped listener's port could be reused by a parallel test).
+        let closed = tokio::net::TcpSocket::new_v4().expect("socket");
+        closed
+            .bind("127.0.0.1:0".parse().expect("addr"))
+            .expect("bind");
+        let addr = closed.local_addr().expect("addr").to_string();
         assert!(run(&Probe::Tcp(addr), t).await.is_err());
     }
 
