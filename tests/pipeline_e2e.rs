@@ -176,13 +176,11 @@ impl Running {
     }
 }
 
-fn wait_up(st: &KernelStatus) -> impl std::future::Future<Output = ()> + '_ {
-    async move {
-        let t0 = Instant::now();
-        while !st.state().is_up() {
-            assert!(t0.elapsed() < WAIT, "{} never came back", st.name);
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+async fn wait_up(st: &KernelStatus) {
+    let t0 = Instant::now();
+    while !st.state().is_up() {
+        assert!(t0.elapsed() < WAIT, "{} never came back", st.name);
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
