@@ -150,9 +150,18 @@ impl Running {
         all.swap_remove(0)
     }
 
-    /// The audit log is intact, and its incident records are exactly the lines of
-    /// `incidents.jsonl`, in the same order.
-    fn assert_audit_matches_incidents(&self) {
+    /// Once every incident is closed, the audit log is intact and its incident records
+    /// are exactly the lines of `incidents.jsonl`, in the same order.
+    async fn assert_audit_matches_incidents(&self) {
+        let t0 = Instant::now();
+        while self
+            .incidents()
+            .values()
+            .any(|v| !v["resolved_at"].is_string())
+        {
+            assert!(t0.elapsed() < WAIT, "open: {:#?}", self.incidents());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         let path = self.system.paths.audit_log();
         let report = verify(&path).expect("verify");
         assert!(report.ok(), "{report}");
@@ -214,7 +223,7 @@ async fn a_hung_kernel_is_detected_restarted_and_its_incident_resolved_and_audit
         )
         .await;
     assert!(answer.is_ok(), "the restarted kernel answers: {answer:?}");
-    r.assert_audit_matches_incidents();
+    r.assert_audit_matches_incidents().await;
     r.stop().await;
 }
 
@@ -250,7 +259,7 @@ async fn three_critical_kernels_killed_at_once_are_one_emergency_all_back_within
         .filter(|v| v["trigger"] == "critical_heartbeat")
         .collect();
     assert_eq!(critical.len(), 1, "{critical:#?}");
-    r.assert_audit_matches_incidents();
+    r.assert_audit_matches_incidents().await;
     r.stop().await;
 }
 
@@ -269,7 +278,7 @@ async fn a_crashed_critical_kernel_is_an_incident_its_supervisor_already_repaire
     );
     assert_eq!(agent.restarts(), 1);
     wait_up(&agent).await;
-    r.assert_audit_matches_incidents();
+    r.assert_audit_matches_incidents().await;
     r.stop().await;
 }
 
@@ -322,7 +331,7 @@ async fn no_incident_is_lost_when_killing(victim: &str) {
         r.status(victim).restarts() >= restarts + 2,
         "{victim} died twice"
     );
-    r.assert_audit_matches_incidents();
+    r.assert_audit_matches_incidents().await;
     r.stop().await;
 }
 
