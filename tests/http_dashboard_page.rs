@@ -110,6 +110,11 @@ async fn the_page_shows_the_tree_and_live_restart_counts() {
             b.eval(&s, "document.querySelectorAll('tr[data-trust=\"kv_store\"]').length"),
             1
         );
+        // This tree has no self_healing kernel: the section says so.
+        assert_eq!(
+            b.eval(&s, "document.getElementById('playbooks').textContent"),
+            "dispatcher not reporting"
+        );
         let errors = b.errors();
         assert!(errors.is_empty(), "console errors: {errors:#?}");
         if let Some(path) = screenshot {

@@ -61,6 +61,8 @@ async fn the_dashboard_and_metrics_show_the_whole_tree_and_its_triggers() {
         "{monitored:?}"
     );
     assert!(d["triggers"]["last_run"].is_string());
+    // The dispatcher's counters, from the self_healing kernel.
+    assert!(d["playbooks"]["runs"].is_u64(), "{}", d["playbooks"]);
     assert_eq!(d["health"]["status"], "healthy", "{}", d["health"]);
     let m = get(addr, "/metrics").await.body;
     assert!(

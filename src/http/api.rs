@@ -8,7 +8,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::error::ApiError;
 use super::server::AppState;
@@ -232,6 +232,14 @@ pub(crate) async fn get_dashboard(State(st): State<Arc<AppState>>) -> Result<Res
     let snaps: Vec<_> = rows.iter().map(|r| r.status.clone()).collect();
     let health = health_report(&st);
     let emergency = st.system.emergency();
+    // The dispatcher's counters (runs, successes, failures, rate limited, ...), as the
+    // self_healing kernel reports them; null while it does not answer.
+    let playbooks = st
+        .system
+        .registry
+        .control("self_healing", Control::Stats, STATS_WAIT)
+        .await
+        .unwrap_or(Value::Null);
     let body = json!({
         "timestamp": crate::time::rfc3339(crate::time::now()),
         "system_state": dashboard::system_state(&health, emergency),
@@ -247,6 +255,7 @@ pub(crate) async fn get_dashboard(State(st): State<Arc<AppState>>) -> Result<Res
             "list": rows,
         },
         "triggers": dashboard::triggers(&triggers, &all, actions),
+        "playbooks": playbooks,
         "snapshots": snapshots,
         "watchdogs": watchdogs,
         "trust": st.system.trust.all(),
