@@ -126,10 +126,10 @@ fn stopped_serve_is_detected_as_hung_and_replaced() {
 }
 
 #[test]
-fn restart_requested_exit_is_replaced_at_once_without_counting_as_a_crash() {
+fn restart_requested_after_serving_is_replaced_at_once_without_counting_as_a_crash() {
     let inst = Instance::new(
-        r#"command = ["sh", "-c", "echo $$ >> {dir}/starts; exit 75"]
-min_uptime = "10s"
+        r#"command = ["sh", "-c", "echo $$ >> {dir}/starts; sleep 0.15; exit 75"]
+min_uptime = "100ms"
 backoff_initial = "5s"
 max_consecutive_failures = 2"#,
     );
@@ -147,4 +147,31 @@ max_consecutive_failures = 2"#,
         .events_named("serve.exited")
         .iter()
         .all(|e| e["reason"] == "restart requested" && e["failed_start"] == false));
+}
+
+#[test]
+fn restart_requested_at_every_start_is_a_crash_loop() {
+    let inst = Instance::new(
+        r#"command = ["sh", "-c", "echo $$ >> {dir}/starts; exit 75"]
+min_uptime = "1s"
+backoff_initial = "40ms"
+backoff_jitter = 0.0
+max_consecutive_failures = 3
+pause_after_failures = "30s""#,
+    );
+    let _w = inst.watch();
+    assert!(
+        poll(SECS, || !inst
+            .events_named("watchdog.crash_loop")
+            .is_empty()),
+        "{:?}",
+        inst.events()
+    );
+    assert_eq!(inst.starts().len(), 3);
+    assert!(inst
+        .events_named("serve.exited")
+        .iter()
+        .all(|e| e["reason"] == "restart requested" && e["failed_start"] == true));
+    // Paused: nothing starts for a while.
+    assert!(!poll(Duration::from_millis(300), || inst.starts().len() > 3));
 }

@@ -15,7 +15,10 @@
 //!   up `min_uptime`; one that dies before, or is not healthy within `ready_timeout`, is
 //!   a failed start. A good start resets the failure count and the backoff.
 //! - **Exit 75 is not a crash.** A serve that exits with
-//!   [`crate::serve::EXIT_RESTART_REQUESTED`] is replaced at once without counting.
+//!   [`crate::serve::EXIT_RESTART_REQUESTED`] after a good start is replaced at once
+//!   without counting; one that asks before it has served `min_uptime` counts as a
+//!   failed start, so a serve that asks for a restart at every start backs off, pauses
+//!   and raises the critical alert like any crash loop.
 //! - **The kill switch is obeyed.** `state.json`'s `manual_shutdown` is read at start-up
 //!   and on SIGUSR1 (sent by `grace stop`/`grace start`) and after every exit; a set
 //!   switch stops serve gracefully (SIGTERM to its group, SIGKILL after `stop_timeout`)

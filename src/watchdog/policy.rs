@@ -72,9 +72,10 @@ pub enum Next {
 }
 
 /// Whether a run that ended this way was a failed start: it died before `min_uptime`
-/// or never became healthy.
+/// or never became healthy, whatever its exit status (a serve that asks for a restart
+/// before it has served is failing to start, not restarting on purpose).
 pub fn is_failed_start(end: &RunEnd, min_uptime: Duration) -> bool {
-    end.kind != ExitKind::RestartRequested && (!end.was_ready || end.uptime < min_uptime)
+    !end.was_ready || end.uptime < min_uptime
 }
 
 /// Decides what follows the end of a run, given the failed starts in a row so far.
@@ -90,10 +91,11 @@ pub fn after_exit(
     if manual_shutdown {
         return (Next::StayStopped, failures);
     }
-    if end.kind == ExitKind::RestartRequested {
-        return (Next::Restart(Duration::ZERO), failures);
+    let failed = is_failed_start(end, cfg.min_uptime);
+    if end.kind == ExitKind::RestartRequested && !failed {
+        return (Next::Restart(Duration::ZERO), 0);
     }
-    let failures = if is_failed_start(end, cfg.min_uptime) {
+    let failures = if failed {
         failures.saturating_add(1)
     } else {
         0
@@ -278,16 +280,27 @@ mod tests {
     }
 
     #[test]
-    fn restart_requested_is_immediate_and_not_counted() {
-        let end = RunEnd {
-            kind: ExitKind::from_status(Some(crate::serve::EXIT_RESTART_REQUESTED), None),
-            uptime: Duration::from_millis(5),
-            was_ready: false,
+    fn a_restart_requested_after_serving_is_immediate_one_before_is_a_failed_start() {
+        let kind = ExitKind::from_status(Some(crate::serve::EXIT_RESTART_REQUESTED), None);
+        assert_eq!(kind, ExitKind::RestartRequested);
+        let served = RunEnd {
+            kind,
+            uptime: Duration::from_secs(60),
+            was_ready: true,
         };
         assert_eq!(
-            after_exit(&cfg(), 4, &end, false, 0.5),
-            (Next::Restart(Duration::ZERO), 4)
+            after_exit(&cfg(), 4, &served, false, 0.5),
+            (Next::Restart(Duration::ZERO), 0)
         );
+        let early = RunEnd {
+            kind,
+            uptime: Duration::from_millis(5),
+            was_ready: true,
+        };
+        assert!(is_failed_start(&early, cfg().min_uptime));
+        let (next, f) = after_exit(&cfg(), 2, &early, false, 0.0);
+        assert_eq!(f, 3);
+        assert!(matches!(next, Next::Restart(d) if d > Duration::ZERO));
     }
 
     #[test]
@@ -367,7 +380,7 @@ mod tests {
                 if requested[i] { end.kind = ExitKind::RestartRequested; }
                 let (next, nf) = after_exit(&c, f, &end, false, 0.0);
                 prop_assert!(nf < c.max_consecutive_failures);
-                if requested[i] { prop_assert_eq!(nf, f); }
+                if requested[i] && !is_failed_start(&end, c.min_uptime) { prop_assert_eq!(nf, 0); }
                 if let Next::Pause(_) = next { prop_assert_eq!(nf, 0); }
                 f = nf;
             }
