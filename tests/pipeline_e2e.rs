@@ -205,6 +205,7 @@ async fn a_hung_kernel_is_detected_restarted_and_its_incident_resolved_and_audit
     assert_eq!(inc["status"], "resolved", "{inc}");
     let mttr = inc["mttr_seconds"].as_f64().expect("mttr");
     assert!(mttr > 0.0 && mttr < 5.0, "{inc}");
+    eprintln!("hung kernel: MTTR {mttr:.3} s after detection");
     assert_eq!(inc["details"]["remediation"]["slo_met"], true, "{inc}");
 
     // The heartbeat monitor restarted it at once; the playbook saw that and only verified.
@@ -244,6 +245,10 @@ async fn three_critical_kernels_killed_at_once_are_one_emergency_all_back_within
     assert_eq!(inc["status"], "resolved", "{inc}");
     assert_eq!(inc["details"]["remediation"]["slo_ms"], 120_000);
     assert_eq!(inc["details"]["remediation"]["slo_met"], true, "{inc}");
+    eprintln!(
+        "three critical kernels killed: emergency playbook {} ms, MTTR {} s",
+        inc["details"]["remediation"]["duration_ms"], inc["mttr_seconds"]
+    );
     for (n, b) in names.iter().zip(before) {
         let st = r.status(n);
         assert!(st.restarts() > b, "{n} was restarted");
