@@ -1,6 +1,8 @@
 //! The `worker_pool` demo kernel: a job queue drained by N async workers that hash
 //! buffers, fed by its own load generator. It gives the latency-queue trigger a backlog to
 //! watch and the `scale_workers` and `shed_load` playbooks something real to act on.
+//! Workers added above the configured number are removed again once the queue has
+//! stayed empty for `scale_down_after`.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -38,6 +40,9 @@ pub struct WorkerPoolOptions {
     pub low_priority: f64,
     /// Jobs the queue holds at most; past it new jobs are rejected and counted.
     pub max_backlog: usize,
+    /// How long the queue must stay empty before workers above `workers` are removed.
+    #[serde(with = "humantime_serde")]
+    pub scale_down_after: Duration,
 }
 
 impl Default for WorkerPoolOptions {
@@ -49,6 +54,7 @@ impl Default for WorkerPoolOptions {
             job_bytes: 64 * 1024,
             low_priority: 0.5,
             max_backlog: 10_000,
+            scale_down_after: Duration::from_secs(30),
         }
     }
 }
@@ -189,6 +195,9 @@ pub struct WorkerPoolKernel {
     pool: Arc<Pool>,
     workers: Vec<JoinHandle<()>>,
     generator: Option<JoinHandle<()>>,
+    /// Since when the queue has been empty, seen at ticks.
+    idle_since: Option<std::time::Instant>,
+    scaled_down: u64,
 }
 
 impl WorkerPoolKernel {
@@ -203,6 +212,29 @@ impl WorkerPoolKernel {
             pool,
             workers: Vec::new(),
             generator: None,
+            idle_since: None,
+            scaled_down: 0,
+        }
+    }
+
+    /// Removes the workers above the configured number once the queue has been empty
+    /// for `scale_down_after`.
+    fn scale_down_when_idle(&mut self) {
+        if self.pool.backlog() > 0 || self.workers.len() <= self.opts.workers {
+            self.idle_since = None;
+            return;
+        }
+        let since = *self.idle_since.get_or_insert_with(std::time::Instant::now);
+        if since.elapsed() >= self.opts.scale_down_after {
+            let from = self.workers.len();
+            self.resize(self.opts.workers);
+            self.scaled_down += 1;
+            self.idle_since = None;
+            tracing::info!(
+                from,
+                to = self.opts.workers,
+                "queue drained; extra workers removed"
+            );
         }
     }
 
@@ -281,6 +313,7 @@ impl Kernel for WorkerPoolKernel {
         if self.workers.iter().any(JoinHandle::is_finished) {
             return Err(KernelError::failed("a worker task died"));
         }
+        self.scale_down_when_idle();
         Ok(())
     }
 
@@ -324,6 +357,9 @@ impl Kernel for WorkerPoolKernel {
         let p = &self.pool;
         json!({
             "workers": self.workers.len(),
+            "base_workers": self.opts.workers,
+            "max_workers": self.opts.max_workers,
+            "scaled_down": self.scaled_down,
             "backlog": p.backlog(),
             "processed": p.processed.load(Ordering::Relaxed),
             "generated": p.next_id.load(Ordering::Relaxed),
