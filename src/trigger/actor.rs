@@ -223,6 +223,9 @@ impl<T: Trigger> TriggerKernel<T> {
     /// One check: its findings go through the rule, what fires is published, and what
     /// holds is recorded in `System::conditions`.
     async fn check(&mut self, ctx: &KernelContext) -> Result<(), KernelError> {
+        if let Some(w) = &mut self.watch {
+            w.rearm();
+        }
         let findings = self
             .trigger
             .check(ctx)

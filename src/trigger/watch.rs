@@ -5,8 +5,10 @@
 //! could not be set, a directory created later, a full event queue).
 
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 use notify::{EventKind, RecursiveMode, Watcher};
+use parking_lot::Mutex;
 
 /// Whether a path component holds glob syntax.
 fn is_glob(s: &str) -> bool {
@@ -54,15 +56,22 @@ pub fn absolute(patterns: &[String], dir: &Path) -> Vec<String> {
 
 /// A running watch; dropping it stops it.
 pub struct FileWatch {
-    _watcher: notify::RecommendedWatcher,
+    trigger: String,
+    watcher: notify::RecommendedWatcher,
     /// The directories watched.
     pub dirs: Vec<PathBuf>,
+    /// Directories that did not exist yet, shared with the event handler.
+    missing: Arc<Mutex<Vec<(PathBuf, RecursiveMode)>>>,
+    /// The existing ancestors watched for the missing directories to appear.
+    ancestors: Vec<PathBuf>,
 }
 
 impl FileWatch {
     /// Watches the directories of `patterns` (absolute) and calls `on_change` for every
-    /// event on a path matching one of them. Directories that cannot be watched are
-    /// logged and left to the periodic sweep; None when none can.
+    /// event on a path matching one of them. A directory that does not exist yet is
+    /// waited for on its nearest existing ancestor: its creation calls `on_change` too,
+    /// and the owner then calls [`FileWatch::rearm`]. None when nothing can be watched
+    /// (the periodic sweep still runs).
     pub fn start(
         trigger: &str,
         patterns: &[String],
@@ -72,20 +81,20 @@ impl FileWatch {
             .iter()
             .filter_map(|p| glob::Pattern::new(p).ok())
             .collect();
+        let missing: Arc<Mutex<Vec<(PathBuf, RecursiveMode)>>> = Arc::default();
+        let waiting = missing.clone();
         let handler = move |res: notify::Result<notify::Event>| {
             let Ok(event) = res else { return };
             if matches!(event.kind, EventKind::Access(_)) {
                 return;
             }
-            if event
-                .paths
-                .iter()
-                .any(|p| globs.iter().any(|g| g.matches_path(p)))
-            {
+            let matches = |p: &PathBuf| globs.iter().any(|g| g.matches_path(p));
+            let appears = |p: &PathBuf| waiting.lock().iter().any(|(m, _)| m.starts_with(p));
+            if event.paths.iter().any(|p| matches(p) || appears(p)) {
                 on_change();
             }
         };
-        let mut watcher = match notify::recommended_watcher(handler) {
+        let watcher = match notify::recommended_watcher(handler) {
             Ok(w) => w,
             Err(e) => {
                 tracing::warn!(trigger, error = %e, "cannot watch files; checks stay periodic");
@@ -96,23 +105,59 @@ impl FileWatch {
             patterns.iter().map(|p| base_dir(p)).collect();
         dirs.sort_by(|a, b| a.0.cmp(&b.0));
         dirs.dedup_by(|a, b| a.0 == b.0);
-        let mut watched = Vec::new();
-        for (dir, mode) in dirs {
-            match watcher.watch(&dir, mode) {
-                Ok(()) => watched.push(dir),
-                Err(e) => {
-                    tracing::info!(trigger, dir = %dir.display(), error = %e, "directory not watched; the periodic check covers it")
-                }
+        *missing.lock() = dirs;
+        let mut w = FileWatch {
+            trigger: trigger.to_owned(),
+            watcher,
+            dirs: Vec::new(),
+            missing,
+            ancestors: Vec::new(),
+        };
+        w.rearm();
+        let waiting: Vec<PathBuf> = w.missing.lock().iter().map(|(d, _)| d.clone()).collect();
+        for dir in waiting {
+            let Some(a) = dir.ancestors().skip(1).find(|a| a.is_dir()) else {
+                continue;
+            };
+            if !w.ancestors.iter().any(|x| x == a)
+                && w.watcher.watch(a, RecursiveMode::NonRecursive).is_ok()
+            {
+                w.ancestors.push(a.to_path_buf());
             }
         }
-        if watched.is_empty() {
+        if w.dirs.is_empty() && w.ancestors.is_empty() {
             return None;
         }
-        tracing::debug!(trigger, dirs = watched.len(), "watching files");
-        Some(FileWatch {
-            _watcher: watcher,
-            dirs: watched,
-        })
+        tracing::debug!(
+            trigger,
+            dirs = w.dirs.len(),
+            waiting = w.ancestors.len(),
+            "watching files"
+        );
+        Some(w)
+    }
+
+    /// Watches the directories that were missing and exist now; once none is missing,
+    /// stops watching their ancestors. Cheap when nothing is missing.
+    pub fn rearm(&mut self) {
+        let mut missing = std::mem::take(&mut *self.missing.lock());
+        missing.retain(|(dir, mode)| match self.watcher.watch(dir, *mode) {
+            Ok(()) => {
+                self.dirs.push(dir.clone());
+                false
+            }
+            Err(e) => {
+                tracing::debug!(trigger = %self.trigger, dir = %dir.display(), error = %e, "directory not watched yet");
+                true
+            }
+        });
+        let none_left = missing.is_empty();
+        *self.missing.lock() = missing;
+        if none_left {
+            for a in self.ancestors.drain(..) {
+                let _ = self.watcher.unwatch(&a);
+            }
+        }
     }
 }
 
@@ -168,5 +213,33 @@ mod tests {
             std::thread::sleep(Duration::from_millis(2));
         }
         assert!(seen.load(Ordering::SeqCst) > 0, "the write was seen");
+    }
+
+    fn wait_for(seen: &AtomicUsize, n: usize) -> bool {
+        let t = Instant::now();
+        while seen.load(Ordering::SeqCst) < n && t.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        seen.load(Ordering::SeqCst) >= n
+    }
+
+    #[test]
+    fn a_directory_created_later_is_waited_for_then_watched() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let seen = Arc::new(AtomicUsize::new(0));
+        let s = seen.clone();
+        let patterns = absolute(&["models/*.pt".to_owned()], dir.path());
+        let mut w = FileWatch::start("test", &patterns, move || {
+            s.fetch_add(1, Ordering::SeqCst);
+        })
+        .expect("waits on the parent");
+        assert!(w.dirs.is_empty());
+        std::fs::create_dir(dir.path().join("models")).expect("mkdir");
+        assert!(wait_for(&seen, 1), "the directory's creation was seen");
+        w.rearm();
+        assert_eq!(w.dirs, vec![dir.path().join("models")]);
+        let before = seen.load(Ordering::SeqCst);
+        std::fs::write(dir.path().join("models/m.pt"), b"x").expect("write");
+        assert!(wait_for(&seen, before + 1), "a write inside it was seen");
     }
 }
