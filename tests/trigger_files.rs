@@ -75,6 +75,45 @@ async fn a_config_file_changed_without_a_deploy_is_drift_and_an_accepted_one_is_
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_config_file_is_seen_on_its_file_event_not_at_the_next_sweep() {
+    let mut h = Harness::new(Config::default()).await;
+    let watched = tempfile::tempdir().expect("tempdir");
+    let file = watched.path().join("app.yaml");
+    std::fs::write(&file, "workers: 2\n").expect("write");
+    let mut t = only();
+    t.config_drift.enabled = true;
+    // The sweep would come after a minute.
+    t.config_drift.interval = 60 * S;
+    t.config_drift.paths = glob_in(watched.path(), "*.yaml");
+    h.start_triggers(&t).await;
+    assert!(h.collect(300 * MS).await.is_empty());
+
+    let written = std::time::Instant::now();
+    std::fs::write(&file, "workers: 9\n").expect("write");
+    let (_, d) = h
+        .wait_for(5 * S, |e, d| is(e, d, Topic::EventIncident, "config_drift"))
+        .await
+        .expect("drift");
+    let seen = written.elapsed();
+    eprintln!("config drift seen {seen:?} after the write");
+    assert!(seen < S, "seen after {seen:?}");
+    assert_eq!(d.component, file.display().to_string());
+
+    // A deploy's marker is taken on its event too.
+    let marker = h.system.paths.root().join("accept_config_changes");
+    std::fs::write(&marker, "").expect("marker");
+    let t0 = std::time::Instant::now();
+    while marker.exists() && t0.elapsed() < 5 * S {
+        h.collect(10 * MS).await;
+    }
+    assert!(
+        t0.elapsed() < S,
+        "the marker was taken after {:?}",
+        t0.elapsed()
+    );
+}
+
 #[tokio::test]
 async fn model_weights_that_do_not_match_their_checksum_are_restored() {
     let mut h = Harness::new(Config::default()).await;
