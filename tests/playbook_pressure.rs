@@ -321,8 +321,8 @@ async fn a_backlog_adds_workers_up_to_the_pool_maximum_and_a_drained_queue_remov
     let (tree, system, _dir) = tree(extra, |t| {
         let q = &mut t.latency_queue;
         q.enabled = true;
-        q.interval = 100 * MS;
-        q.hold_for = 300 * MS;
+        q.interval = 50 * MS;
+        q.hold_for = 100 * MS;
         q.backlog_limit = 50;
         q.kernels = vec!["jobs".into()];
     })
@@ -331,10 +331,10 @@ async fn a_backlog_adds_workers_up_to_the_pool_maximum_and_a_drained_queue_remov
     assert_eq!(stats(system, "jobs").await["workers"], 1);
     let r = system
         .registry
-        .call("jobs", Request::new("enqueue", json!({ "count": 1000 })), S)
+        .call("jobs", Request::new("enqueue", json!({ "count": 1500 })), S)
         .await
         .expect("enqueue");
-    assert_eq!(r["accepted"], 1000, "{r}");
+    assert_eq!(r["accepted"], 1500, "{r}");
 
     // The playbook asks for 1 + 2 workers; the pool's maximum is 3.
     let scaled = until(system, "jobs", 8 * S, |v| v["workers"] == 3)
@@ -356,7 +356,7 @@ async fn a_backlog_adds_workers_up_to_the_pool_maximum_and_a_drained_queue_remov
     let s = stats(system, "jobs").await;
     assert_eq!(
         (s["scaled_down"].as_u64(), s["processed"].as_u64()),
-        (Some(1), Some(1000))
+        (Some(1), Some(1500))
     );
 
     let inc = incidents(system, "latency_queue");

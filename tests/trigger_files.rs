@@ -201,6 +201,38 @@ async fn host_pressure_is_read_for_real_and_held_for_its_window() {
     }
 }
 
+#[tokio::test]
+async fn the_serve_process_itself_can_be_watched_instead_of_the_host() {
+    let mut h = Harness::new(Config::default()).await;
+    let mut t = only();
+    let r = &mut t.resource_spike;
+    r.enabled = true;
+    r.interval = 50 * MS;
+    r.process = Some("self".into());
+    // This process holds more than 1 MiB; CPU keeps its minute-long window.
+    r.memory_mib = Some(1);
+    r.memory_for = Some(Duration::ZERO);
+    r.cpu_percent = 100.0;
+    r.disk_percent = 100.0;
+    h.start_triggers(&t).await;
+    let (_, d) = h
+        .wait_for(5 * S, |e, d| {
+            is(e, d, Topic::EventIncident, "resource_spike")
+        })
+        .await
+        .expect("memory pressure of this process");
+    assert_eq!(
+        (d.component.as_str(), d.failure_mode.as_str()),
+        ("grace", "memory_pressure")
+    );
+    assert_eq!(d.details["pid"], std::process::id());
+    let rss = d.details["rss_bytes"].as_u64().expect("rss");
+    assert!(d.details["mib"]
+        .as_f64()
+        .is_some_and(|m| m > 1.0 && (m * 1048576.0) as u64 <= rss + 1));
+    assert_eq!(d.details["threshold_mib"], 1.0);
+}
+
 fn exec(name: &str, command: &str) -> ExecTriggerConfig {
     toml::from_str(&format!(
         "name = {name:?}\ncommand = {command:?}\nplaybook = \"restart_service\"\ninterval = \"50ms\"\ntimeout = \"300ms\"\n"
