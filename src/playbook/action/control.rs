@@ -52,7 +52,7 @@ impl Action for ScaleWorkers {
         };
         if from == Some(to) {
             return Err(ActionError::failed(format!(
-                "kernel {name} already has {to} workers, the most this step or the kernel allows"
+                "kernel {name} already has {to} workers, the maximum this step or the kernel allows"
             )));
         }
         let out = reg.control(&name, Control::Scale(to), ctx.timeout).await?;
