@@ -1,7 +1,8 @@
 //! Snapshot-backed remediation in a running tree with real files and processes:
 //! corrupted model weights are seen through a file event and restored within a
-//! second; a quarantined exec kernel stays down until its artifacts are released; a
-//! rollback writes back the previous snapshot of a kernel's artifact.
+//! second; a quarantined exec kernel (by the action, or by its playbook after a real
+//! crash) stays down until its artifacts are released; a rollback writes back the
+//! previous snapshot of a kernel's artifact.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -217,6 +218,76 @@ async fn quarantine_keeps_an_exec_kernel_down_until_release_brings_its_artifacts
     let again = again.expect("stats");
     assert!(status.state().is_up() && again["exit"].is_null(), "{again}");
     assert_ne!(pid(again), Some(first), "a new process");
+    tree.shutdown(5 * S).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashing_exec_kernel_is_quarantined_by_its_playbook_and_stays_down() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).expect("mkdir");
+    std::fs::write(out.join("result.bin"), b"v1").expect("artifact");
+    let toml = format!(
+        r#"
+        [triggers.sandbox_failure]
+        interval = "100ms"
+        [snapshots.artifacts]
+        job = ["out/result.bin"]
+        [[kernel]]
+        name = "job"
+        kind = "exec"
+        heartbeat_interval = "100ms"
+        heartbeat_timeout = "500ms"
+        options = {{ command = "sh", args = ["-c", "test -f out/result.bin || exit 2; exec sleep 60"], cwd = "{}" }}
+        "#,
+        dir.path().display()
+    );
+    let keep = ["sandbox_failure", "heartbeat_failure"];
+    let (tree, system) = tree(dir.path(), &toml, &keep).await;
+    let status = system.registry.get("job").expect("job").status.clone();
+    until(5 * S, || status.state().is_up())
+        .await
+        .expect("job runs");
+    let stats = system.registry.control("job", Control::Stats, S).await;
+    let pid = stats.expect("stats")["pid"].as_u64().expect("a process");
+
+    // The sandboxed process dies: its supervisor restarts it, the trigger sees the
+    // crash, and quarantine_artifacts stops it and moves its artifact aside.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill");
+    let t = Instant::now();
+    let inc = loop {
+        let done = system
+            .incidents
+            .recent(10)
+            .into_iter()
+            .find(|i| i.trigger == "sandbox_failure" && i.status == IncidentStatus::Resolved);
+        if let Some(i) = done {
+            break i;
+        }
+        assert!(t.elapsed() < 8 * S, "{:?}", system.incidents.recent(10));
+        tokio::time::sleep(20 * MS).await;
+    };
+    assert_eq!(
+        (inc.component.as_str(), inc.playbook.as_deref()),
+        ("job", Some("quarantine_artifacts"))
+    );
+    assert!(!out.join("result.bin").exists(), "moved aside");
+    assert!(dir.path().join("quarantine/job.json").is_file());
+    let restarts = status.restarts();
+    tokio::time::sleep(1500 * MS).await;
+    assert!(!status.state().is_up(), "kept down: {:?}", status.state());
+    assert_eq!(status.restarts(), restarts, "nothing restarted it");
+
+    let r = run_action(&system, "release_quarantine", "job").await;
+    assert_eq!(r["restarted"], true, "{r}");
+    until(5 * S, || status.state().is_up())
+        .await
+        .expect("job runs again");
+    assert_eq!(std::fs::read(out.join("result.bin")).expect("back"), b"v1");
     tree.shutdown(5 * S).await;
 }
 
