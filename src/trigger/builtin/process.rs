@@ -3,6 +3,7 @@
 //! service by its pidfile), read through sysinfo.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
@@ -65,12 +66,15 @@ pub struct ProcessReading {
     pub total_bytes: u64,
 }
 
-/// Reads one process. It has its own sysinfo `System`, because a process's CPU use is
-/// computed from the host's CPU times between two refreshes of this one.
+/// Reads one process. CPU use is the process's CPU time between two readings over the
+/// wall time between them, measured here: sysinfo's own per-process percentage depends
+/// on when the host's CPU times were last refreshed (at most every 200 ms), which made
+/// readings at short intervals erratic.
 pub struct ProcessProbe {
     target: ProcessTarget,
     sys: System,
-    primed: Option<u32>,
+    /// The previous reading: PID, CPU time (ms), when.
+    last: Option<(u32, u64, Instant)>,
 }
 
 impl ProcessProbe {
@@ -79,7 +83,7 @@ impl ProcessProbe {
         ProcessProbe {
             target,
             sys: System::new(),
-            primed: None,
+            last: None,
         }
     }
 
@@ -91,7 +95,7 @@ impl ProcessProbe {
     /// The process now; None when it is not running.
     pub fn read(&mut self) -> Option<ProcessReading> {
         let Some(pid) = self.target.pid() else {
-            self.primed = None;
+            self.last = None;
             return None;
         };
         let spid = Pid::from_u32(pid);
@@ -100,13 +104,19 @@ impl ProcessProbe {
             true,
             ProcessRefreshKind::nothing().with_cpu().with_memory(),
         );
+        let now = Instant::now();
         let Some(p) = self.sys.process(spid) else {
-            self.primed = None;
+            self.last = None;
             return None;
         };
-        let (cpu, rss_bytes) = (f64::from(p.cpu_usage()), p.memory());
+        let (cpu_ms, rss_bytes) = (p.accumulated_cpu_time(), p.memory());
         // The first reading of a PID has nothing to compare with.
-        let cpu = (self.primed.replace(pid) == Some(pid)).then_some(cpu);
+        let cpu = match self.last.replace((pid, cpu_ms, now)) {
+            Some((was, before, at)) if was == pid => {
+                cpu_percent(cpu_ms.saturating_sub(before), now.duration_since(at))
+            }
+            _ => None,
+        };
         self.sys.refresh_memory();
         Some(ProcessReading {
             pid,
@@ -115,6 +125,13 @@ impl ProcessProbe {
             total_bytes: self.sys.total_memory(),
         })
     }
+}
+
+/// CPU time `used_ms` over the wall time `over`, percent of one core; None for an
+/// interval too short to measure.
+pub fn cpu_percent(used_ms: u64, over: Duration) -> Option<f64> {
+    let wall = over.as_secs_f64() * 1000.0;
+    (wall >= 1.0).then(|| used_ms as f64 * 100.0 / wall)
 }
 
 #[cfg(test)]
@@ -132,11 +149,38 @@ mod tests {
     }
 
     #[test]
+    fn cpu_is_cpu_time_over_wall_time() {
+        assert_eq!(cpu_percent(50, Duration::from_millis(100)), Some(50.0));
+        assert_eq!(cpu_percent(400, Duration::from_millis(200)), Some(200.0));
+        assert_eq!(cpu_percent(5, Duration::ZERO), None);
+    }
+
+    #[test]
+    fn a_spinning_thread_reads_as_most_of_a_core() {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let s = stop.clone();
+        let spin = std::thread::spawn(move || {
+            while !s.load(std::sync::atomic::Ordering::Relaxed) {
+                std::hint::spin_loop();
+            }
+        });
+        let mut own = ProcessProbe::new(ProcessTarget::Own);
+        own.read();
+        std::thread::sleep(Duration::from_millis(300));
+        let cpu = own.read().and_then(|r| r.cpu);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        spin.join().expect("spinner");
+        // At least a fifth of a core even on a host busy with other work.
+        assert!(cpu.is_some_and(|c| c > 20.0), "{cpu:?}");
+    }
+
+    #[test]
     fn this_process_is_read_and_a_missing_pid_file_is_no_process() {
         let mut own = ProcessProbe::new(ProcessTarget::Own);
         let first = own.read().expect("this process runs");
         assert_eq!(first.pid, std::process::id());
         assert!(first.cpu.is_none() && first.rss_bytes > 0 && first.total_bytes > 0);
+        std::thread::sleep(Duration::from_millis(20));
         assert!(own.read().expect("again").cpu.is_some());
         let dir = tempfile::tempdir().expect("tempdir");
         let mut gone = ProcessProbe::new(ProcessTarget::PidFile(dir.path().join("x.pid")));
