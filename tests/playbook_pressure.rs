@@ -112,7 +112,7 @@ steps:
     action: shed_load
   - name: hold
     action: wait
-    args: { duration: 30s, until_clear: true }
+    args: { duration: 30s, until_clear: true, clear_for: 1s }
     timeout: 40s
   - name: restore
     action: restore_load
@@ -162,7 +162,7 @@ async fn tree(
 async fn stats(system: &System, kernel: &str) -> Value {
     system
         .registry
-        .control(kernel, Control::Stats, S)
+        .control(kernel, Control::Stats, 2 * S)
         .await
         .unwrap_or(Value::Null)
 }
@@ -216,12 +216,12 @@ async fn shed_and_restore(system: &System, dir: &Path, what: &str, failure_mode:
         });
     eprintln!("{what}: batch shed {shed:?} after the child started");
     assert!(
-        !shedding(&stats(system, "orders").await),
+        stats(system, "orders").await["shedding"] == false,
         "a critical pool keeps its load"
     );
 
     // The child still runs: the load stays shed.
-    tokio::time::sleep(600 * MS).await;
+    tokio::time::sleep(1200 * MS).await;
     let spike = stats(system, "trigger.resource_spike").await;
     assert!(
         shedding(&stats(system, "batch").await),
@@ -229,7 +229,7 @@ async fn shed_and_restore(system: &System, dir: &Path, what: &str, failure_mode:
     );
 
     child.kill();
-    let restored = until(system, "batch", 5 * S, |v| !shedding(v))
+    let restored = until(system, "batch", 5 * S, |v| v["shedding"] == false)
         .await
         .expect("batch takes its load back once the child is gone");
     eprintln!("{what}: load restored {restored:?} after the child was killed");
@@ -266,19 +266,19 @@ async fn a_spinning_child_process_sheds_load_until_it_is_killed() {
     let (tree, system, dir) = tree("", |t| {
         let r = &mut t.resource_spike;
         r.enabled = true;
-        // Readings over a quarter second: a spinning process gets well above a tenth
-        // of a core in each, even on a host busy with other tests.
-        r.interval = 250 * MS;
+        // Readings over half a second: a spinning process gets far more than 3% of a
+        // core in each even on a host whose two cores run a dozen busy processes.
+        r.interval = 500 * MS;
         r.process = Some("load.pid".into());
-        r.cpu_percent = 10.0;
-        r.cpu_for = Some(500 * MS);
+        r.cpu_percent = 3.0;
+        r.cpu_for = Some(S);
         r.memory_percent = 100.0;
         r.disk_percent = 100.0;
     })
     .await;
     let inc = shed_and_restore(&system, dir.path(), "spin", "cpu_pressure").await;
     assert!(
-        inc.details["percent"].as_f64().is_some_and(|p| p > 10.0),
+        inc.details["percent"].as_f64().is_some_and(|p| p > 3.0),
         "{inc:?}"
     );
     tree.shutdown(5 * S).await;
