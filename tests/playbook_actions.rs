@@ -364,3 +364,47 @@ async fn wait_waits_for_its_duration() {
     .expect("waited");
     assert_eq!(t0.elapsed(), Duration::from_secs(90));
 }
+
+#[tokio::test(start_paused = true)]
+async fn wait_until_clear_ends_once_the_condition_has_stayed_clear() {
+    use std::collections::HashSet;
+    let e = env(Config::default());
+    let key = || {
+        let i = incident();
+        HashSet::from([(i.trigger, i.component, i.failure_mode)])
+    };
+    let conditions = e.system.conditions.clone();
+    conditions.set("trigger.event_anomaly", key());
+    // Clear for a moment at 1 s, again at 3 s for good.
+    let c = conditions.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        c.set("trigger.event_anomaly", HashSet::new());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        c.set("trigger.event_anomaly", key());
+        tokio::time::sleep(Duration::from_millis(1800)).await;
+        c.set("trigger.event_anomaly", HashSet::new());
+    });
+    let args = json!({ "duration": "1m", "until_clear": true, "clear_for": "500ms" });
+    let out = e
+        .run("wait", args, Duration::from_secs(120))
+        .await
+        .expect("waits");
+    assert_eq!(out["cleared"], true, "{out}");
+    let ms = out["waited_ms"].as_u64().expect("ms");
+    assert!((3500..3700).contains(&ms), "{out}");
+
+    // A condition that never clears: the bound ends it, and says so.
+    conditions.set("trigger.event_anomaly", key());
+    let args = json!({ "duration": "2s", "until_clear": true });
+    let out = e
+        .run("wait", args, Duration::from_secs(10))
+        .await
+        .expect("waits");
+    assert_eq!(
+        (out["cleared"].as_bool(), out["waited_ms"].as_u64()),
+        (Some(false), Some(2000))
+    );
+    let bad = json!({ "duration": "1s", "until_clear": true, "clear_for": "soon" });
+    assert!(e.run("wait", bad, Duration::from_secs(10)).await.is_err());
+}

@@ -75,6 +75,45 @@ async fn a_config_file_changed_without_a_deploy_is_drift_and_an_accepted_one_is_
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_config_file_is_seen_on_its_file_event_not_at_the_next_sweep() {
+    let mut h = Harness::new(Config::default()).await;
+    let watched = tempfile::tempdir().expect("tempdir");
+    let file = watched.path().join("app.yaml");
+    std::fs::write(&file, "workers: 2\n").expect("write");
+    let mut t = only();
+    t.config_drift.enabled = true;
+    // The sweep would come after a minute.
+    t.config_drift.interval = 60 * S;
+    t.config_drift.paths = glob_in(watched.path(), "*.yaml");
+    h.start_triggers(&t).await;
+    assert!(h.collect(300 * MS).await.is_empty());
+
+    let written = std::time::Instant::now();
+    std::fs::write(&file, "workers: 9\n").expect("write");
+    let (_, d) = h
+        .wait_for(5 * S, |e, d| is(e, d, Topic::EventIncident, "config_drift"))
+        .await
+        .expect("drift");
+    let seen = written.elapsed();
+    eprintln!("config drift seen {seen:?} after the write");
+    assert!(seen < S, "seen after {seen:?}");
+    assert_eq!(d.component, file.display().to_string());
+
+    // A deploy's marker is taken on its event too.
+    let marker = h.system.paths.root().join("accept_config_changes");
+    std::fs::write(&marker, "").expect("marker");
+    let t0 = std::time::Instant::now();
+    while marker.exists() && t0.elapsed() < 5 * S {
+        h.collect(10 * MS).await;
+    }
+    assert!(
+        t0.elapsed() < S,
+        "the marker was taken after {:?}",
+        t0.elapsed()
+    );
+}
+
 #[tokio::test]
 async fn model_weights_that_do_not_match_their_checksum_are_restored() {
     let mut h = Harness::new(Config::default()).await;
@@ -160,6 +199,38 @@ async fn host_pressure_is_read_for_real_and_held_for_its_window() {
         let p = d.details["percent"].as_f64().expect("percent");
         assert!(p > d.details["threshold_percent"].as_f64().expect("threshold"));
     }
+}
+
+#[tokio::test]
+async fn the_serve_process_itself_can_be_watched_instead_of_the_host() {
+    let mut h = Harness::new(Config::default()).await;
+    let mut t = only();
+    let r = &mut t.resource_spike;
+    r.enabled = true;
+    r.interval = 50 * MS;
+    r.process = Some("self".into());
+    // This process holds more than 1 MiB; CPU keeps its minute-long window.
+    r.memory_mib = Some(1);
+    r.memory_for = Some(Duration::ZERO);
+    r.cpu_percent = 100.0;
+    r.disk_percent = 100.0;
+    h.start_triggers(&t).await;
+    let (_, d) = h
+        .wait_for(5 * S, |e, d| {
+            is(e, d, Topic::EventIncident, "resource_spike")
+        })
+        .await
+        .expect("memory pressure of this process");
+    assert_eq!(
+        (d.component.as_str(), d.failure_mode.as_str()),
+        ("grace", "memory_pressure")
+    );
+    assert_eq!(d.details["pid"], std::process::id());
+    let rss = d.details["rss_bytes"].as_u64().expect("rss");
+    assert!(d.details["mib"]
+        .as_f64()
+        .is_some_and(|m| m > 1.0 && (m * 1048576.0) as u64 <= rss + 1));
+    assert_eq!(d.details["threshold_mib"], 1.0);
 }
 
 fn exec(name: &str, command: &str) -> ExecTriggerConfig {

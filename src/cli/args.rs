@@ -77,6 +77,13 @@ pub enum Command {
         #[command(subcommand)]
         action: AuditCommand,
     },
+    /// After a deploy: snapshot every watched file now and accept the current config
+    /// files as config_drift's new baseline.
+    Snapshot {
+        /// Only take the snapshots; keep config_drift's baseline.
+        #[arg(long)]
+        no_accept: bool,
+    },
     /// Write a starter grace.toml, playbooks/ and chaos/.
     Init {
         /// Directory to write into (default: the working directory).

@@ -10,12 +10,14 @@ mod chaos;
 pub mod control;
 mod incidents;
 mod init;
+mod snapshot;
 
 pub use args::{AuditCommand, Cli, Command, ServeArgs};
 pub use audit::audit_verify;
 pub use chaos::{chaos_list, chaos_run, ChaosCommand, ChaosRunArgs};
 pub use incidents::incidents;
 pub use init::{check, init, starter_files};
+pub use snapshot::snapshot;
 
 /// An error the user must fix in how they called Grace (exit status 2).
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +82,10 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                 open,
                 stdout,
             )?;
+            Ok(0)
+        }
+        Command::Snapshot { no_accept } => {
+            snapshot(config_path, cli.state_dir.as_deref(), !no_accept, stdout)?;
             Ok(0)
         }
         Command::Audit {

@@ -8,7 +8,7 @@ use crate::bus::Bus;
 use crate::config::Config;
 use crate::incident::{IncidentError, IncidentStore};
 use crate::state::StatePaths;
-use crate::trigger::ApiSignals;
+use crate::trigger::{ApiSignals, Conditions};
 use crate::trust::{TrustError, TrustLedger};
 
 use super::registry::Registry;
@@ -57,6 +57,8 @@ pub struct System {
     /// Request counts, timeouts and latencies, recorded by the HTTP server and read by
     /// the API triggers.
     pub api: Arc<ApiSignals>,
+    /// The trigger conditions that hold now (for `wait` with `until_clear`).
+    pub conditions: Arc<Conditions>,
     emergency: AtomicBool,
     restart_request: tokio::sync::watch::Sender<Option<String>>,
 }
@@ -90,6 +92,7 @@ impl System {
             incidents,
             trust,
             api: Arc::new(ApiSignals::default()),
+            conditions: Arc::new(Conditions::default()),
             emergency: AtomicBool::new(false),
             restart_request: tokio::sync::watch::Sender::new(None),
         }))

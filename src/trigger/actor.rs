@@ -3,6 +3,7 @@
 //! publishes what fires.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use serde_json::{json, Value};
 use super::api::{Alert, Finding, Level, Trigger};
 use super::flap::FlapChange;
 use super::rule::{Gate, Rule, Step};
+use super::watch::FileWatch;
 use crate::bus::Subscription;
 use crate::incident::{IncidentDraft, Severity};
 use crate::kernel::{Kernel, KernelContext, KernelError, Request};
@@ -196,6 +198,10 @@ pub struct TriggerKernel<T: Trigger> {
     sub: Option<Subscription>,
     generation: u64,
     events: u64,
+    /// The file watch of a file trigger, and whether a check it asked for is queued.
+    watch: Option<FileWatch>,
+    check_queued: Arc<AtomicBool>,
+    file_checks: u64,
 }
 
 impl<T: Trigger> TriggerKernel<T> {
@@ -208,7 +214,41 @@ impl<T: Trigger> TriggerKernel<T> {
             sub: None,
             generation: 0,
             events: 0,
+            watch: None,
+            check_queued: Arc::new(AtomicBool::new(false)),
+            file_checks: 0,
         }
+    }
+
+    /// One check: its findings go through the rule, what fires is published, and what
+    /// holds is recorded in `System::conditions`.
+    async fn check(&mut self, ctx: &KernelContext) -> Result<(), KernelError> {
+        if let Some(w) = &mut self.watch {
+            w.rearm();
+        }
+        let findings = self
+            .trigger
+            .check(ctx)
+            .await
+            .map_err(|e| KernelError::failed(e.to_string()))?;
+        let holding = findings
+            .iter()
+            .filter_map(|f| match f {
+                Finding::Holds(a) => Some((
+                    a.draft.trigger.clone(),
+                    a.draft.component.clone(),
+                    a.draft.failure_mode.clone(),
+                )),
+                Finding::Once(_) => None,
+            })
+            .collect();
+        ctx.system.conditions.set(&ctx.name, holding);
+        let now = mono_ms();
+        let out = self.book.lock().apply(findings, now, &self.rule);
+        for o in out {
+            publish(&ctx.system, o, now);
+        }
+        Ok(())
     }
 }
 
@@ -247,6 +287,16 @@ impl<T: Trigger> Kernel for TriggerKernel<T> {
             self.generation = rand::random();
             ctx.send_self(Request::new("pump", json!(self.generation)));
         }
+        let watched = self.trigger.watch_patterns(ctx);
+        if !watched.is_empty() {
+            let (me, queued) = (ctx.clone(), self.check_queued.clone());
+            // At most one check waits in the mailbox: a burst of writes is one check.
+            self.watch = FileWatch::start(&ctx.name, &watched, move || {
+                if !queued.swap(true, Ordering::AcqRel) {
+                    me.send_self(Request::new("check", Value::Null));
+                }
+            });
+        }
         Ok(())
     }
 
@@ -272,32 +322,32 @@ impl<T: Trigger> Kernel for TriggerKernel<T> {
                 ctx.send_self(req);
                 Ok(Value::Null)
             }
+            "check" => {
+                self.check_queued.store(false, Ordering::Release);
+                self.file_checks += 1;
+                self.check(ctx).await?;
+                Ok(Value::Null)
+            }
             "stats" => Ok(self.stats()),
             other => Err(KernelError::BadRequest {
                 kernel: ctx.name.to_string(),
-                reason: format!("unknown op {other:?}; a trigger takes \"stats\""),
+                reason: format!("unknown op {other:?}; a trigger takes \"stats\" and \"check\""),
             }),
         }
     }
 
     async fn tick(&mut self, ctx: &KernelContext) -> Result<(), KernelError> {
-        let findings = self
-            .trigger
-            .check(ctx)
-            .await
-            .map_err(|e| KernelError::failed(e.to_string()))?;
-        let now = mono_ms();
-        let out = self.book.lock().apply(findings, now, &self.rule);
-        for o in out {
-            publish(&ctx.system, o, now);
-        }
-        Ok(())
+        self.check(ctx).await
     }
 
     fn stats(&self) -> Value {
         let mut s = self.book.lock().stats();
         if let Value::Object(m) = &mut s {
             m.insert("events".to_owned(), json!(self.events));
+            if let Some(w) = &self.watch {
+                m.insert("watched_dirs".to_owned(), json!(w.dirs.len()));
+                m.insert("file_checks".to_owned(), json!(self.file_checks));
+            }
             m.insert(
                 "interval_ms".to_owned(),
                 json!(self.rule.interval.as_millis() as u64),

@@ -133,6 +133,13 @@ pub trait Trigger: Send + 'static {
     /// One event from the subscription.
     fn on_event(&mut self, _event: &Event, _ctx: &KernelContext) {}
 
+    /// Absolute glob patterns of files whose change runs a check at once (between the
+    /// periodic ones); none by default. Asked once per (re)start, after
+    /// [`Trigger::start`].
+    fn watch_patterns(&self, _ctx: &KernelContext) -> Vec<String> {
+        Vec::new()
+    }
+
     /// One check: the conditions that hold now. An error fails the trigger's kernel,
     /// which its supervisor restarts.
     async fn check(&mut self, ctx: &KernelContext) -> Result<Vec<Finding>, TriggerError>;

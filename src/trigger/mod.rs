@@ -38,11 +38,13 @@ mod config;
 pub mod cron;
 mod error;
 pub mod flap;
+mod holding;
 pub mod rule;
 mod sections;
 mod signals;
 mod tree;
 mod validate;
+pub mod watch;
 
 pub use actor::{GateBook, Outgoing, TriggerKernel};
 pub use api::{Alert, Finding, Level, Trigger};
@@ -54,6 +56,7 @@ pub use config::{
     ScheduledConfig, TriggersConfig, TrustScoreConfig,
 };
 pub use error::TriggerError;
+pub use holding::{ConditionKey, Conditions};
 pub use rule::Rule;
 pub use signals::{ApiSignals, ApiWindow};
 pub use tree::{

@@ -197,6 +197,14 @@ section! {
         disk_playbook: String = "resource_cleanup".to_owned(),
         /// The path whose file system is watched (default: the state directory).
         disk_path: Option<PathBuf> = None,
+        /// Watch one process instead of the host for CPU and memory: `"self"` (this serve
+        /// process) or the path of a PID file (relative: from the state directory). CPU
+        /// is then the process's (100 = one core), memory its resident set; while no such
+        /// process runs there is no pressure.
+        process: Option<String> = None,
+        /// Memory pressure above this many MiB in use (host) or resident (process),
+        /// instead of `memory_percent`.
+        memory_mib: Option<u64> = None,
     }
 }
 

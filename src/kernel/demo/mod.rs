@@ -12,6 +12,7 @@
 mod kv_store;
 mod model;
 mod worker_pool;
+mod worker_pool_options;
 
 pub use kv_store::{KvStoreKernel, KvStoreOptions};
 pub use model::{manifest_path, Manifest, ModelKernel, ModelOptions};

@@ -1,6 +1,8 @@
 //! The `worker_pool` demo kernel: a job queue drained by N async workers that hash
 //! buffers, fed by its own load generator. It gives the latency-queue trigger a backlog to
 //! watch and the `scale_workers` and `shed_load` playbooks something real to act on.
+//! Workers added above the configured number are removed again once the queue has
+//! stayed empty for `scale_down_after`.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -9,71 +11,18 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
-use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
+pub use super::worker_pool_options::WorkerPoolOptions;
 use crate::kernel::{Health, Kernel, KernelContext, KernelError, Request};
 
 /// How often the load generator adds jobs.
 const GENERATE_EVERY: Duration = Duration::from_millis(100);
 /// The most jobs one `enqueue` request may add.
 const MAX_ENQUEUE: u64 = 100_000;
-
-/// Options of a `worker_pool` kernel.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct WorkerPoolOptions {
-    /// Workers at start.
-    pub workers: usize,
-    /// Upper bound for `scale`.
-    pub max_workers: usize,
-    /// Jobs per second the pool generates for itself (0: none).
-    pub rate: f64,
-    /// Bytes each job hashes.
-    pub job_bytes: usize,
-    /// Fraction of generated jobs that are low priority (shed under `shed_load`).
-    pub low_priority: f64,
-    /// Jobs the queue holds at most; past it new jobs are rejected and counted.
-    pub max_backlog: usize,
-}
-
-impl Default for WorkerPoolOptions {
-    fn default() -> Self {
-        WorkerPoolOptions {
-            workers: 4,
-            max_workers: 64,
-            rate: 20.0,
-            job_bytes: 64 * 1024,
-            low_priority: 0.5,
-            max_backlog: 10_000,
-        }
-    }
-}
-
-impl WorkerPoolOptions {
-    /// Checks the ranges serde cannot.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.workers > self.max_workers {
-            return Err(format!(
-                "option workers ({}) is above max_workers ({})",
-                self.workers, self.max_workers
-            ));
-        }
-        if !(self.rate.is_finite() && self.rate >= 0.0) {
-            return Err("option rate must be a number of jobs per second, 0 or more".into());
-        }
-        if !(0.0..=1.0).contains(&self.low_priority) {
-            return Err("option low_priority must be a fraction between 0 and 1".into());
-        }
-        if self.job_bytes == 0 || self.job_bytes > 16 << 20 {
-            return Err("option job_bytes must be between 1 and 16777216".into());
-        }
-        Ok(())
-    }
-}
 
 struct Job {
     id: u64,
@@ -189,6 +138,9 @@ pub struct WorkerPoolKernel {
     pool: Arc<Pool>,
     workers: Vec<JoinHandle<()>>,
     generator: Option<JoinHandle<()>>,
+    /// Since when the queue has been empty, seen at ticks.
+    idle_since: Option<std::time::Instant>,
+    scaled_down: u64,
 }
 
 impl WorkerPoolKernel {
@@ -203,6 +155,29 @@ impl WorkerPoolKernel {
             pool,
             workers: Vec::new(),
             generator: None,
+            idle_since: None,
+            scaled_down: 0,
+        }
+    }
+
+    /// Removes the workers above the configured number once the queue has been empty
+    /// for `scale_down_after`.
+    fn scale_down_when_idle(&mut self) {
+        if self.pool.backlog() > 0 || self.workers.len() <= self.opts.workers {
+            self.idle_since = None;
+            return;
+        }
+        let since = *self.idle_since.get_or_insert_with(std::time::Instant::now);
+        if since.elapsed() >= self.opts.scale_down_after {
+            let from = self.workers.len();
+            self.resize(self.opts.workers);
+            self.scaled_down += 1;
+            self.idle_since = None;
+            tracing::info!(
+                from,
+                to = self.opts.workers,
+                "queue drained; extra workers removed"
+            );
         }
     }
 
@@ -281,6 +256,7 @@ impl Kernel for WorkerPoolKernel {
         if self.workers.iter().any(JoinHandle::is_finished) {
             return Err(KernelError::failed("a worker task died"));
         }
+        self.scale_down_when_idle();
         Ok(())
     }
 
@@ -324,6 +300,9 @@ impl Kernel for WorkerPoolKernel {
         let p = &self.pool;
         json!({
             "workers": self.workers.len(),
+            "base_workers": self.opts.workers,
+            "max_workers": self.opts.max_workers,
+            "scaled_down": self.scaled_down,
             "backlog": p.backlog(),
             "processed": p.processed.load(Ordering::Relaxed),
             "generated": p.next_id.load(Ordering::Relaxed),
@@ -359,18 +338,5 @@ mod tests {
         assert_eq!(pool.enqueue(2, 8, |_| true), (0, 2, 0));
         assert_eq!(pool.enqueue(5, 8, |_| false), (3, 0, 2));
         assert_eq!(pool.backlog(), 3);
-    }
-
-    #[test]
-    fn options_are_checked() {
-        let mut o = WorkerPoolOptions::default();
-        assert!(o.validate().is_ok());
-        o.low_priority = 2.0;
-        assert!(o.validate().is_err());
-        o = WorkerPoolOptions {
-            workers: 100,
-            ..WorkerPoolOptions::default()
-        };
-        assert!(o.validate().expect_err("too many").contains("max_workers"));
     }
 }

@@ -21,7 +21,8 @@ fn unsupported(e: &TreeError) -> bool {
 }
 
 /// `scale_workers`: `Control::Scale` to `size`, or to the current size (`workers` in
-/// the kernel's stats) plus `add` (default 2), at most `max` (default 64).
+/// the kernel's stats) plus `add` (default 2), at most `max` (default 64) and at most
+/// the `max_workers` the kernel's stats report.
 struct ScaleWorkers;
 
 #[async_trait]
@@ -43,12 +44,15 @@ impl Action for ScaleWorkers {
                         ))
                     })? as usize;
                 let add = args.u64("add")?.unwrap_or(2) as usize;
+                // A kernel that reports its own bound caps the step's.
+                let own = stats.get("max_workers").and_then(Value::as_u64);
+                let max = own.map_or(max, |m| max.min(m as usize));
                 (Some(cur), (cur + add).min(max))
             }
         };
         if from == Some(to) {
             return Err(ActionError::failed(format!(
-                "kernel {name} already has {to} workers, the maximum ({max})"
+                "kernel {name} already has {to} workers, the maximum this step or the kernel allows"
             )));
         }
         let out = reg.control(&name, Control::Scale(to), ctx.timeout).await?;

@@ -64,21 +64,60 @@ impl Action for EmergencyMode {
     }
 }
 
-/// `wait`: sleeps for `duration`.
+/// `wait`: sleeps for `duration`. With `until_clear: true` it ends as soon as the
+/// condition that opened the incident (its trigger, component and failure mode) has
+/// not held at the trigger's checks for `clear_for` (default: one check clear), after
+/// at least `min`, at most `duration`; it reports whether the condition cleared.
 struct Wait;
+
+/// How often `wait` with `until_clear` looks at the condition.
+const CLEAR_POLL: Duration = Duration::from_millis(50);
 
 #[async_trait]
 impl Action for Wait {
-    async fn run(&self, _ctx: &ActionContext, args: &Args) -> Result<Value, ActionError> {
+    async fn run(&self, ctx: &ActionContext, args: &Args) -> Result<Value, ActionError> {
         let d = args
             .duration("duration")?
             .ok_or_else(|| args.bad("duration", "given (such as \"5s\")"))?;
-        tokio::time::sleep(d).await;
-        Ok(json!({ "waited_ms": d.as_millis() as u64 }))
+        if !args.bool("until_clear")?.unwrap_or(false) {
+            tokio::time::sleep(d).await;
+            return Ok(json!({ "waited_ms": d.as_millis() as u64 }));
+        }
+        // At least `min`, then until the incident's condition no longer holds, at most
+        // `duration` in all.
+        let started = tokio::time::Instant::now();
+        let min = args.duration("min")?.unwrap_or(Duration::ZERO).min(d);
+        tokio::time::sleep(min).await;
+        let clear_for = args.duration("clear_for")?.unwrap_or(Duration::ZERO);
+        let inc = &ctx.incident;
+        let holds = || {
+            ctx.system
+                .conditions
+                .holds(&inc.trigger, &inc.component, &inc.failure_mode)
+        };
+        let mut clear_since: Option<tokio::time::Instant> = None;
+        let cleared = loop {
+            let now = tokio::time::Instant::now();
+            clear_since = match holds() {
+                true => None,
+                false => Some(clear_since.unwrap_or(now)),
+            };
+            if clear_since.is_some_and(|t| now - t >= clear_for) {
+                break true;
+            }
+            if started.elapsed() >= d {
+                break false;
+            }
+            tokio::time::sleep(CLEAR_POLL.min(d.saturating_sub(started.elapsed()))).await;
+        };
+        Ok(json!({ "waited_ms": started.elapsed().as_millis() as u64, "cleared": cleared }))
     }
 
     fn validate(&self, args: &Args) -> Result<(), String> {
-        args.only(&["duration"])?;
+        args.only(&["duration", "until_clear", "min", "clear_for"])?;
+        args.typed("until_clear", Args::bool)?;
+        args.typed("min", Args::duration)?;
+        args.typed("clear_for", Args::duration)?;
         match args.duration("duration") {
             Ok(Some(_)) => Ok(()),
             Ok(None) => Err("action wait needs `duration`, such as \"5s\"".to_owned()),

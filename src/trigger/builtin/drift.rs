@@ -7,6 +7,9 @@
 //! Restarting serve also records a new baseline, since serve reads its configuration at
 //! start. The baseline is kept outside the trigger's actor, so a restarted trigger does
 //! not forget a drift.
+//!
+//! The watched directories are also watched for events (`notify`), so a change is
+//! checked at once; the periodic check stays as the fallback.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -21,6 +24,7 @@ use crate::incident::Severity;
 use crate::kernel::KernelContext;
 use crate::trigger::checksum::{expand, HashCache};
 use crate::trigger::config::ConfigDriftConfig;
+use crate::trigger::watch::absolute;
 use crate::trigger::{Alert, Finding, Level, Trigger, TriggerError};
 
 /// Checksums by file.
@@ -138,6 +142,17 @@ impl Trigger for ConfigDrift {
             *self.baseline.lock() = Some(sums);
         }
         Ok(())
+    }
+
+    fn watch_patterns(&self, ctx: &KernelContext) -> Vec<String> {
+        let cwd = std::env::current_dir().unwrap_or_default();
+        let mut p = absolute(&self.cfg.paths, &cwd);
+        // The marker too, so that an accepted deploy is taken at once.
+        p.extend(absolute(
+            &[glob::Pattern::escape(&self.cfg.accept_marker)],
+            ctx.system.paths.root(),
+        ));
+        p
     }
 
     async fn check(&mut self, ctx: &KernelContext) -> Result<Vec<Finding>, TriggerError> {

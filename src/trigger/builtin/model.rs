@@ -3,6 +3,9 @@
 //! `<file>.manifest.json` with a `sha256` field, as the demo `model` kernel writes) →
 //! `restore_model_weights`. Relative patterns and manifest paths are taken from the
 //! state directory, where the demo kernel keeps its weights.
+//!
+//! The weights, their sidecars and the manifest are watched for events (`notify`): a
+//! write is checked at once, and the periodic check stays as the fallback.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,6 +17,7 @@ use crate::incident::Severity;
 use crate::kernel::KernelContext;
 use crate::trigger::checksum::{expand, HashCache};
 use crate::trigger::config::ModelIntegrityConfig;
+use crate::trigger::watch::absolute;
 use crate::trigger::{Alert, Finding, Level, Trigger, TriggerError};
 
 /// The checksum in a `.sha256` file: its first word, if it is 64 hex digits
@@ -141,6 +145,21 @@ impl ModelIntegrity {
 
 #[async_trait]
 impl Trigger for ModelIntegrity {
+    fn watch_patterns(&self, ctx: &KernelContext) -> Vec<String> {
+        let root = ctx.system.paths.root();
+        let mut p = absolute(&self.cfg.paths, root);
+        let sidecars: Vec<String> = p
+            .iter()
+            .flat_map(|w| [format!("{w}.sha256"), format!("{w}.manifest.json")])
+            .collect();
+        p.extend(sidecars);
+        if let Some(m) = &self.cfg.manifest {
+            let m = root.join(m).display().to_string();
+            p.push(glob::Pattern::escape(&m));
+        }
+        p
+    }
+
     async fn check(&mut self, ctx: &KernelContext) -> Result<Vec<Finding>, TriggerError> {
         let mut cache = self.cache.take().unwrap_or_default();
         let root = ctx.system.paths.root();

@@ -1,5 +1,6 @@
 //! `resource_spike`: host CPU (sysinfo), memory (sysinfo) and disk use of the state
 //! directory's file system (statvfs), each held above its threshold for its window.
+//! With `process` set, CPU and memory are those of one process instead of the host's.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -7,6 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
+use super::process::{ProcessProbe, ProcessReading, ProcessTarget};
 use crate::incident::Severity;
 use crate::kernel::KernelContext;
 use crate::trigger::config::ResourceSpikeConfig;
@@ -36,13 +38,34 @@ pub fn disk_percent(path: &Path) -> std::io::Result<f64> {
     })
 }
 
+/// A memory figure against its threshold: percent, or MiB when `memory_mib` is set.
+fn memory_value(cfg: &ResourceSpikeConfig, used: u64, total: u64) -> Option<(f64, f64, Unit)> {
+    match cfg.memory_mib {
+        Some(mib) => Some((used as f64 / MIB, mib as f64, Unit::Mib)),
+        None => (total > 0).then(|| {
+            let p = used as f64 * 100.0 / total as f64;
+            (p, cfg.memory_percent, Unit::Percent)
+        }),
+    }
+}
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Unit {
+    Percent,
+    Mib,
+}
+
 /// `resource_spike`: CPU > 85% (`shed_load`), memory > 80% (`restart_service`), disk >
-/// 90% (`resource_cleanup`), component `host`.
+/// 90% (`resource_cleanup`), component `host` (or the watched process).
 pub struct ResourceSpike {
     cfg: ResourceSpikeConfig,
     sys: sysinfo::System,
     primed: bool,
     last: HostReading,
+    process: Option<ProcessProbe>,
+    last_process: Option<ProcessReading>,
 }
 
 impl ResourceSpike {
@@ -53,6 +76,8 @@ impl ResourceSpike {
             sys: sysinfo::System::new(),
             primed: false,
             last: HostReading::default(),
+            process: None,
+            last_process: None,
         }
     }
 
@@ -77,20 +102,24 @@ impl ResourceSpike {
     #[allow(clippy::too_many_arguments)]
     fn finding(
         &self,
-        value: Option<f64>,
-        threshold: f64,
+        component: &str,
+        value: Option<(f64, f64, Unit)>,
         hold: Option<Duration>,
         failure_mode: &str,
         what: &str,
         playbook: &str,
         extra: Value,
     ) -> Option<Finding> {
-        let v = value.filter(|v| *v > threshold)?;
+        let (v, threshold, unit) = value.filter(|(v, t, _)| *v > *t)?;
         let hold = hold.unwrap_or(self.cfg.hold_for);
+        let (key, shown) = match unit {
+            Unit::Percent => ("percent", format!("{v:.1}% is above {threshold:.1}%")),
+            Unit::Mib => ("mib", format!("{v:.1} MiB is above {threshold:.1} MiB")),
+        };
         let mut details = json!({
             "resource": what,
-            "percent": v,
-            "threshold_percent": threshold,
+            key: v,
+            format!("threshold_{key}"): threshold,
             "window_s": hold.as_secs_f64(),
         });
         if let (Value::Object(d), Value::Object(e)) = (&mut details, extra) {
@@ -100,11 +129,11 @@ impl ResourceSpike {
             Alert::new(
                 Level::Incident,
                 "resource_spike",
-                "host",
+                component,
                 failure_mode,
                 Severity::High,
                 Some(self.cfg.playbook.as_deref().unwrap_or(playbook)),
-                format!("host {what} use {v:.1}% is above {threshold:.1}%"),
+                format!("{component} {what} use {shown}"),
             )
             .details(details)
             .hold_for(hold),
@@ -115,41 +144,74 @@ impl ResourceSpike {
 #[async_trait]
 impl Trigger for ResourceSpike {
     async fn check(&mut self, ctx: &KernelContext) -> Result<Vec<Finding>, TriggerError> {
+        let root = ctx.system.paths.root();
         let path: PathBuf = self
             .cfg
             .disk_path
             .clone()
-            .unwrap_or_else(|| ctx.system.paths.root().to_path_buf());
+            .unwrap_or_else(|| root.to_path_buf());
         let r = self.read(&path);
         self.last = r;
         let c = &self.cfg;
-        let mem = json!({
-            "used_bytes": self.sys.used_memory(),
-            "total_bytes": self.sys.total_memory(),
-        });
+        if self.process.is_none() {
+            if let Some(p) = &c.process {
+                self.process = Some(ProcessProbe::new(ProcessTarget::parse(p, root)));
+            }
+        }
+        // CPU and memory: of the watched process when there is one (no process
+        // running: no pressure), else of the host.
+        let (component, cpu, mem, mem_details) = match &mut self.process {
+            Some(probe) => {
+                let reading = probe.read();
+                self.last_process = reading;
+                let component = probe.target().component();
+                match reading {
+                    Some(p) => (
+                        component,
+                        p.cpu,
+                        memory_value(c, p.rss_bytes, p.total_bytes),
+                        json!({ "pid": p.pid, "rss_bytes": p.rss_bytes, "total_bytes": p.total_bytes }),
+                    ),
+                    None => (component, None, None, Value::Null),
+                }
+            }
+            None => (
+                "host".to_owned(),
+                r.cpu,
+                memory_value(c, self.sys.used_memory(), self.sys.total_memory()),
+                json!({
+                    "used_bytes": self.sys.used_memory(),
+                    "total_bytes": self.sys.total_memory(),
+                }),
+            ),
+        };
+        let cpu_details = match self.last_process.filter(|_| self.process.is_some()) {
+            Some(p) => json!({ "pid": p.pid }),
+            None => json!({}),
+        };
         let disk = json!({ "path": path.display().to_string() });
         Ok([
             self.finding(
-                r.cpu,
-                c.cpu_percent,
+                &component,
+                cpu.map(|v| (v, c.cpu_percent, Unit::Percent)),
                 c.cpu_for,
                 "cpu_pressure",
                 "CPU",
                 &c.cpu_playbook,
-                json!({}),
+                cpu_details,
             ),
             self.finding(
-                r.memory,
-                c.memory_percent,
+                &component,
+                mem,
                 c.memory_for,
                 "memory_pressure",
                 "memory",
                 &c.memory_playbook,
-                mem,
+                mem_details,
             ),
             self.finding(
-                r.disk,
-                c.disk_percent,
+                "host",
+                r.disk.map(|v| (v, c.disk_percent, Unit::Percent)),
                 c.disk_for,
                 "disk_pressure",
                 "disk",
@@ -167,6 +229,11 @@ impl Trigger for ResourceSpike {
             "cpu_percent": self.last.cpu,
             "memory_percent": self.last.memory,
             "disk_percent": self.last.disk,
+            "process": self.last_process.map(|p| json!({
+                "pid": p.pid,
+                "cpu_percent": p.cpu,
+                "rss_bytes": p.rss_bytes,
+            })),
         })
     }
 }
