@@ -2,8 +2,10 @@
 //! when serve started, without a deploy → `restore_from_snapshot`.
 //!
 //! A deploy tells Grace that the new files are intended by creating the marker file
-//! `<state dir>/accept_config_changes` (name configurable): at its next check the
-//! trigger records the current checksums as the new baseline and removes the marker.
+//! `<state dir>/accept_config_changes` (name configurable; `grace snapshot` writes it
+//! after snapshotting the watched files): at its next check, which the marker's own file
+//! event starts, the trigger records the current checksums as the new baseline and
+//! removes the marker.
 //! Restarting serve also records a new baseline, since serve reads its configuration at
 //! start. The baseline is kept outside the trigger's actor, so a restarted trigger does
 //! not forget a drift.
