@@ -68,6 +68,11 @@ impl Probe {
         self.spinning.load(Ordering::SeqCst)
     }
 
+    /// Ends a spin early (the test is done with it).
+    pub fn release_spin(&self) {
+        self.spinning.store(false, Ordering::SeqCst);
+    }
+
     /// Makes kernel `name`'s stop hook await forever.
     pub fn ignore_stop(&self, name: &str) {
         self.ignore_stop.lock().expect("lock").push(name.to_owned());
@@ -120,7 +125,7 @@ impl Kernel for TestKernel {
                 let ms = req.args.as_u64().unwrap_or(0);
                 self.probe.spinning.store(true, Ordering::SeqCst);
                 let until = std::time::Instant::now() + Duration::from_millis(ms);
-                while std::time::Instant::now() < until {
+                while std::time::Instant::now() < until && self.probe.spinning() {
                     std::hint::spin_loop();
                 }
                 self.probe.spinning.store(false, Ordering::SeqCst);
