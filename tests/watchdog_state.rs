@@ -12,6 +12,16 @@ use watchdog_support::signal;
 
 const WRITER: &str = "GRACE_TEST_STATE_WRITER";
 
+/// A writer process, killed when dropped (so a failing assertion leaves none behind).
+struct Writer(std::process::Child);
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Entry of the writer process (this binary re-executed): updates state.json in a
 /// tight loop until killed. Without the variable it checks one update in-process.
 #[test]
@@ -45,13 +55,15 @@ fn state_json_is_never_torn_when_writers_are_killed_mid_write() {
     let mut reads = 0u32;
     let mut last = 0u64;
     for round in 0..25u64 {
-        let mut w = Command::new(&exe)
-            .args(["--exact", "writer_entry", "--nocapture", "--test-threads=1"])
-            .env(WRITER, d.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("writer");
+        let mut w = Writer(
+            Command::new(&exe)
+                .args(["--exact", "writer_entry", "--nocapture", "--test-threads=1"])
+                .env(WRITER, d.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("writer"),
+        );
         // Read while it writes, then kill it at a varying point.
         let until = Instant::now() + Duration::from_millis(10 + (round * 7) % 40);
         while Instant::now() < until {
@@ -64,8 +76,8 @@ fn state_json_is_never_torn_when_writers_are_killed_mid_write() {
             last = s.restart_count;
             reads += 1;
         }
-        signal(w.id(), Signal::SIGKILL);
-        w.wait().expect("reap");
+        signal(w.0.id(), Signal::SIGKILL);
+        w.0.wait().expect("reap");
         let s = KillSwitch::read(&paths).expect("state.json must parse after a kill");
         assert!(!s.updated_by.is_empty());
     }
