@@ -67,18 +67,75 @@ impl Action for EmergencyMode {
 /// `wait`: sleeps for `duration`.
 struct Wait;
 
+/// How often `wait` with `until_cpu_below` reads the host's CPU use.
+const CPU_READING: Duration = Duration::from_secs(1);
+
+/// Where a calm spell stands after one CPU reading at `now`: when it began, or `None`
+/// when the reading is not below the limit.
+fn calm_since(
+    since: Option<tokio::time::Instant>,
+    cpu: f64,
+    below: f64,
+    now: tokio::time::Instant,
+) -> Option<tokio::time::Instant> {
+    (cpu < below).then(|| since.unwrap_or(now))
+}
+
 #[async_trait]
 impl Action for Wait {
     async fn run(&self, _ctx: &ActionContext, args: &Args) -> Result<Value, ActionError> {
         let d = args
             .duration("duration")?
             .ok_or_else(|| args.bad("duration", "given (such as \"5s\")"))?;
-        tokio::time::sleep(d).await;
-        Ok(json!({ "waited_ms": d.as_millis() as u64 }))
+        let Some(below) = args.f64("until_cpu_below")? else {
+            tokio::time::sleep(d).await;
+            return Ok(json!({ "waited_ms": d.as_millis() as u64 }));
+        };
+        // Shed load comes back as soon as the pressure is gone, not only after the
+        // longest hold: holding it longer than needed only makes things worse.
+        let calm_for = args.duration("calm_for")?.unwrap_or(Duration::from_secs(5));
+        let start = tokio::time::Instant::now();
+        let deadline = start + d;
+        let mut sys = sysinfo::System::new();
+        sys.refresh_cpu_usage();
+        let (mut since, mut last) = (None, None);
+        let ended = loop {
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                break "duration";
+            }
+            tokio::time::sleep(CPU_READING.min(deadline - now)).await;
+            sys.refresh_cpu_usage();
+            let cpu = f64::from(sys.global_cpu_usage());
+            let now = tokio::time::Instant::now();
+            last = Some(cpu);
+            since = calm_since(since, cpu, below, now);
+            if since.is_some_and(|s| now - s >= calm_for) {
+                break "calm";
+            }
+        };
+        Ok(json!({
+            "waited_ms": start.elapsed().as_millis() as u64,
+            "ended": ended,
+            "cpu_percent": last,
+            "until_cpu_below": below,
+        }))
     }
 
     fn validate(&self, args: &Args) -> Result<(), String> {
-        args.only(&["duration"])?;
+        args.only(&["duration", "until_cpu_below", "calm_for"])?;
+        match args.f64("until_cpu_below") {
+            Ok(Some(p)) if !(p > 0.0 && p <= 100.0) => {
+                return Err(format!(
+                    "action wait: until_cpu_below {p} is not a percentage between 0 and 100"
+                ))
+            }
+            Err(e) => return Err(e.to_string()),
+            _ => {}
+        }
+        if let Err(e) = args.duration("calm_for") {
+            return Err(e.to_string());
+        }
         match args.duration("duration") {
             Ok(Some(_)) => Ok(()),
             Ok(None) => Err("action wait needs `duration`, such as \"5s\"".to_owned()),
@@ -239,6 +296,35 @@ impl Action for CreateDiagnosticTask {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_calm_spell_starts_at_the_first_calm_reading_and_breaks_on_a_busy_one() {
+        let t0 = tokio::time::Instant::now();
+        let t1 = t0 + Duration::from_secs(1);
+        assert_eq!(calm_since(None, 40.0, 70.0, t0), Some(t0));
+        assert_eq!(calm_since(Some(t0), 50.0, 70.0, t1), Some(t0));
+        assert_eq!(calm_since(Some(t0), 90.0, 70.0, t1), None);
+        assert_eq!(calm_since(None, 70.0, 70.0, t1), None);
+    }
+
+    #[test]
+    fn wait_checks_its_cpu_limit() {
+        let args = |v: Value| match v {
+            Value::Object(m) => Args::new("wait", m),
+            _ => Args::new("wait", serde_json::Map::new()),
+        };
+        let ok = args(json!({ "duration": "2m", "until_cpu_below": 70, "calm_for": "5s" }));
+        assert!(Wait.validate(&ok).is_ok());
+        for bad in [0.0, 150.0] {
+            let e = Wait
+                .validate(&args(json!({ "duration": "2m", "until_cpu_below": bad })))
+                .expect_err("out of range");
+            assert!(e.contains("percentage"), "{e}");
+        }
+        assert!(Wait
+            .validate(&args(json!({ "duration": "2m", "calm_for": "soon" })))
+            .is_err());
+    }
 
     #[test]
     fn cleanup_removes_only_expired_files_and_keeps_the_protected_ones() {

@@ -28,7 +28,7 @@
 //! | `notify` | `message`, `level` | an alert file (and the `[alerts]` notifiers) |
 //! | `exec` | `command` (string for `sh -c`, or argv list), `cwd`, `env` | run with `GRACE_INCIDENT_*` in its environment |
 //! | `webhook` | `url`, `timeout` | POST the incident as JSON |
-//! | `wait` | `duration` | sleep |
+//! | `wait` | `duration`, `until_cpu_below`, `calm_for` | sleep; with `until_cpu_below`, end once host CPU has stayed below it for `calm_for` (default 5 s) |
 //!
 //! `create_snapshot`, `restore_from_snapshot`, `quarantine`, `rollback_deployment` and
 //! `restore_model_weights` belong to the snapshot manager, which registers them with
