@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use grace::chaos::measure::{
-    assess, detection, expectation_status, recovered_at, score, AlertSeen, Check, Facts,
-    FaultClass, FaultRecord, IncidentSpan, KernelEvent, PidChange, ProbeChange, SteadyChange,
-    Timeline,
+    assess, detection, expectation_status, recovered_at, recovery_start, score, AlertSeen, Check,
+    Facts, FaultClass, FaultRecord, IncidentSpan, KernelEvent, PidChange, ProbeChange,
+    SteadyChange, Timeline,
 };
 use grace::chaos::report::{summary_table, timeline_svg, RunReport, ScenarioReport};
 use grace::chaos::scenario::{Expectation, IncidentMatch, Slo};
@@ -68,6 +68,7 @@ fn kill_k(at: f64) -> FaultRecord {
         ended_at: at,
         error: None,
         notes: vec![],
+        heals_during: false,
     }
 }
 
@@ -171,6 +172,23 @@ fn recovery_counts_from_injection_to_the_steady_state_after_detection() {
     assert_eq!(a.recovery, Some(0.30));
     assert_eq!(a.score, 100);
     assert!(a.reasons.is_empty(), "{:?}", a.reasons);
+}
+
+#[test]
+fn a_fault_routed_around_recovers_before_it_ends() {
+    // A port held for 20 s: serve moved to another port at once.
+    let held = FaultRecord {
+        class: FaultClass::Serve,
+        ended_at: 20.0,
+        ..kill_k(0.0)
+    };
+    assert_eq!(recovery_start(&held, Some(0.5)), 20.0);
+    let routed = FaultRecord {
+        heals_during: true,
+        ..held
+    };
+    assert_eq!(recovery_start(&routed, Some(0.5)), 0.5);
+    assert_eq!(recovery_start(&routed, None), 0.0);
 }
 
 #[test]

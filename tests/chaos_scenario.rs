@@ -247,6 +247,53 @@ fn spawned_config_enables_chaos_and_merges_overrides() {
 }
 
 #[test]
+fn spawned_instances_watch_host_resources_only_in_scenarios_about_them() {
+    let spike = |name: &str| {
+        let s = chaos::find(name).expect("built-in");
+        let cfg: toml::Table =
+            toml::from_str(&chaos::spawn_config(&s).expect("valid")).expect("toml");
+        cfg["triggers"]["resource_spike"]
+            .get("enabled")
+            .and_then(toml::Value::as_bool)
+    };
+    assert_eq!(
+        spike("dirt02"),
+        Some(false),
+        "snapshot corruption ignores the host"
+    );
+    assert_ne!(spike("dirt03"), Some(false), "the CPU siege watches it");
+    assert_ne!(spike("memory_spike"), Some(false));
+}
+
+#[test]
+fn host_relative_thresholds_are_parsed_and_merged_last() {
+    let s = Scenario::parse(
+        &format!("{MINIMAL}spawn: {{ memory_threshold_above_use_mib: 1536, disk_threshold_above_use_mib: 2048 }}\n"),
+        "t.yaml",
+    )
+    .expect("parses");
+    assert_eq!(s.spawn.memory_threshold_above_use_mib, Some(1536));
+    assert_eq!(s.spawn.disk_threshold_above_use_mib, Some(2048));
+    let host = chaos::host::relative_thresholds(
+        &s.spawn,
+        Some(chaos::host::Usage {
+            used: 1 << 30,
+            usable: 8 << 30,
+        }),
+        Some(chaos::host::Usage {
+            used: 0,
+            usable: 100 << 30,
+        }),
+    )
+    .expect("readings");
+    let cfg: toml::Table =
+        toml::from_str(&chaos::spawn_config_with(&s, &host).expect("valid")).expect("toml");
+    let spike = &cfg["triggers"]["resource_spike"];
+    assert_eq!(spike["memory_percent"].as_float(), Some(31.25));
+    assert_eq!(spike["disk_percent"].as_float(), Some(2.0));
+}
+
+#[test]
 fn every_builtin_makes_a_valid_spawned_config() {
     for s in chaos::builtins().expect("built-ins") {
         if let Err(e) = chaos::spawn_config(&s) {

@@ -47,6 +47,7 @@ impl Action for ProbeAction {
 
 const PLAYBOOKS: &[&str] = &[
     "name: limited\ntriggers: [limited]\nrate_limit: { max: 2, window: 1h }\nsteps:\n  - name: p\n    action: probe\n",
+"name: cooled\ntriggers: [cooled]\ncooldown: 1h\nsteps:\n  - name: p\n    action: probe\n",
     "name: slow\ntriggers: [slow]\nsteps:\n  - name: p\n    action: probe\n    args: { for: 150ms }\n",
     "name: broken\ntriggers: [broken]\nsteps:\n  - name: p\n    action: probe\n    args: { fail: true }\n",
     "name: guarded\ntriggers: [guarded]\nrequires_approval: true\nsteps:\n  - name: p\n    action: probe\n",
@@ -208,6 +209,33 @@ async fn a_run_over_its_slo_is_recorded_as_missed_in_the_incident() {
         "{rem}"
     );
     assert_eq!(s.dispatcher.stats().snapshot().slo_missed, 1);
+}
+
+#[tokio::test]
+async fn an_incident_back_during_the_cooldown_is_escalated_and_lowers_trust() {
+    let s = setup(Config::default());
+    let first = s.dispatcher.dispatch(&s.system, &draft("cooled", "c1"));
+    assert!(matches!(first, Dispatched::Started { .. }));
+    settle(&s, 1).await;
+    assert_eq!(s.system.trust.score("c1"), 1.0);
+    let again = s.dispatcher.dispatch(&s.system, &draft("cooled", "c1"));
+    assert!(
+        matches!(&again, Dispatched::Escalating { reason, .. } if reason.contains("cooling down")),
+        "{again:?}"
+    );
+    settle(&s, 2).await;
+    assert_eq!(s.probe.calls.load(Ordering::SeqCst), 1, "no second run");
+    let lowered = 1.0 - s.system.config.trust.repeat_penalty;
+    assert!(
+        (s.system.trust.score("c1") - lowered).abs() < 1e-9,
+        "{}",
+        s.system.trust.score("c1")
+    );
+    assert_eq!(
+        s.system.trust.score("c2"),
+        1.0,
+        "other components keep theirs"
+    );
 }
 
 #[tokio::test]

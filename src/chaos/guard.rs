@@ -158,18 +158,28 @@ pub fn corrupt_bytes(data: &[u8], mode: CorruptMode, bytes: usize, seed: u64) ->
     }
 }
 
-/// The newest file (by modification time) matching `pattern` under `root` (or
-/// `pattern` itself when absolute).
-pub fn newest_match(root: &Path, pattern: &str) -> Option<PathBuf> {
+/// The files matching `pattern` (relative to `root` unless absolute); none when the
+/// pattern is not a valid glob.
+pub fn matches(root: &Path, pattern: &str) -> Vec<PathBuf> {
     let full = if Path::new(pattern).is_absolute() {
         PathBuf::from(pattern)
     } else {
         root.join(pattern)
     };
-    let entries = glob::glob(&full.to_string_lossy()).ok()?;
+    let Ok(entries) = glob::glob(&full.to_string_lossy()) else {
+        return Vec::new();
+    };
     entries
         .filter_map(Result::ok)
         .filter(|p| p.is_file())
+        .collect()
+}
+
+/// The newest file (by modification time) matching `pattern` under `root` (or
+/// `pattern` itself when absolute).
+pub fn newest_match(root: &Path, pattern: &str) -> Option<PathBuf> {
+    matches(root, pattern)
+        .into_iter()
         .filter_map(|p| {
             let m = p.metadata().and_then(|m| m.modified()).ok()?;
             Some((m, p))

@@ -234,6 +234,7 @@ pub(crate) async fn inject_once(
         }
         FaultKind::DiskSiege {
             dir,
+            mib,
             level,
             max_mib,
         } => {
@@ -242,15 +243,19 @@ pub(crate) async fn inject_once(
                 Some(d) => ctx.paths.root().join(d),
                 None => ctx.paths.root().to_path_buf(),
             };
-            let (level, max_mib) = (*level, *max_mib);
-            let s = tokio::task::spawn_blocking(move || DiskSiege::start(&dir, level, max_mib))
-                .await
-                .map_err(|e| inject_err(kind, e.to_string()))?
-                .map_err(io)?;
+            let (mib, level, max_mib) = (*mib, *level, *max_mib);
+            let s = tokio::task::spawn_blocking(move || match (mib, level) {
+                (_, Some(l)) => DiskSiege::start(&dir, l, max_mib),
+                (m, None) => DiskSiege::of_size(&dir, m.unwrap_or(max_mib).min(max_mib)),
+            })
+            .await
+            .map_err(|e| inject_err(kind, e.to_string()))?
+            .map_err(io)?;
             let mut notes = vec![format!("disk siege file of {} MiB", s.bytes() >> 20)];
             if s.capped() {
                 notes.push(format!(
-                    "capped at max_mib = {max_mib}: the level {level}% was not reached"
+                    "capped (max_mib = {max_mib}, {} MiB kept free): the file is smaller than asked",
+                    super::siege::DISK_RESERVE >> 20
                 ));
             }
             Ok(Injected {

@@ -6,7 +6,7 @@
 //! - [`measure`]: the pure part: from what was observed, detection and recovery per
 //!   fault, the SLO verdict and the resilience score.
 //! - [`report`]: the JSON report, the summary table and the timeline picture (SVG).
-//! - `runner` (with `inject`, `monitor`, `siege`, `spawn`, `client`): carrying a
+//! - `runner` (with `inject`, `monitor`, `siege`, `spawn`, `host`, `client`): carrying a
 //!   scenario out against an instance, and undoing everything it did on every exit path.
 //!
 //! Architecture invariant: everything the harness creates (threads, memory, files,
@@ -17,6 +17,7 @@ mod builtin;
 mod client;
 mod error;
 pub mod guard;
+pub mod host;
 mod inject;
 pub mod measure;
 mod monitor;
@@ -33,4 +34,4 @@ pub use error::ChaosError;
 pub use progress::{Event, Progress};
 pub use runner::{run_scenarios, RunOptions, TargetSpec};
 pub use scenario::Scenario;
-pub use spawn::{merge_config, spawn_config};
+pub use spawn::{merge_config, spawn_config, spawn_config_with};

@@ -30,6 +30,8 @@ pub(crate) struct Snapshot {
     pub kernels: Option<Result<Vec<KernelView>, String>>,
     pub incidents: Option<Result<Vec<Value>, String>>,
     pub gets: HashMap<String, Result<u16, String>>,
+    /// `files_exist` globs and how many files matched.
+    pub files: HashMap<String, usize>,
 }
 
 fn list<'a>(v: &'a Value, key: &str) -> Option<&'a Vec<Value>> {
@@ -126,6 +128,11 @@ pub(crate) fn evaluate(probe: &Probe, s: &Snapshot) -> Result<(), String> {
             Some(Err(e)) => Err(e.clone()),
             None => Err(format!("GET {path} not made")),
         },
+        Probe::FilesExist { glob, min } => match s.files.get(glob) {
+            Some(n) if n >= min => Ok(()),
+            Some(n) => Err(format!("{n} file(s) match {glob}, {min} wanted")),
+            None => Err(format!("{glob} not looked for")),
+        },
     }
 }
 
@@ -218,6 +225,13 @@ impl Monitor {
         self.t0.elapsed().as_secs_f64()
     }
 
+    /// Whether `probe` (one of those watched) passed at the last observation.
+    pub fn probe_ok(&self, probe: &Probe) -> bool {
+        self.probe_state
+            .get(&probe.label())
+            .is_some_and(|(ok, _)| *ok)
+    }
+
     /// For how long `probe` has been failing without a break (0 when it passes).
     pub fn failing_for(&self, probe: &Probe) -> f64 {
         match self.probe_state.get(&probe.label()) {
@@ -264,12 +278,17 @@ impl Monitor {
                     .and_then(|v| parse_incidents(&v))
             })),
             gets: HashMap::new(),
+            files: HashMap::new(),
         };
         for p in &self.probes {
             if let Probe::HttpGet { path, .. } = p {
                 let r = self.client.get(path).await;
                 s.gets
                     .insert(path.clone(), r.map(|r| r.status).map_err(|e| e.to_string()));
+            }
+            if let Probe::FilesExist { glob, .. } = p {
+                let n = super::guard::matches(self.paths.root(), glob).len();
+                s.files.insert(glob.clone(), n);
             }
         }
         s
@@ -431,6 +450,16 @@ mod tests {
         let inc = serde_json::json!({"incidents": [{"incident_id": "i1", "status": "resolved"}]});
         s.incidents = Some(parse_incidents(&inc));
         assert!(evaluate(&Probe::NoOpenIncidents, &s).is_ok());
+        let glob = "snapshots/*/model_*.pt".to_owned();
+        let snap = Probe::FilesExist {
+            glob: glob.clone(),
+            min: 2,
+        };
+        assert!(evaluate(&snap, &s).is_err(), "not looked for");
+        s.files.insert(glob.clone(), 1);
+        assert!(evaluate(&snap, &s).expect_err("one").contains("2 wanted"));
+        s.files.insert(glob, 2);
+        assert!(evaluate(&snap, &s).is_ok());
     }
 
     #[test]

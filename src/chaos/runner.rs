@@ -16,7 +16,7 @@ use super::measure::{self, Check, Facts, FaultClass, FaultRecord};
 use super::monitor::Monitor;
 use super::progress::{Event, Progress};
 use super::report::{RunReport, ScenarioReport};
-use super::scenario::{Fault, FaultKind, Process, Scenario};
+use super::scenario::{Fault, FaultKind, Probe, Process, Scenario};
 use super::spawn::Instance;
 use super::ChaosError;
 use crate::state::StatePaths;
@@ -308,22 +308,40 @@ fn record_of(fault: &Fault, slot: &Slot) -> FaultRecord {
             slot.error.clone()
         },
         notes: slot.notes.clone(),
+        // Serve is repaired while these faults still hold: it moves off a port that
+        // someone else keeps, and the watchdog replaces a serve that stays stopped.
+        heals_during: matches!(
+            fault.kind,
+            FaultKind::OccupyPort
+                | FaultKind::Sigstop {
+                    process: Process::Serve
+                }
+        ),
     }
 }
 
-fn files_restored(shared: &Shared) -> Option<bool> {
+/// Whether every corrupted file the system is meant to restore has its old content.
+/// Snapshots are not among them: a corrupted snapshot is skipped by restores, not
+/// repaired (and a file restored from it would not have its old content).
+fn files_restored(shared: &Shared, state: &std::path::Path) -> Option<bool> {
+    let snapshots = state.join("snapshots");
     let c = shared.corrupted.lock();
-    (!c.is_empty()).then(|| c.iter().all(Corrupted::restored))
+    let live: Vec<&Corrupted> = c
+        .iter()
+        .filter(|c| !c.path().starts_with(&snapshots))
+        .collect();
+    (!live.is_empty()).then(|| live.iter().all(|c| c.restored()))
 }
 
 /// Injects and observes; fills `report`.
 async fn drive(s: &Scenario, ctx: &Ctx, report: &mut ScenarioReport, progress: &mut dyn Progress) {
-    let abort_probes: Vec<_> = s.abort.iter().map(|a| a.probe.clone()).collect();
+    let mut extra: Vec<_> = s.abort.iter().map(|a| a.probe.clone()).collect();
+    extra.extend(s.before.iter().cloned());
     let mut mon = Monitor::new(
         ctx.client.clone(),
         ctx.paths.clone(),
         s.steady_state.clone(),
-        &abort_probes,
+        &extra,
     );
     progress.event(Event::Phase {
         name: &s.name,
@@ -332,14 +350,26 @@ async fn drive(s: &Scenario, ctx: &Ctx, report: &mut ScenarioReport, progress: &
     let warm_until = Instant::now() + s.warmup();
     loop {
         mon.observe().await;
-        if mon.steady_ok() {
+        let not_yet: Vec<String> = s
+            .before
+            .iter()
+            .filter(|p| !mon.probe_ok(p))
+            .map(Probe::label)
+            .collect();
+        if mon.steady_ok() && not_yet.is_empty() {
             break;
         }
         if Instant::now() >= warm_until {
+            let mut failing = mon.last_failing.clone();
+            failing.extend(
+                not_yet
+                    .into_iter()
+                    .map(|p| format!("{p} (before injection)")),
+            );
             report.error = Some(format!(
                 "the steady state does not hold before injection (waited {:?}): {}",
                 s.warmup(),
-                mon.last_failing.join("; ")
+                failing.join("; ")
             ));
             report.timeline = mon.timeline.clone();
             return;
@@ -381,7 +411,7 @@ async fn drive(s: &Scenario, ctx: &Ctx, report: &mut ScenarioReport, progress: &
                 steady: mon.steady_ok(),
             });
             let facts = Facts {
-                files_restored: files_restored(&shared),
+                files_restored: files_restored(&shared, ctx.paths.root()),
             };
             let (all_done, done_at, records) = {
                 let mut slots = shared.slots.lock();
@@ -445,7 +475,7 @@ async fn drive(s: &Scenario, ctx: &Ctx, report: &mut ScenarioReport, progress: &
     // a fault left down.
     shared.until_end.lock().clear();
     let facts = Facts {
-        files_restored: files_restored(&shared),
+        files_restored: files_restored(&shared, ctx.paths.root()),
     };
     for mut c in shared.corrupted.lock().drain(..) {
         match c.undo() {

@@ -7,6 +7,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+/// What a memory siege always leaves available on the host.
+pub const MEMORY_RESERVE: u64 = 2 << 30;
+/// What a disk siege always leaves available on its file system.
+pub const DISK_RESERVE: u64 = 1 << 30;
+
 /// Busy threads; stopped and joined on drop.
 #[derive(Debug)]
 pub struct CpuSiege {
@@ -65,9 +70,23 @@ pub struct MemorySiege {
 
 impl MemorySiege {
     /// Allocates and touches `mib` MiB; fails instead of aborting when the allocation
-    /// cannot be made.
+    /// cannot be made, and refuses to leave the host less than [`MEMORY_RESERVE`].
     pub fn start(mib: u64) -> std::io::Result<MemorySiege> {
-        let bytes = usize::try_from(mib.saturating_mul(1 << 20)).map_err(|_| {
+        let wanted = mib.saturating_mul(1 << 20);
+        if let Ok(host) = super::host::Usage::memory() {
+            let available = host.usable.saturating_sub(host.used);
+            if wanted > available.saturating_sub(MEMORY_RESERVE) {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::OutOfMemory,
+                    format!(
+                        "a memory siege of {mib} MiB would leave the host less than {} MiB available ({} MiB are): lower `mib`",
+                        MEMORY_RESERVE >> 20,
+                        available >> 20
+                    ),
+                ));
+            }
+        }
+        let bytes = usize::try_from(wanted).map_err(|_| {
             std::io::Error::new(std::io::ErrorKind::InvalidInput, "memory siege too large")
         })?;
         let mut block = Vec::new();
@@ -137,15 +156,31 @@ pub struct DiskSiege {
 
 impl DiskSiege {
     /// Creates a file in `dir` large enough to bring its file system to `level`
-    /// percent, but no larger than `max_mib`.
+    /// percent, but no larger than `max_mib`, and leaving at least [`DISK_RESERVE`].
     pub fn start(dir: &Path, level: f64, max_mib: u64) -> std::io::Result<DiskSiege> {
         std::fs::create_dir_all(dir)?;
-        let st = nix::sys::statvfs::statvfs(dir).map_err(std::io::Error::from)?;
-        let frag = st.fragment_size();
-        let used = (st.blocks() - st.blocks_free()) * frag;
-        let available = st.blocks_available() * frag;
-        let uncapped = disk_fill_bytes(used, available, level, u64::MAX);
-        let bytes = disk_fill_bytes(used, available, level, max_mib.saturating_mul(1 << 20));
+        let u = super::host::Usage::disk(dir)?;
+        let available = u.usable.saturating_sub(u.used);
+        let uncapped = disk_fill_bytes(u.used, available, level, u64::MAX);
+        let cap = max_mib
+            .saturating_mul(1 << 20)
+            .min(available.saturating_sub(DISK_RESERVE));
+        let bytes = disk_fill_bytes(u.used, available, level, cap);
+        DiskSiege::create(dir, bytes, uncapped)
+    }
+
+    /// Creates a file of `mib` MiB in `dir`, or as much as leaves [`DISK_RESERVE`]
+    /// free ([`DiskSiege::capped`] tells).
+    pub fn of_size(dir: &Path, mib: u64) -> std::io::Result<DiskSiege> {
+        std::fs::create_dir_all(dir)?;
+        let u = super::host::Usage::disk(dir)?;
+        let available = u.usable.saturating_sub(u.used);
+        let wanted = mib.saturating_mul(1 << 20);
+        let bytes = wanted.min(available.saturating_sub(DISK_RESERVE));
+        DiskSiege::create(dir, bytes, wanted)
+    }
+
+    fn create(dir: &Path, bytes: u64, uncapped: u64) -> std::io::Result<DiskSiege> {
         let path = dir.join(format!(".grace-chaos-disk-siege-{}", std::process::id()));
         let file = std::fs::OpenOptions::new()
             .write(true)

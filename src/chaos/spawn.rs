@@ -15,6 +15,7 @@ use nix::unistd::Pid;
 
 use super::client::{read_serve_json, Client, Endpoint};
 use super::guard::alive;
+use super::host::{relative_thresholds, Usage};
 use super::inject::Control;
 use super::{ChaosError, Scenario};
 use crate::config::{ConfigSource, DEFAULT_TOML};
@@ -45,8 +46,35 @@ pub fn merge_config(base: &mut toml::Table, over: &toml::Table) {
     }
 }
 
+/// The host's CPU, memory and disk belong to everyone on it: a spawned instance watches
+/// them (`resource_spike`) only in scenarios about them, whose `config:` sets
+/// `[triggers.resource_spike]`, so that other work on the host cannot open incidents
+/// in a scenario about something else.
+fn quiet_host(scn: &Scenario) -> toml::Table {
+    let about_resources = scn
+        .config
+        .get("triggers")
+        .and_then(|t| t.get("resource_spike"))
+        .is_some();
+    let mut out = toml::Table::new();
+    if !about_resources {
+        let mut spike = toml::Table::new();
+        spike.insert("enabled".into(), toml::Value::Boolean(false));
+        let mut triggers = toml::Table::new();
+        triggers.insert("resource_spike".into(), toml::Value::Table(spike));
+        out.insert("triggers".into(), toml::Value::Table(triggers));
+    }
+    out
+}
+
 /// The `grace.toml` of a spawned instance for `scn`, checked like `grace check` would.
 pub fn spawn_config(scn: &Scenario) -> Result<String, ChaosError> {
+    spawn_config_with(scn, &toml::Table::new())
+}
+
+/// [`spawn_config`] with `host` (thresholds computed from the host, see
+/// [`super::host`]) merged last.
+pub fn spawn_config_with(scn: &Scenario, host: &toml::Table) -> Result<String, ChaosError> {
     let invalid = |message: String| ChaosError::Invalid {
         file: scn.name.clone(),
         message,
@@ -58,7 +86,9 @@ pub fn spawn_config(scn: &Scenario) -> Result<String, ChaosError> {
     let mut on = toml::Table::new();
     on.insert("chaos".into(), toml::Value::Table(chaos));
     merge_config(&mut base, &on);
+    merge_config(&mut base, &quiet_host(scn));
     merge_config(&mut base, &scn.config);
+    merge_config(&mut base, host);
     let text = toml::to_string(&base).map_err(|e| {
         invalid(format!(
             "its config overrides cannot be written as TOML: {e}"
@@ -109,12 +139,27 @@ impl Instance {
         scn: &Scenario,
         ready_within: Duration,
     ) -> Result<Instance, ChaosError> {
-        let text = spawn_config(scn)?;
         let root = unique_dir();
         let paths = StatePaths::new(root.join("state"));
         paths
             .create()
             .map_err(|e| ChaosError::io("cannot create the instance directory", &root, e))?;
+        let host = relative_thresholds(
+            &scn.spawn,
+            Usage::memory().ok(),
+            Usage::disk(paths.root()).ok(),
+        )
+        .map_err(|message| ChaosError::Invalid {
+            file: scn.name.clone(),
+            message,
+        });
+        let text = match host.and_then(|h| spawn_config_with(scn, &h)) {
+            Ok(t) => t,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&root);
+                return Err(e);
+            }
+        };
         let config = root.join("grace.toml");
         std::fs::write(&config, text)
             .map_err(|e| ChaosError::io("cannot write the instance config", &config, e))?;
@@ -186,6 +231,16 @@ impl Instance {
         lines[lines.len().saturating_sub(15)..].join("\n")
     }
 
+    /// Whether the watchdog has seen serve healthy (`serve.ready` in its log). Until
+    /// then it takes a serve that stops answering for one still starting, and would
+    /// only replace it after its `ready_timeout`: a fault injected that early would
+    /// measure the start-up window, not the watchdog's hang detection.
+    fn watchdog_saw_ready(&self) -> bool {
+        std::fs::read_to_string(self.paths.watchdog_log())
+            .map(|log| log.contains("\"event\":\"serve.ready\""))
+            .unwrap_or(false)
+    }
+
     async fn wait_healthy(&mut self, within: Duration) -> Result<(), ChaosError> {
         let deadline = tokio::time::Instant::now() + within;
         let probe = Client::new(Endpoint::ServeJson(self.paths.serve_json()), None)
@@ -200,7 +255,7 @@ impl Instance {
                 }
             }
             let healthy = matches!(probe.get("/health").await, Ok(r) if r.status == 200);
-            if healthy && self.paths.token().is_file() {
+            if healthy && self.paths.token().is_file() && self.watchdog_saw_ready() {
                 return Ok(());
             }
             if tokio::time::Instant::now() >= deadline {

@@ -166,6 +166,16 @@ impl Dispatcher {
             Admission::Run => {}
             refused => {
                 self.stats.rate_limited(&playbook.name);
+                if let Admission::CoolingDown { .. } = refused {
+                    // The same component needs the same playbook again before its
+                    // cooldown is over: the last remediation did not hold. That is a
+                    // repeated incident, and costs trust like a repeat while open.
+                    let why = format!(
+                        "{} came back on {} while playbook {} cools down",
+                        draft.trigger, inc.component, playbook.name
+                    );
+                    lifecycle::trust(system, &inc.component, Change::RepeatedIncident, &why);
+                }
                 let reason = match refused {
                     Admission::RateLimited { retry_after_ms } => format!(
                         "playbook {} is rate limited (next run possible in {} s)",

@@ -161,10 +161,16 @@ pub fn detection(tl: &Timeline, f: &FaultRecord) -> Option<(f64, String)> {
     found.into_iter().min_by(|a, b| a.0.total_cmp(&b.0))
 }
 
-/// From when recovery is looked for: after the fault ended and was noticed.
+/// From when recovery is looked for: after the fault ended and was noticed (only
+/// noticed, for a fault the system routes around while it holds).
 pub fn recovery_start(f: &FaultRecord, detected_at: Option<f64>) -> f64 {
+    let end = if f.heals_during {
+        f.injected_at
+    } else {
+        f.ended_at
+    };
     f.injected_at
-        .max(f.ended_at)
+        .max(end)
         .max(detected_at.unwrap_or(f.injected_at))
 }
 
@@ -284,7 +290,10 @@ pub fn expectation_status(
                 "every corrupted file has its old content".to_owned(),
             ),
             Some(false) => pending("the restore"),
-            None => (Check::Unmet, "no file was corrupted".to_owned()),
+            None => (
+                Check::Unmet,
+                "no file outside snapshots/ was corrupted".to_owned(),
+            ),
         },
         Expectation::Alert(sev) => {
             match tl

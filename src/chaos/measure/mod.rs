@@ -157,12 +157,18 @@ pub struct FaultRecord {
     pub error: Option<String>,
     /// Remarks (a capped siege, a file the harness had to put back).
     pub notes: Vec<String>,
+    /// Whether the system is expected to recover while the fault still holds, by
+    /// routing around it (serve moves off a port that someone else keeps; the
+    /// watchdog replaces a stopped serve): recovery is then looked for from detection
+    /// on, not from the fault's end.
+    #[serde(default)]
+    pub heals_during: bool,
 }
 
 /// Facts the runner establishes at the end (they need files, not the timeline).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Facts {
-    /// Whether every corrupted file had its old content back before cleanup (`None`:
-    /// nothing was corrupted).
+    /// Whether every corrupted file outside `snapshots/` had its old content back
+    /// before cleanup (`None`: no such file was corrupted).
     pub files_restored: Option<bool>,
 }

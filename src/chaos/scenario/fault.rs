@@ -114,12 +114,15 @@ pub enum FaultKind {
         /// The most it may take, MiB.
         max_mib: u64,
     },
-    /// A file that fills a file system up to a level.
+    /// A file that takes `mib`, or fills a file system up to `level` percent (at most
+    /// `max_mib`).
     DiskSiege {
         /// Where the file goes (default: the state directory).
         dir: Option<PathBuf>,
+        /// How much, MiB.
+        mib: Option<u64>,
         /// Target use of the file system, percent.
-        level: f64,
+        level: Option<f64>,
         /// The most the file may take, MiB.
         max_mib: u64,
     },
@@ -179,7 +182,10 @@ impl FaultKind {
             FaultKind::MemorySiege { level, .. } => {
                 format!("memory_siege({}%)", level.unwrap_or_default())
             }
-            FaultKind::DiskSiege { level, .. } => format!("disk_siege({level}%)"),
+            FaultKind::DiskSiege { mib: Some(mib), .. } => format!("disk_siege({mib} MiB)"),
+            FaultKind::DiskSiege { level, .. } => {
+                format!("disk_siege({}%)", level.unwrap_or_default())
+            }
             FaultKind::OccupyPort => "occupy_port".to_owned(),
             FaultKind::ErrorBurst { count } => format!("error_burst({count})"),
             FaultKind::Latency { ms } => format!("latency({ms} ms)"),
@@ -277,7 +283,7 @@ fn allowed(kind: &str) -> Option<&'static [&'static str]> {
         "corrupt" => &["file", "mode", "bytes"],
         "cpu_siege" => &["threads"],
         "memory_siege" => &["mib", "level", "max_mib"],
-        "disk_siege" => &["dir", "level", "max_mib"],
+        "disk_siege" => &["dir", "mib", "level", "max_mib"],
         "occupy_port" => &[],
         "error_burst" => &["count"],
         "latency" => &["ms"],
@@ -383,12 +389,18 @@ impl TryFrom<RawFault> for Fault {
                 }
             }
             "disk_siege" => {
-                let level = need(&r.level, kind, "level", "92")?;
-                check_level(kind, Some(level))?;
+                if r.mib.is_some() == r.level.is_some() {
+                    return Err(
+                        "fault disk_siege needs either `mib` (the size of the file) or `level` (the file system's use to reach, percent)"
+                            .to_owned(),
+                    );
+                }
+                check_level(kind, r.level)?;
                 FaultKind::DiskSiege {
                     dir: r.dir.clone(),
-                    level,
-                    max_mib: r.max_mib.unwrap_or(512),
+                    mib: r.mib,
+                    level: r.level,
+                    max_mib: r.max_mib.or(r.mib).unwrap_or(512),
                 }
             }
             "occupy_port" => FaultKind::OccupyPort,
@@ -468,12 +480,14 @@ impl From<Fault> for RawFault {
             }
             FaultKind::DiskSiege {
                 dir,
+                mib,
                 level,
                 max_mib,
             } => {
                 r.fault = "disk_siege".into();
                 r.dir = dir;
-                r.level = Some(level);
+                r.mib = mib;
+                r.level = level;
                 r.max_mib = Some(max_mib);
             }
             FaultKind::OccupyPort => r.fault = "occupy_port".into(),

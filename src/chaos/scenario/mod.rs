@@ -52,6 +52,11 @@ pub struct Scenario {
     /// `health_ok`).
     #[serde(default, with = "serde_yaml_ng::with::singleton_map_recursive")]
     pub steady_state: Vec<Probe>,
+    /// Probes that must hold before injection too, but not after it: what a fault
+    /// acts on and the system is expected to leave changed (a sandbox that a playbook
+    /// quarantines stays stopped).
+    #[serde(default, with = "serde_yaml_ng::with::singleton_map_recursive")]
+    pub before: Vec<Probe>,
     /// The faults, by offset.
     pub faults: Vec<Step>,
     /// The service level objective.
@@ -81,6 +86,15 @@ pub struct SpawnOptions {
     /// port itself: a restart must find the same port taken).
     #[serde(default)]
     pub fixed_port: bool,
+    /// Set `resource_spike`'s memory threshold this many MiB above the host's memory
+    /// use when the instance starts, so that a RAM siege of a known size crosses it
+    /// on any host without filling the host (see `memory_spike`).
+    #[serde(default)]
+    pub memory_threshold_above_use_mib: Option<u64>,
+    /// Set `resource_spike`'s disk threshold this many MiB above the use of the state
+    /// directory's file system when the instance starts (see `disk_spike`).
+    #[serde(default)]
+    pub disk_threshold_above_use_mib: Option<u64>,
 }
 
 /// A check of the target's state.
@@ -103,10 +117,23 @@ pub enum Probe {
         #[serde(default = "ok_status")]
         status: u16,
     },
+    /// At least `min` files match this glob (relative to the state directory), such
+    /// as the snapshots a scenario is about to corrupt.
+    FilesExist {
+        /// The glob.
+        glob: String,
+        /// How many must match (default 1).
+        #[serde(default = "one")]
+        min: usize,
+    },
 }
 
 fn ok_status() -> u16 {
     200
+}
+
+fn one() -> usize {
+    1
 }
 
 impl Probe {
@@ -118,6 +145,7 @@ impl Probe {
             Probe::NoOpenIncidents => "no_open_incidents".to_owned(),
             Probe::KernelRunning(k) => format!("kernel_running({k})"),
             Probe::HttpGet { path, status } => format!("http_get({path} -> {status})"),
+            Probe::FilesExist { glob, min } => format!("files_exist({glob} >= {min})"),
         }
     }
 }
@@ -204,8 +232,9 @@ pub enum Expectation {
         #[serde(with = "humantime_serde")]
         to: Duration,
     },
-    /// Every corrupted file has its content from before the fault again (restored by
-    /// the system, not by the harness's cleanup).
+    /// Every corrupted file outside `snapshots/` has its content from before the fault
+    /// again (restored by the system, not by the harness's cleanup). A corrupted
+    /// snapshot is to be skipped by restores, not repaired.
     FilesRestored,
     /// An alert file of this severity (`critical`, `warning`, `info`) was written after
     /// the first injection.
@@ -285,6 +314,7 @@ impl Scenario {
             .steady_state
             .iter()
             .chain(self.abort.iter().map(|a| &a.probe))
+            .chain(self.before.iter())
         {
             if let Probe::HttpGet { path, .. } = p {
                 if !path.starts_with('/') {

@@ -28,7 +28,7 @@
 //! | `notify` | `message`, `level` | an alert file (and the `[alerts]` notifiers) |
 //! | `exec` | `command` (string for `sh -c`, or argv list), `cwd`, `env` | run with `GRACE_INCIDENT_*` in its environment |
 //! | `webhook` | `url`, `timeout` | POST the incident as JSON |
-//! | `wait` | `duration` | sleep |
+//! | `wait` | `duration`, `until_clear`, `min`, `clear_for` | sleep; with `until_clear`, end (after `min`) once the incident's condition has not held for `clear_for` |
 //!
 //! `create_snapshot`, `restore_from_snapshot`, `quarantine`, `rollback_deployment` and
 //! `restore_model_weights` belong to the snapshot manager, which registers them with
