@@ -4,59 +4,12 @@
 
 mod chaos_support;
 
-use std::path::PathBuf;
-use std::process::Stdio;
-
-use chaos_support::grace;
-
-fn instance_dirs(harness: u32) -> Vec<PathBuf> {
-    let prefix = format!("grace-chaos-{harness}-");
-    std::fs::read_dir(std::env::temp_dir())
-        .map(|rd| {
-            rd.filter_map(Result::ok)
-                .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
-                .map(|e| e.path())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn alive(pid: u64) -> bool {
-    // A zombie is gone for our purpose: it holds nothing and runs nothing.
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            s.rsplit_once(')')
-                .map(|(_, r)| r.trim_start().chars().next())
-                != Some(Some('Z'))
-        })
-        .unwrap_or(false)
-}
+use chaos_support::{alive, instance_dirs, run_spawned};
 
 #[test]
 fn dirt01_dirt02_dirt03_pass_through_the_binary_within_their_slos() {
-    let out = tempfile::tempdir().expect("tmp");
-    let child = grace()
-        .args(["chaos", "run", "dirt01", "dirt02", "dirt03", "--spawn"])
-        .arg("--report")
-        .arg(out.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("grace chaos run");
-    let harness = child.id();
-    let o = child.wait_with_output().expect("finished");
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-
-    let r: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.path().join("report.json")).expect("report"))
-            .expect("json");
+    let run = run_spawned(&["dirt01", "dirt02", "dirt03"]);
+    let (r, stdout, harness) = (&run.report, &run.stdout, run.harness);
     assert_eq!(r["passed"], true, "{stdout}");
     let scenarios = r["scenarios"].as_array().expect("scenarios");
     let names: Vec<&str> = scenarios

@@ -4,63 +4,17 @@
 
 mod chaos_support;
 
-use std::path::PathBuf;
-use std::process::Stdio;
-
-use chaos_support::grace;
-
-fn alive(pid: u64) -> bool {
-    // A zombie is gone for our purpose: it holds nothing and runs nothing.
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            let state = s
-                .rsplit_once(')')
-                .map(|(_, r)| r.trim_start().chars().next());
-            state != Some(Some('Z'))
-        })
-        .unwrap_or(false)
-}
-
-fn instance_dirs(harness: u32) -> Vec<PathBuf> {
-    let prefix = format!("grace-chaos-{harness}-");
-    std::fs::read_dir(std::env::temp_dir())
-        .map(|rd| {
-            rd.filter_map(Result::ok)
-                .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
-                .map(|e| e.path())
-                .collect()
-        })
-        .unwrap_or_default()
-}
+use chaos_support::{alive, instance_dirs, run_spawned};
 
 #[test]
 fn process_crash_is_repaired_by_the_watchdog_and_nothing_is_left_behind() {
-    let out = tempfile::tempdir().expect("tmp");
-    let child = grace()
-        .args(["chaos", "run", "process_crash", "--spawn", "--report"])
-        .arg(out.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("grace chaos run");
-    let harness = child.id();
-    let o = child.wait_with_output().expect("finished");
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let run = run_spawned(&["process_crash"]);
+    let (r, stdout, harness) = (&run.report, &run.stdout, run.harness);
     assert!(
         stdout.contains("process_crash") && stdout.contains("PASS"),
         "{stdout}"
     );
 
-    let r: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.path().join("report.json")).expect("report"))
-            .expect("json");
     let sc = &r["scenarios"][0];
     assert_eq!(sc["target"], "spawned");
     let f = &sc["faults"][0];
@@ -100,5 +54,5 @@ fn process_crash_is_repaired_by_the_watchdog_and_nothing_is_left_behind() {
     }
     let dirs = instance_dirs(harness);
     assert!(dirs.is_empty(), "instance directory left: {dirs:?}");
-    assert!(out.path().join("process_crash.svg").is_file());
+    assert!(run.dir.path().join("process_crash.svg").is_file());
 }

@@ -107,22 +107,8 @@ impl MemorySiege {
     /// available) to `level` percent, at most `max_mib`; returns the siege and the
     /// bytes the level needed.
     pub fn to_level(level: f64, max_mib: u64) -> std::io::Result<(MemorySiege, u64)> {
-        let info = std::fs::read_to_string("/proc/meminfo")?;
-        let field = |name: &str| -> Option<u64> {
-            info.lines()
-                .find(|l| l.starts_with(name))?
-                .split_whitespace()
-                .nth(1)?
-                .parse::<u64>()
-                .ok()
-                .map(|kib| kib * 1024)
-        };
-        let (Some(total), Some(available)) = (field("MemTotal:"), field("MemAvailable:")) else {
-            return Err(std::io::Error::other(
-                "/proc/meminfo has no MemTotal or MemAvailable",
-            ));
-        };
-        let used = total.saturating_sub(available);
+        let mem = super::host::Usage::memory()?;
+        let (used, available) = (mem.used, mem.usable.saturating_sub(mem.used));
         let wanted = disk_fill_bytes(used, available, level, u64::MAX);
         let bytes = wanted.min(max_mib.saturating_mul(1 << 20));
         Ok((MemorySiege::start(bytes.div_ceil(1 << 20))?, wanted))

@@ -118,3 +118,76 @@ pub fn report(dir: &Path) -> serde_json::Value {
     let bytes = std::fs::read(dir.join("report.json")).expect("report.json");
     serde_json::from_slice(&bytes).expect("report JSON")
 }
+
+/// A finished `grace chaos run ... --spawn --report DIR`.
+pub struct SpawnedRun {
+    /// The harness process's pid (its instances' directories are named after it).
+    pub harness: u32,
+    /// Its exit status and output.
+    pub output: Output,
+    /// Its stdout, as text.
+    pub stdout: String,
+    /// `report.json`, parsed.
+    pub report: serde_json::Value,
+    /// The report directory.
+    pub dir: tempfile::TempDir,
+}
+
+/// Runs `grace chaos run SCENARIOS --spawn --report DIR`, asserts it exited 0, and
+/// reads its report.
+pub fn run_spawned(scenarios: &[&str]) -> SpawnedRun {
+    let dir = tempfile::tempdir().expect("tmp");
+    let child = grace()
+        .args(["chaos", "run"])
+        .args(scenarios)
+        .args(["--spawn", "--report"])
+        .arg(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("grace chaos run");
+    let harness = child.id();
+    let output = child.wait_with_output().expect("finished");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report =
+        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).expect("report"))
+            .expect("json");
+    SpawnedRun {
+        harness,
+        output,
+        stdout,
+        report,
+        dir,
+    }
+}
+
+/// Whether a process runs (a zombie does not: it holds nothing and runs nothing).
+pub fn alive(pid: u64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            s.rsplit_once(')')
+                .map(|(_, r)| r.trim_start().chars().next())
+                != Some(Some('Z'))
+        })
+        .unwrap_or(false)
+}
+
+/// The instance directories a harness with this pid left in the temporary directory.
+pub fn instance_dirs(harness: u32) -> Vec<PathBuf> {
+    let prefix = format!("grace-chaos-{harness}-");
+    std::fs::read_dir(std::env::temp_dir())
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default()
+}
