@@ -83,23 +83,6 @@ impl Drop for Load {
     }
 }
 
-/// Every built-in trigger off, so a test enables the one it needs.
-fn quiet(t: &mut TriggersConfig) {
-    t.heartbeat_failure.enabled = false;
-    t.critical_heartbeat.enabled = false;
-    t.api_timeout.enabled = false;
-    t.kpi_threshold.enabled = false;
-    t.latency_queue.enabled = false;
-    t.resource_spike.enabled = false;
-    t.trust_score.enabled = false;
-    t.sandbox_failure.enabled = false;
-    t.event_anomaly.enabled = false;
-    t.config_drift.enabled = false;
-    t.model_integrity.enabled = false;
-    t.repeated_error.enabled = false;
-    t.scheduled.enabled = false;
-}
-
 /// `shed_load` as shipped but with short bounds: hold until the pressure ends.
 const SHED_LOAD: &str = r#"
 name: shed_load
@@ -150,7 +133,7 @@ async fn tree(
         playbooks.display()
     );
     let mut config: Config = toml::from_str(&toml).expect("config");
-    quiet(&mut config.triggers);
+    config.triggers.enable_only(&[]);
     enable(&mut config.triggers);
     let system = System::open(Arc::new(config), StatePaths::new(dir.path())).expect("system");
     let tree = Tree::start(&system, Extensions::default())

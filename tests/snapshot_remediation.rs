@@ -24,24 +24,7 @@ const S: Duration = Duration::from_secs(1);
 /// A tree over `dir` with `toml`, every trigger off but those `keep` names.
 async fn tree(dir: &Path, toml: &str, keep: &[&str]) -> (Tree, Arc<System>) {
     let mut config: Config = toml::from_str(toml).expect("config");
-    let t = &mut config.triggers;
-    for (name, on) in [
-        ("heartbeat_failure", &mut t.heartbeat_failure.enabled),
-        ("critical_heartbeat", &mut t.critical_heartbeat.enabled),
-        ("api_timeout", &mut t.api_timeout.enabled),
-        ("kpi_threshold", &mut t.kpi_threshold.enabled),
-        ("latency_queue", &mut t.latency_queue.enabled),
-        ("resource_spike", &mut t.resource_spike.enabled),
-        ("trust_score", &mut t.trust_score.enabled),
-        ("sandbox_failure", &mut t.sandbox_failure.enabled),
-        ("event_anomaly", &mut t.event_anomaly.enabled),
-        ("config_drift", &mut t.config_drift.enabled),
-        ("model_integrity", &mut t.model_integrity.enabled),
-        ("repeated_error", &mut t.repeated_error.enabled),
-        ("scheduled", &mut t.scheduled.enabled),
-    ] {
-        *on = keep.contains(&name);
-    }
+    config.triggers.enable_only(keep);
     let system = System::open(Arc::new(config), StatePaths::new(dir)).expect("system");
     let tree = Tree::start(&system, Extensions::default())
         .await
@@ -157,15 +140,25 @@ async fn corrupted_weights_are_restored_within_a_second_of_the_write() {
     tree.shutdown(5 * S).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn quarantine_keeps_an_exec_kernel_down_until_release_brings_its_artifacts_back() {
+/// An exec kernel `job` that needs its artifact `out/result.bin` (without it the process
+/// exits at once), in a tree with `extra` config and the triggers `keep` names; returns
+/// once it runs.
+struct Job {
+    dir: tempfile::TempDir,
+    out: std::path::PathBuf,
+    tree: Tree,
+    system: Arc<System>,
+    status: Arc<grace::kernel::KernelStatus>,
+}
+
+async fn job(extra: &str, keep: &[&str]) -> Job {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out");
     std::fs::create_dir_all(&out).expect("mkdir");
     std::fs::write(out.join("result.bin"), b"v1").expect("artifact");
-    // The job needs its artifact: without it the process exits at once.
     let toml = format!(
         r#"
+        {extra}
         [snapshots.artifacts]
         job = ["out/result.bin"]
         [[kernel]]
@@ -177,12 +170,30 @@ async fn quarantine_keeps_an_exec_kernel_down_until_release_brings_its_artifacts
         "#,
         dir.path().display()
     );
-    // The heartbeat trigger runs too: a kernel stopped on purpose is not "hung".
-    let (tree, system) = tree(dir.path(), &toml, &["heartbeat_failure"]).await;
+    let (tree, system) = tree(dir.path(), &toml, keep).await;
     let status = system.registry.get("job").expect("job").status.clone();
     until(5 * S, || status.state().is_up())
         .await
         .expect("job runs");
+    Job {
+        dir,
+        out,
+        tree,
+        system,
+        status,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quarantine_keeps_an_exec_kernel_down_until_release_brings_its_artifacts_back() {
+    // The heartbeat trigger runs too: a kernel stopped on purpose is not "hung".
+    let Job {
+        dir,
+        out,
+        tree,
+        system,
+        status,
+    } = job("", &["heartbeat_failure"]).await;
     let pid = |v: Value| v["pid"].as_u64();
     let first = system.registry.control("job", Control::Stats, S).await;
     let first = pid(first.expect("stats")).expect("a process");
@@ -223,31 +234,17 @@ async fn quarantine_keeps_an_exec_kernel_down_until_release_brings_its_artifacts
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashing_exec_kernel_is_quarantined_by_its_playbook_and_stays_down() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let out = dir.path().join("out");
-    std::fs::create_dir_all(&out).expect("mkdir");
-    std::fs::write(out.join("result.bin"), b"v1").expect("artifact");
-    let toml = format!(
-        r#"
-        [triggers.sandbox_failure]
-        interval = "100ms"
-        [snapshots.artifacts]
-        job = ["out/result.bin"]
-        [[kernel]]
-        name = "job"
-        kind = "exec"
-        heartbeat_interval = "100ms"
-        heartbeat_timeout = "500ms"
-        options = {{ command = "sh", args = ["-c", "test -f out/result.bin || exit 2; exec sleep 60"], cwd = "{}" }}
-        "#,
-        dir.path().display()
-    );
-    let keep = ["sandbox_failure", "heartbeat_failure"];
-    let (tree, system) = tree(dir.path(), &toml, &keep).await;
-    let status = system.registry.get("job").expect("job").status.clone();
-    until(5 * S, || status.state().is_up())
-        .await
-        .expect("job runs");
+    let Job {
+        dir,
+        out,
+        tree,
+        system,
+        status,
+    } = job(
+        "[triggers.sandbox_failure]\n        interval = \"100ms\"",
+        &["sandbox_failure", "heartbeat_failure"],
+    )
+    .await;
     let stats = system.registry.control("job", Control::Stats, S).await;
     let pid = stats.expect("stats")["pid"].as_u64().expect("a process");
 

@@ -100,6 +100,28 @@ impl TriggersConfig {
         }
     }
 
+    /// Enables the built-in triggers `keep` names and disables every other one (for
+    /// tests and embedders that want one trigger at a time).
+    pub fn enable_only(&mut self, keep: &[&str]) {
+        for (name, on) in [
+            ("heartbeat_failure", &mut self.heartbeat_failure.enabled),
+            ("critical_heartbeat", &mut self.critical_heartbeat.enabled),
+            ("api_timeout", &mut self.api_timeout.enabled),
+            ("kpi_threshold", &mut self.kpi_threshold.enabled),
+            ("latency_queue", &mut self.latency_queue.enabled),
+            ("resource_spike", &mut self.resource_spike.enabled),
+            ("trust_score", &mut self.trust_score.enabled),
+            ("sandbox_failure", &mut self.sandbox_failure.enabled),
+            ("event_anomaly", &mut self.event_anomaly.enabled),
+            ("config_drift", &mut self.config_drift.enabled),
+            ("model_integrity", &mut self.model_integrity.enabled),
+            ("repeated_error", &mut self.repeated_error.enabled),
+            ("scheduled", &mut self.scheduled.enabled),
+        ] {
+            *on = keep.contains(&name);
+        }
+    }
+
     /// The common keys of every trigger table, by trigger name.
     pub fn sections(&self) -> Vec<(&'static str, bool, Common<'_>)> {
         vec![
@@ -171,6 +193,19 @@ impl TriggersConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn enable_only_covers_every_section() {
+        let mut t = TriggersConfig::default();
+        t.enable_only(&["scheduled"]);
+        let on: Vec<&str> = t
+            .sections()
+            .into_iter()
+            .filter(|(_, enabled, _)| *enabled)
+            .map(|(n, ..)| n)
+            .collect();
+        assert_eq!(on, ["scheduled"]);
+    }
 
     #[test]
     fn the_embedded_default_shows_the_defaults() {

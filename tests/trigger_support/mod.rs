@@ -201,19 +201,7 @@ pub fn is(e: &Event, d: &IncidentDraft, topic: Topic, trigger: &str) -> bool {
 /// Settings with every built-in trigger disabled, to enable one at a time.
 pub fn only() -> TriggersConfig {
     let mut t = TriggersConfig::default();
-    t.heartbeat_failure.enabled = false;
-    t.critical_heartbeat.enabled = false;
-    t.api_timeout.enabled = false;
-    t.kpi_threshold.enabled = false;
-    t.latency_queue.enabled = false;
-    t.resource_spike.enabled = false;
-    t.trust_score.enabled = false;
-    t.sandbox_failure.enabled = false;
-    t.event_anomaly.enabled = false;
-    t.config_drift.enabled = false;
-    t.model_integrity.enabled = false;
-    t.repeated_error.enabled = false;
-    t.scheduled.enabled = false;
+    t.enable_only(&[]);
     t
 }
 
