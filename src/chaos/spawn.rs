@@ -56,15 +56,13 @@ fn quiet_host(scn: &Scenario) -> toml::Table {
         .get("triggers")
         .and_then(|t| t.get("resource_spike"))
         .is_some();
-    let mut out = toml::Table::new();
-    if !about_resources {
-        let mut spike = toml::Table::new();
-        spike.insert("enabled".into(), toml::Value::Boolean(false));
-        let mut triggers = toml::Table::new();
-        triggers.insert("resource_spike".into(), toml::Value::Table(spike));
-        out.insert("triggers".into(), toml::Value::Table(triggers));
+    if about_resources {
+        return toml::Table::new();
     }
-    out
+    toml::toml! {
+        [triggers.resource_spike]
+        enabled = false
+    }
 }
 
 /// The `grace.toml` of a spawned instance for `scn`, checked like `grace check` would.
