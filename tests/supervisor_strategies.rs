@@ -6,11 +6,12 @@ mod supervisor_util;
 use std::time::Duration;
 
 use grace::bus::Topic;
-use grace::kernel::{Fault, KernelState};
+use grace::kernel::{Fault, KernelState, Request};
 use grace::supervisor::{
     ChildSpec, RestartEvent, RestartType, Shutdown, Strategy, SupervisorError, SupervisorHandle,
     SupervisorSpec,
 };
+use serde_json::Value;
 use supervisor_util::{actor, drain, panic_kernel, periodic_check, ping, state, system, Probe};
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -242,6 +243,48 @@ async fn restart_in_place_keeps_the_same_actor_and_publishes_the_restart() {
         ("k", "s", 1)
     );
     sup.shutdown(WAIT).await.expect("shutdown");
+}
+
+/// A panic in a kernel's own handler: the caller is answered with the panic, and the
+/// kernel is repaired in place (`in_place`) or respawned.
+async fn handler_panic(in_place: bool) {
+    let (sys, _dir) = system();
+    let probe = Probe::default();
+    let s = SupervisorSpec::new("s", Strategy::OneForOne)
+        .intensity(100, Duration::from_secs(60))
+        .child(ChildSpec::kernel(
+            probe.kernel("k").restart_in_place(in_place),
+        ));
+    let sup = SupervisorHandle::start(s, sys.clone())
+        .await
+        .expect("start");
+    let before = id_of(&sys, "k");
+    let err = sys
+        .registry
+        .call("k", Request::new("panic", Value::Null), WAIT)
+        .await
+        .expect_err("a panic answers with an error");
+    assert!(err.to_string().contains("panic: asked to panic"), "{err}");
+    periodic_check(|| sup.restarts() == 1, WAIT).await;
+    assert_eq!(ping(&sys, "k").await.expect("answers after the restart"), 2);
+    assert_eq!(id_of(&sys, "k") == before, in_place);
+    let status = sys.registry.get("k").expect("registered").status.clone();
+    assert_eq!(status.restarts(), 1);
+    assert_eq!(
+        status.last_reason().as_deref(),
+        Some("panic: asked to panic")
+    );
+    sup.shutdown(WAIT).await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn a_handler_panic_answers_the_caller_and_is_repaired_in_place() {
+    handler_panic(true).await;
+}
+
+#[tokio::test]
+async fn a_handler_panic_answers_the_caller_and_respawns_the_kernel() {
+    handler_panic(false).await;
 }
 
 #[tokio::test]

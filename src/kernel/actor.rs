@@ -2,11 +2,14 @@
 //! its messages, and turns a panic or error into a failure its supervisor sees (or, when
 //! allowed, repairs it in place, keeping the same actor and mailbox).
 
+use std::any::Any;
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
-use futures::FutureExt;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use super::api::{Control, Fault, Kernel, KernelContext, KernelError, KernelMsg};
@@ -41,7 +44,7 @@ enum Outcome {
     Failed(String),
 }
 
-fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+fn panic_message(p: &(dyn Any + Send)) -> String {
     if let Some(s) = p.downcast_ref::<&str>() {
         format!("panic: {s}")
     } else if let Some(s) = p.downcast_ref::<String>() {
@@ -51,63 +54,109 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
+/// A kernel's future, polled so that a panic in it becomes `Err(message)`.
+///
+/// The catch sits in this small poll function of its own, right above the kernel's
+/// frame: a panic then unwinds through the kernel's frames and this one only, and the
+/// unwinder, which scans each frame's call-site table, scans a short table instead of
+/// the actor loop's.
+struct Guarded<F>(F);
+
+impl<F: Future + Unpin> Future for Guarded<F> {
+    type Output = Result<F::Output, String>;
+
+    #[inline(never)]
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let fut = &mut self.0;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| Pin::new(fut).poll(cx))) {
+            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(p) => Poll::Ready(Err(panic_message(p.as_ref()))),
+        }
+    }
+}
+
+/// The outcome of a kernel call that answers a control or request: its error is the
+/// caller's answer; only a panic fails the kernel.
+fn answered<T>(r: Result<Result<T, KernelError>, String>) -> (Result<T, String>, Outcome) {
+    match r {
+        Ok(r) => (r.map_err(|e| e.to_string()), Outcome::Ok),
+        Err(panic) => (Err(panic.clone()), Outcome::Failed(panic)),
+    }
+}
+
 async fn dispatch(state: &mut KernelActorState, msg: KernelMsg) -> Outcome {
     let KernelActorState { kernel, ctx, .. } = state;
     match msg {
-        KernelMsg::Request(req, reply) => match kernel.handle(req, ctx).await {
-            Ok(v) => {
-                if let Some(port) = reply {
-                    let _ = port.send(Ok(v));
-                }
-                Outcome::Ok
-            }
-            Err(KernelError::BadRequest { kernel: k, reason }) => {
+        KernelMsg::Request(req, reply) => {
+            let (answer, outcome) = match Guarded(kernel.handle(req, ctx)).await {
+                Ok(Ok(v)) => (Ok(v), Outcome::Ok),
                 // A bad request is the caller's fault, not the kernel's: answer, stay up.
-                if let Some(port) = reply {
-                    let _ = port.send(Err(format!("bad request to kernel {k}: {reason}")));
+                Ok(Err(KernelError::BadRequest { kernel: k, reason })) => (
+                    Err(format!("bad request to kernel {k}: {reason}")),
+                    Outcome::Ok,
+                ),
+                Ok(Err(e)) => {
+                    let reason = e.to_string();
+                    (Err(reason.clone()), Outcome::Failed(reason))
                 }
-                Outcome::Ok
+                Err(panic) => (Err(panic.clone()), Outcome::Failed(panic)),
+            };
+            if let Some(port) = reply {
+                let _ = port.send(answer);
             }
-            Err(e) => {
-                let reason = e.to_string();
-                if let Some(port) = reply {
-                    let _ = port.send(Err(reason.clone()));
-                }
-                Outcome::Failed(reason)
-            }
-        },
+            outcome
+        }
         KernelMsg::Tick => {
             ctx.status.clear_tick_pending();
-            match kernel.tick(ctx).await {
-                Ok(()) => {
+            match Guarded(kernel.tick(ctx)).await {
+                Ok(Ok(())) => {
                     // The beat itself is stamped once the message is counted as handled.
                     ctx.status.set_unresponsive(false);
                     Outcome::Ok
                 }
-                Err(KernelError::Unresponsive(why)) => {
+                Ok(Err(KernelError::Unresponsive(why))) => {
                     // No beat: neither this tick nor any other message proves the kernel
                     // alive until a tick succeeds again, so the monitor sees it hang.
                     ctx.status.set_unresponsive(true);
                     tracing::debug!(kernel = %ctx.name, reason = %why, "tick: unresponsive");
                     Outcome::Ok
                 }
-                Err(e) => Outcome::Failed(e.to_string()),
+                Ok(Err(e)) => Outcome::Failed(e.to_string()),
+                Err(panic) => Outcome::Failed(panic),
             }
         }
         KernelMsg::Control(c, port) => {
-            let r = match c {
-                Control::Health => serde_json::to_value(kernel.health(ctx).await)
-                    .map_err(|e| KernelError::failed(e.to_string())),
-                Control::ClearCaches => kernel.clear_caches(ctx).await,
-                Control::ShedLoad(on) => kernel.shed_load(on, ctx).await,
-                Control::Scale(n) => kernel.scale(n, ctx).await,
-                Control::Stats => Ok(kernel.stats()),
+            let (answer, outcome) = match c {
+                Control::Health => match Guarded(kernel.health(ctx)).await {
+                    Ok(h) => (
+                        serde_json::to_value(h).map_err(|e| e.to_string()),
+                        Outcome::Ok,
+                    ),
+                    Err(panic) => (Err(panic.clone()), Outcome::Failed(panic)),
+                },
+                Control::ClearCaches => answered(Guarded(kernel.clear_caches(ctx)).await),
+                Control::ShedLoad(on) => answered(Guarded(kernel.shed_load(on, ctx)).await),
+                Control::Scale(n) => answered(Guarded(kernel.scale(n, ctx)).await),
+                Control::Stats => {
+                    match std::panic::catch_unwind(AssertUnwindSafe(|| kernel.stats())) {
+                        Ok(v) => (Ok(v), Outcome::Ok),
+                        Err(p) => {
+                            let panic = panic_message(p.as_ref());
+                            (Err(panic.clone()), Outcome::Failed(panic))
+                        }
+                    }
+                }
             };
-            let _ = port.send(r.map_err(|e| e.to_string()));
-            Outcome::Ok
+            let _ = port.send(answer);
+            outcome
         }
         KernelMsg::Fault(f) => match f {
-            Fault::Panic => panic!("injected panic in kernel {}", ctx.name),
+            Fault::Panic => {
+                let name = &ctx.name;
+                let p = std::panic::catch_unwind(|| panic!("injected panic in kernel {name}"));
+                Outcome::Failed(p.map_or_else(|p| panic_message(p.as_ref()), |()| String::new()))
+            }
             Fault::Error(e) => Outcome::Failed(e),
             Fault::Hang => {
                 futures::future::pending::<()>().await;
@@ -126,16 +175,17 @@ async fn dispatch(state: &mut KernelActorState, msg: KernelMsg) -> Outcome {
 
 impl KernelActorState {
     /// Replaces the kernel value with a fresh one and starts it (restart in place).
-    async fn restart_in_place(&mut self, reason: &str) -> Result<(), ActorProcessingErr> {
+    async fn restart_in_place(&mut self, reason: String) -> Result<(), ActorProcessingErr> {
         self.kernel = (self.spec.factory)();
         self.kernel.start(&self.ctx).await?;
-        self.ctx.status.record_restart(reason);
+        let reason: Arc<str> = reason.into();
+        self.ctx.status.record_restart(&reason);
         self.ctx.status.mark_running();
         let _ = self
             .supervisor
             .send_message(SupervisorMsg::RestartedInPlace {
-                id: self.spec.name.clone(),
-                reason: reason.to_owned(),
+                id: self.ctx.name.clone(),
+                reason,
             });
         Ok(())
     }
@@ -178,18 +228,16 @@ impl Actor for KernelActor {
         // Ticks are not timed: the latency histogram is of work, and an idle kernel's
         // tick then costs no clock reads.
         let t0 = (!matches!(msg, KernelMsg::Tick)).then(Instant::now);
-        let outcome = AssertUnwindSafe(dispatch(state, msg)).catch_unwind().await;
-        let reason = match outcome {
-            Ok(Outcome::Ok) => {
+        let reason = match dispatch(state, msg).await {
+            Outcome::Ok => {
                 let ns = t0.map(|t| u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX));
                 state.ctx.status.note_handled(ns);
                 return Ok(());
             }
-            Ok(Outcome::Failed(r)) => r,
-            Err(p) => panic_message(p.as_ref()),
+            Outcome::Failed(r) => r,
         };
         if state.in_place {
-            return state.restart_in_place(&reason).await;
+            return state.restart_in_place(reason).await;
         }
         state.ctx.status.set_reason(&reason);
         Err(reason.into())

@@ -3,6 +3,8 @@
 //! restarts in place, which the kernel has already carried out and which count against
 //! both limits all the same.
 
+use std::sync::Arc;
+
 use ractor::ActorProcessingErr;
 use tokio::time::Instant;
 
@@ -21,7 +23,7 @@ impl Sup {
     pub(crate) async fn restarted_in_place(
         &mut self,
         id: &str,
-        reason: String,
+        reason: Arc<str>,
     ) -> Result<(), ActorProcessingErr> {
         let Some(key) = self.children.key_of(id) else {
             return Ok(());

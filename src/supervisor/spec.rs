@@ -1,6 +1,7 @@
 //! The supervisor vocabulary: strategies, restart types, intensity, backoff, child
 //! specifications, the supervisor's mailbox type and its errors.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use ractor::RpcReplyPort;
@@ -329,9 +330,9 @@ pub enum SupervisorMsg {
     /// Sent by a kernel actor that repaired a panic in place; counts toward intensity.
     RestartedInPlace {
         /// The child.
-        id: String,
+        id: Arc<str>,
         /// The panic or error message.
-        reason: String,
+        reason: Arc<str>,
     },
     /// A backoff delay for a child has elapsed: start it now.
     BackoffElapsed(String),

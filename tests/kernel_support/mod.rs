@@ -100,7 +100,9 @@ impl Actor for Parent {
                 }
             }
             SupervisorMsg::RestartedInPlace { id, reason } => {
-                st.seen.lock().push(Seen::InPlace(id, reason));
+                st.seen
+                    .lock()
+                    .push(Seen::InPlace(id.to_string(), reason.to_string()));
             }
             _ => {}
         }

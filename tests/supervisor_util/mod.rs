@@ -120,6 +120,7 @@ impl Kernel for TestKernel {
         match req.op.as_str() {
             "ping" => Ok(json!(self.probe.starts(&self.name))),
             "fail" => Err(KernelError::failed("asked to fail")),
+            "panic" => panic!("asked to panic"),
             "spin" => {
                 // Spins without ever awaiting: neither a stop nor a kill gets in.
                 let ms = req.args.as_u64().unwrap_or(0);
