@@ -2,10 +2,11 @@
 //! with O(log n) lookup by id and by current actor, so that a supervisor of 100,000
 //! children handles one child's exit without scanning the others.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use ractor::{ActorCell, ActorId, ActorRef};
+use rustc_hash::FxHashMap;
 use tokio::time::Instant;
 
 use super::backoff::BackoffState;
@@ -14,6 +15,7 @@ use super::intensity::RestartWindow;
 use super::spec::{ChildInfo, ChildKind, ChildSpec, Counts};
 use super::strategy::{ChildView, Run};
 use crate::kernel::{KernelMsg, KernelState, KernelStatus};
+use crate::tree::KernelEntry;
 
 /// Position of a child in start order; stable for the child's lifetime.
 pub(crate) type Key = u64;
@@ -55,8 +57,9 @@ pub(crate) struct Pending {
 /// One child.
 pub(crate) struct Child {
     pub spec: ChildSpec,
-    /// The kernel's shared status (kernels only); the same across restarts.
-    pub status: Option<Arc<KernelStatus>>,
+    /// The kernel's registry entry and shared status (kernels only, once started); the
+    /// same across restarts.
+    pub entry: Option<Arc<KernelEntry>>,
     pub run: Incarnation,
     /// The state of a supervisor child (kernels keep theirs in `status`).
     state: KernelState,
@@ -78,7 +81,7 @@ impl Child {
         let backoff = spec.backoff.map(|_| BackoffState::default());
         Child {
             spec,
-            status: None,
+            entry: None,
             run: Incarnation::Down,
             state: KernelState::Starting,
             restarts: 0,
@@ -89,6 +92,11 @@ impl Child {
         }
     }
 
+    /// The kernel's shared status (kernels only, once started).
+    pub fn status(&self) -> Option<&Arc<KernelStatus>> {
+        self.entry.as_ref().map(|e| &e.status)
+    }
+
     /// Whether it runs now.
     pub fn is_running(&self) -> bool {
         !matches!(self.run, Incarnation::Down)
@@ -96,7 +104,7 @@ impl Child {
 
     /// Its state as introspection shows it.
     pub fn state(&self) -> KernelState {
-        match &self.status {
+        match self.status() {
             Some(s) => s.state(),
             None => self.state,
         }
@@ -105,14 +113,14 @@ impl Child {
     /// Sets its state (in the kernel's shared status for kernels).
     pub fn set_state(&mut self, s: KernelState) {
         self.state = s;
-        if let Some(status) = &self.status {
+        if let Some(status) = self.status() {
             status.set_state(s);
         }
     }
 
     /// Counts a restart with its reason.
     pub fn record_restart(&mut self, reason: &str) {
-        match &self.status {
+        match self.status() {
             Some(s) => s.record_restart(reason),
             None => {
                 self.restarts += 1;
@@ -123,7 +131,7 @@ impl Child {
 
     /// Restarts so far.
     pub fn restarts(&self) -> u64 {
-        match &self.status {
+        match self.status() {
             Some(s) => s.restarts(),
             None => self.restarts,
         }
@@ -131,7 +139,7 @@ impl Child {
 
     /// Records why it went down, without counting a restart.
     pub fn set_reason(&mut self, reason: &str) {
-        match &self.status {
+        match self.status() {
             Some(s) => s.set_reason(reason),
             None => self.last_reason = Some(reason.to_owned()),
         }
@@ -176,7 +184,7 @@ impl Child {
             restart: self.spec.restart,
             state: self.state(),
             restarts: self.restarts(),
-            last_reason: match &self.status {
+            last_reason: match self.status() {
                 Some(s) => s.last_reason(),
                 None => self.last_reason.clone(),
             },
@@ -188,8 +196,8 @@ impl Child {
 #[derive(Default)]
 pub(crate) struct Children {
     map: BTreeMap<Key, Child>,
-    by_id: HashMap<String, Key>,
-    by_actor: HashMap<ActorId, Key>,
+    by_id: FxHashMap<String, Key>,
+    by_actor: FxHashMap<ActorId, Key>,
     next: Key,
 }
 

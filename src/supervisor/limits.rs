@@ -91,7 +91,7 @@ impl Sup {
             .map(|w| (w.max(), w.window()))
             .unwrap_or_default();
         let kernel = c.spec.id.clone();
-        let critical = c.status.as_ref().is_some_and(|s| s.critical);
+        let critical = c.status().is_some_and(|s| s.critical);
         tracing::error!(
             kernel = %kernel,
             reason,

@@ -1,14 +1,12 @@
 //! Starting and stopping single children, and the calls that add, stop and remove them
 //! (OTP's `start_child`, `terminate_child`, `delete_child`).
 
-use std::sync::Arc;
-
 use super::actor::Sup;
 use super::children::{Incarnation, Key};
 use super::handle::{spawn, SupervisorHandle};
 use super::spec::{ChildKind, ChildSpec, RestartType, Shutdown, Strategy, SupervisorError};
 use super::stop::{self, How, Stopped};
-use crate::kernel::{spawn_kernel, KernelState, KernelStatus};
+use crate::kernel::{spawn_kernel, KernelState};
 
 impl Sup {
     /// Whether a kernel child may repair a panic in place: its spec allows it, only the
@@ -35,49 +33,30 @@ impl Sup {
         };
         let run = match &child.spec.kind {
             ChildKind::Kernel(ks) => {
-                let status = match &child.status {
-                    Some(s) => s.clone(),
-                    None => {
-                        // First start: the status outlives this child's restarts, and
-                        // a restart of this supervisor too (same name, same status).
-                        let status = self
-                            .system
-                            .registry
-                            .get(&ks.name)
-                            .map(|e| e.status.clone())
-                            .unwrap_or_else(|| Arc::new(KernelStatus::new(ks)));
-                        self.system
-                            .registry
-                            .register(status.clone(), self.myself.clone());
-                        status
-                    }
+                // The entry (and status) outlives this child's restarts, and a restart
+                // of this supervisor too (same name, same status).
+                let entry = match &child.entry {
+                    Some(e) => e.clone(),
+                    None => self.system.registry.register_spec(ks, self.myself.clone()),
                 };
-                status.set_state(KernelState::Starting);
+                entry.status.set_state(KernelState::Starting);
                 let in_place = self.in_place_allowed(&child.spec);
                 let spawned = spawn_kernel(
                     ks,
-                    status.clone(),
+                    entry.status.clone(),
                     self.system.clone(),
                     self.myself.clone(),
                     in_place,
                 )
                 .await;
                 if let Some(c) = self.children.get_mut(key) {
-                    c.status = Some(status);
+                    c.entry = Some(entry.clone());
                 }
-                match spawned {
-                    Ok(actor) => {
-                        if let Some(name) = self.children.get(key).and_then(|c| c.kernel_name()) {
-                            self.system.registry.set_actor(name, Some(actor.clone()));
-                        }
-                        // Up only now that callers reach the new actor by name.
-                        if let Some(st) = self.children.get(key).and_then(|c| c.status.as_ref()) {
-                            st.set_state(KernelState::Running);
-                        }
-                        Incarnation::Kernel(actor)
-                    }
-                    Err(e) => return Err(e.to_string()),
-                }
+                let actor = spawned.map_err(|e| e.to_string())?;
+                entry.set_actor(Some(actor.clone()));
+                // Up only now that callers reach the new actor by name.
+                entry.status.set_state(KernelState::Running);
+                Incarnation::Kernel(actor)
             }
             ChildKind::Supervisor(ss) => {
                 let fut = spawn(
@@ -93,7 +72,7 @@ impl Sup {
         };
         self.children.set_running(key, run);
         if let Some(c) = self.children.get_mut(key) {
-            if c.status.is_none() {
+            if c.entry.is_none() {
                 c.set_state(KernelState::Running);
             }
         }
@@ -107,8 +86,8 @@ impl Sup {
         let Some(c) = self.children.get_mut(key) else {
             return;
         };
-        if let Some(name) = c.kernel_name() {
-            self.system.registry.set_actor(name, None);
+        if let Some(e) = &c.entry {
+            e.set_actor(None);
         }
         c.pending = None;
         c.set_state(state);

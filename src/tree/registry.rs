@@ -5,12 +5,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 use parking_lot::RwLock;
 use ractor::{ActorRef, RpcReplyPort};
+use rustc_hash::FxBuildHasher;
 use serde_json::Value;
 
-use crate::kernel::{Control, Fault, KernelMsg, KernelReply, KernelStatus, Request};
+use crate::kernel::{Control, Fault, KernelMsg, KernelReply, KernelSpec, KernelStatus, Request};
 use crate::supervisor::{SupervisorError, SupervisorMsg};
 
 /// Why a call through the registry failed.
@@ -54,6 +56,11 @@ pub struct KernelEntry {
 }
 
 impl KernelEntry {
+    /// Sets (or, with None, clears) the actor callers reach.
+    pub fn set_actor(&self, actor: Option<ActorRef<KernelMsg>>) {
+        *self.actor.write() = actor;
+    }
+
     /// The current actor, if the kernel runs.
     pub fn actor(&self) -> Option<ActorRef<KernelMsg>> {
         self.actor.read().clone()
@@ -72,7 +79,7 @@ impl KernelEntry {
 /// Kernels by name.
 #[derive(Default)]
 pub struct Registry {
-    kernels: DashMap<String, Arc<KernelEntry>>,
+    kernels: DashMap<String, Arc<KernelEntry>, FxBuildHasher>,
     generation: AtomicU64,
 }
 
@@ -93,6 +100,32 @@ impl Registry {
         entry
     }
 
+    /// Registers kernel `spec` under `supervisor`, keeping the status of an earlier
+    /// registration of the same name (a restarted supervisor's kernel keeps its counts).
+    pub fn register_spec(
+        &self,
+        spec: &KernelSpec,
+        supervisor: ActorRef<SupervisorMsg>,
+    ) -> Arc<KernelEntry> {
+        let entry = |status| {
+            Arc::new(KernelEntry {
+                status,
+                supervisor,
+                actor: RwLock::new(None),
+            })
+        };
+        let e = match self.kernels.entry(spec.name.clone()) {
+            Entry::Occupied(mut o) => {
+                let e = entry(o.get().status.clone());
+                o.insert(e.clone());
+                e
+            }
+            Entry::Vacant(v) => v.insert(entry(Arc::new(KernelStatus::new(spec)))).clone(),
+        };
+        self.generation.fetch_add(1, Ordering::Release);
+        e
+    }
+
     /// Changes whenever a kernel is registered or removed (not when its actor changes),
     /// so that a scanner can keep its own list of entries and rebuild it only then.
     pub fn generation(&self) -> u64 {
@@ -102,7 +135,7 @@ impl Registry {
     /// Records the kernel's current actor (None while it is down).
     pub fn set_actor(&self, name: &str, actor: Option<ActorRef<KernelMsg>>) {
         if let Some(e) = self.kernels.get(name) {
-            *e.actor.write() = actor;
+            e.set_actor(actor);
         }
     }
 
