@@ -4,6 +4,13 @@
 use clap::Parser;
 use grace::cli::{self, Cli};
 
+// Every kernel is a ractor actor with its own mailboxes and task: starting and
+// restarting them is allocation-heavy and spread over the runtime's worker threads.
+// mimalloc's per-thread heaps make a spawn several times cheaper than glibc's arenas,
+// which grow a worker's heap a few pages at a time (benches/supervisor.rs).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
