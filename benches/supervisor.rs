@@ -456,8 +456,21 @@ async fn spawn_grace_spec() -> SpawnCost {
     cost
 }
 
-/// Per child: wall µs, user CPU µs, system CPU µs, bytes.
+/// Per child: wall µs, user CPU µs, system CPU µs, bytes; the faster of two runs, each
+/// in a fresh process. On a virtual machine whose host takes back the memory a process
+/// frees, the run that touches pages the host no longer backs pays for it again in
+/// system time, by a factor that varies with what ran before; the other run does not.
 fn spawn_in_child(which: &str) -> [f64; 4] {
+    let a = spawn_once(which);
+    let b = spawn_once(which);
+    if a[0] <= b[0] {
+        a
+    } else {
+        b
+    }
+}
+
+fn spawn_once(which: &str) -> [f64; 4] {
     let exe = std::env::current_exe().expect("current exe");
     let out = std::process::Command::new(exe)
         .arg(format!("--child={which}"))
@@ -571,7 +584,10 @@ fn main() {
     drop(rt);
 
     let bare = spawn_in_child("bare");
-    println!("\nspawn {SPAWNS} children under one supervisor (each side in its own process)\n");
+    println!(
+        "\nspawn {SPAWNS} children under one supervisor (each side in its own process, \
+         faster of two runs)\n"
+    );
     println!(
         "{:<40} {:>8} {:>8} {:>8} {:>8} {:>11}  target",
         "", "wall µs", "user µs", "sys µs", "KB", "user vs bare"
