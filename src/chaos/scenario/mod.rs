@@ -18,6 +18,7 @@
 //! ```
 
 mod fault;
+mod raw_fault;
 
 use std::time::Duration;
 
