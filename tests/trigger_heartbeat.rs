@@ -8,7 +8,8 @@ use std::time::Duration;
 use grace::bus::Topic;
 use grace::config::Config;
 use grace::incident::Severity;
-use grace::kernel::KernelState;
+use grace::kernel::{KernelState, Request};
+use serde_json::Value;
 use trigger_support::{idle, is, keep_beating, only, Harness};
 
 const S: Duration = Duration::from_secs(1);
@@ -131,6 +132,45 @@ async fn one_critical_kernel_down_is_an_incident_two_are_one_emergency() {
         got.iter().all(|(e, _)| e.topic != Topic::EventIncident),
         "two down make one emergency, not incidents: {got:?}"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn critical_kernels_restarted_one_after_another_are_one_emergency() {
+    let mut h = Harness::new(Config::default()).await;
+    let a = h.register(&idle("alpha", 5 * S).critical());
+    let b = h.register(&idle("beta", 5 * S).critical());
+    let _ba = keep_beating(a.clone(), S / 2);
+    let _bb = keep_beating(b.clone(), S / 2);
+    h.start_triggers(&critical_only()).await;
+    assert!(h.collect(3 * S).await.is_empty(), "healthy kernels are quiet");
+
+    // Killed together, brought back by their supervisor one after the other, with a
+    // check in between: still one failure.
+    a.record_restart("killed");
+    let checked = h
+        .system
+        .registry
+        .call(
+            "trigger.critical_heartbeat",
+            Request::new("check", Value::Null),
+            Duration::from_secs(5),
+        )
+        .await;
+    assert!(checked.is_ok(), "{checked:?}");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    b.record_restart("killed");
+
+    let got = h.collect(5 * S).await;
+    assert!(
+        got.iter().all(|(e, _)| e.topic != Topic::EventIncident),
+        "no incident for the first of the two alone: {got:?}"
+    );
+    let emergencies: Vec<_> = got
+        .iter()
+        .filter(|(e, _)| e.topic == Topic::EventEmergency)
+        .collect();
+    assert_eq!(emergencies.len(), 1, "{got:?}");
+    assert_eq!(emergencies[0].1.details["count"], 2);
 }
 
 #[tokio::test(start_paused = true)]

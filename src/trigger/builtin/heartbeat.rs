@@ -184,11 +184,33 @@ impl CriticalHeartbeat {
     }
 }
 
-#[async_trait]
-impl Trigger for CriticalHeartbeat {
-    async fn check(&mut self, ctx: &KernelContext) -> Result<Vec<Finding>, TriggerError> {
-        let mut down = Vec::new();
-        let mut out = Vec::new();
+/// Failures closer together than this are one event. Kernels killed together come back
+/// one after another (a supervisor handles one exit at a time), so a check between two
+/// of those restarts would see one kernel down, and the next check the emergency: two
+/// incidents for one failure. A check that finds fewer kernels down than an emergency
+/// takes, the latest of them down for less than this, reports none of them yet: the next
+/// check, one interval later and still within the window in which a restart counts as
+/// down, sees the whole burst. (It does not wait here: a check that waits holds up its
+/// trigger's stop, and with it the supervisor restarting the very kernels it waits for.)
+const SETTLE_MS: u64 = 250;
+
+/// What one look over the critical kernels found.
+struct Scan {
+    /// The kernels down, as incident details.
+    down: Vec<Value>,
+    /// Early warnings for late beats.
+    late: Vec<Finding>,
+    /// How long ago the most recent of the down kernels went down for a restart.
+    latest_down_ms: Option<u64>,
+}
+
+impl CriticalHeartbeat {
+    fn scan(&self, ctx: &KernelContext) -> Scan {
+        let mut scan = Scan {
+            down: Vec::new(),
+            late: Vec::new(),
+            latest_down_ms: None,
+        };
         let mut critical: Vec<Arc<KernelStatus>> = Vec::new();
         ctx.system.registry.for_each(|e| {
             if e.status.critical {
@@ -209,12 +231,17 @@ impl Trigger for CriticalHeartbeat {
                 since_down.is_some(),
             ) {
                 Beat::Healthy => {}
-                Beat::Down => down.push(json!({
-                    "kernel": st.name, "state": state, "heartbeat_age_ms": age,
-                    "heartbeat_timeout_ms": timeout, "last_reason": st.last_reason(),
-                    "restarts": st.restarts(), "down_ms_ago": since_down,
-                })),
-                Beat::Late => out.push(Finding::Holds(
+                Beat::Down => {
+                    if let Some(ms) = since_down {
+                        scan.latest_down_ms = Some(scan.latest_down_ms.map_or(ms, |m| m.min(ms)));
+                    }
+                    scan.down.push(json!({
+                        "kernel": st.name, "state": state, "heartbeat_age_ms": age,
+                        "heartbeat_timeout_ms": timeout, "last_reason": st.last_reason(),
+                        "restarts": st.restarts(), "down_ms_ago": since_down,
+                    }));
+                }
+                Beat::Late => scan.late.push(Finding::Holds(
                     Alert::new(
                         Level::EarlyWarning,
                         "critical_heartbeat",
@@ -233,7 +260,24 @@ impl Trigger for CriticalHeartbeat {
                 )),
             }
         }
-        if down.len() >= self.cfg.emergency_min.max(2) {
+        scan
+    }
+}
+
+#[async_trait]
+impl Trigger for CriticalHeartbeat {
+    async fn check(&mut self, ctx: &KernelContext) -> Result<Vec<Finding>, TriggerError> {
+        let emergency = self.cfg.emergency_min.max(2);
+        let scan = self.scan(ctx);
+        if scan.down.len() < emergency && scan.latest_down_ms.is_some_and(|ms| ms < SETTLE_MS) {
+            return Ok(scan.late);
+        }
+        let Scan {
+            down,
+            late: mut out,
+            ..
+        } = scan;
+        if down.len() >= emergency {
             let names: Vec<&str> = down.iter().filter_map(|d| d["kernel"].as_str()).collect();
             let summary = format!("{} critical kernels down: {}", down.len(), names.join(", "));
             out.push(Finding::Holds(
