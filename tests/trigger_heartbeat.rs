@@ -142,7 +142,10 @@ async fn critical_kernels_restarted_one_after_another_are_one_emergency() {
     let _ba = keep_beating(a.clone(), S / 2);
     let _bb = keep_beating(b.clone(), S / 2);
     h.start_triggers(&critical_only()).await;
-    assert!(h.collect(3 * S).await.is_empty(), "healthy kernels are quiet");
+    assert!(
+        h.collect(3 * S).await.is_empty(),
+        "healthy kernels are quiet"
+    );
 
     // Killed together, brought back by their supervisor one after the other, with a
     // check in between: still one failure.
