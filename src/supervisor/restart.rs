@@ -50,8 +50,8 @@ impl Sup {
     ) -> Result<(), ActorProcessingErr> {
         // The reason is recorded with the restart, or when the child stays down.
         self.children.set_down(key);
-        if let Some(name) = self.children.get(key).and_then(|c| c.kernel_name()) {
-            self.system.registry.set_actor(name, None);
+        if let Some(e) = self.children.get(key).and_then(|c| c.entry.as_ref()) {
+            e.set_actor(None);
         }
         self.run_failures(Failure {
             key,
