@@ -21,6 +21,10 @@ use grace::tree::{spawn_heartbeat, System};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde_json::Value;
 
+// The allocator of the `grace` binary (src/main.rs).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A kernel that does nothing but answer its ticks.
 struct Idle;
 
