@@ -183,13 +183,13 @@ async fn grace_scenario(
 
 /// The latencies of the three scenarios (bare, full, in place), run in interleaved
 /// rounds so that a noisy machine affects them alike.
-async fn restart_latencies(only: Option<&str>) -> [Vec<u64>; 3] {
+async fn restart_latencies(only: Option<String>) -> [Vec<u64>; 3] {
     let (tx, rx) = unbounded_channel();
     let (parent, join) = Actor::spawn(None, BareParent, tx).await.expect("parent");
     let mut bare = Driver::new(rx, None, inject_bare).await;
     let (mut full, full_sup, _d1) = grace_scenario(false).await;
     let (mut in_place, in_place_sup, _d2) = grace_scenario(true).await;
-    let want = |name: &str| only.is_none_or(|o| o == name);
+    let want = |name: &str| only.as_deref().is_none_or(|o| o == name);
     let rounds = 20;
     for round in 0..=rounds {
         // Round 0 warms up and is not recorded.
@@ -540,9 +540,8 @@ fn main() {
     // `--only=bare|full|in_place` runs one latency scenario alone (for profiling).
     let only = arg("--only=");
     // The driver runs on a worker, as a kernel's clients would.
-    let only2 = only.clone();
     let [bare, full, in_place] = rt
-        .block_on(rt.spawn(async move { restart_latencies(only2.as_deref()).await }))
+        .block_on(rt.spawn(restart_latencies(only.clone())))
         .expect("latency run");
     if only.is_some() {
         for (name, lat) in [("bare", bare), ("full", full), ("in_place", in_place)] {
