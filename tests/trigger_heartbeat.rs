@@ -3,12 +3,13 @@
 
 mod trigger_support;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use grace::bus::Topic;
 use grace::config::Config;
 use grace::incident::Severity;
-use grace::kernel::{KernelState, Request};
+use grace::kernel::{KernelState, KernelStatus, Request};
 use serde_json::Value;
 use trigger_support::{idle, is, keep_beating, only, Harness};
 
@@ -82,14 +83,27 @@ fn critical_only() -> grace::trigger::TriggersConfig {
     t
 }
 
-#[tokio::test(start_paused = true)]
-async fn one_critical_kernel_down_is_an_incident_two_are_one_emergency() {
+/// Two critical kernels, alpha and beta, beating, and critical_heartbeat running.
+async fn two_critical_kernels() -> (
+    Harness,
+    Arc<KernelStatus>,
+    Arc<KernelStatus>,
+    [tokio::task::JoinHandle<()>; 2],
+) {
     let mut h = Harness::new(Config::default()).await;
     let a = h.register(&idle("alpha", 5 * S).critical());
     let b = h.register(&idle("beta", 5 * S).critical());
-    let _ba = keep_beating(a.clone(), S / 2);
-    let _bb = keep_beating(b.clone(), S / 2);
+    let beats = [
+        keep_beating(a.clone(), S / 2),
+        keep_beating(b.clone(), S / 2),
+    ];
     h.start_triggers(&critical_only()).await;
+    (h, a, b, beats)
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_critical_kernel_down_is_an_incident_two_are_one_emergency() {
+    let (h, a, b, _beats) = two_critical_kernels().await;
     assert!(
         h.collect(10 * S).await.is_empty(),
         "healthy kernels are quiet"
@@ -136,12 +150,7 @@ async fn one_critical_kernel_down_is_an_incident_two_are_one_emergency() {
 
 #[tokio::test(start_paused = true)]
 async fn critical_kernels_restarted_one_after_another_are_one_emergency() {
-    let mut h = Harness::new(Config::default()).await;
-    let a = h.register(&idle("alpha", 5 * S).critical());
-    let b = h.register(&idle("beta", 5 * S).critical());
-    let _ba = keep_beating(a.clone(), S / 2);
-    let _bb = keep_beating(b.clone(), S / 2);
-    h.start_triggers(&critical_only()).await;
+    let (h, a, b, _beats) = two_critical_kernels().await;
     assert!(
         h.collect(3 * S).await.is_empty(),
         "healthy kernels are quiet"
