@@ -76,12 +76,17 @@ impl<F: Future + Unpin> Future for Guarded<F> {
     }
 }
 
+/// A call that panicked: the caller is answered with the panic, and the kernel fails.
+fn panicked<T>(panic: String) -> (Result<T, String>, Outcome) {
+    (Err(panic.clone()), Outcome::Failed(panic))
+}
+
 /// The outcome of a kernel call that answers a control or request: its error is the
 /// caller's answer; only a panic fails the kernel.
 fn answered<T>(r: Result<Result<T, KernelError>, String>) -> (Result<T, String>, Outcome) {
     match r {
         Ok(r) => (r.map_err(|e| e.to_string()), Outcome::Ok),
-        Err(panic) => (Err(panic.clone()), Outcome::Failed(panic)),
+        Err(panic) => panicked(panic),
     }
 }
 
@@ -100,7 +105,7 @@ async fn dispatch(state: &mut KernelActorState, msg: KernelMsg) -> Outcome {
                     let reason = e.to_string();
                     (Err(reason.clone()), Outcome::Failed(reason))
                 }
-                Err(panic) => (Err(panic.clone()), Outcome::Failed(panic)),
+                Err(panic) => panicked(panic),
             };
             if let Some(port) = reply {
                 let _ = port.send(answer);
@@ -133,7 +138,7 @@ async fn dispatch(state: &mut KernelActorState, msg: KernelMsg) -> Outcome {
                         serde_json::to_value(h).map_err(|e| e.to_string()),
                         Outcome::Ok,
                     ),
-                    Err(panic) => (Err(panic.clone()), Outcome::Failed(panic)),
+                    Err(panic) => panicked(panic),
                 },
                 Control::ClearCaches => answered(Guarded(kernel.clear_caches(ctx)).await),
                 Control::ShedLoad(on) => answered(Guarded(kernel.shed_load(on, ctx)).await),
@@ -141,10 +146,7 @@ async fn dispatch(state: &mut KernelActorState, msg: KernelMsg) -> Outcome {
                 Control::Stats => {
                     match std::panic::catch_unwind(AssertUnwindSafe(|| kernel.stats())) {
                         Ok(v) => (Ok(v), Outcome::Ok),
-                        Err(p) => {
-                            let panic = panic_message(p.as_ref());
-                            (Err(panic.clone()), Outcome::Failed(panic))
-                        }
+                        Err(p) => panicked(panic_message(p.as_ref())),
                     }
                 }
             };
