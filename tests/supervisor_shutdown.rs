@@ -11,7 +11,7 @@ use grace::supervisor::{
     ChildSpec, Shutdown, Strategy, SupervisorExit, SupervisorHandle, SupervisorSpec, KILL_WAIT,
 };
 use serde_json::json;
-use supervisor_util::{actor, periodic_check, state, system, Probe};
+use supervisor_util::{actor, periodic_check, ping, state, system, Probe};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -91,6 +91,13 @@ async fn a_kernel_that_survives_its_kill_is_abandoned_not_waited_on() {
     let sup = SupervisorHandle::start(s, sys.clone())
         .await
         .expect("start");
+    // The spin must not start in the kernel's first poll: that poll reports the start
+    // to the supervisor, whose task is then queued in the slot tokio keeps for the task
+    // woken last on that worker, which no other worker may take; a spin in the same poll
+    // would hold the supervisor with it. A kernel that answered a call has had its first
+    // poll, and a supervisor that answered one has handled that report.
+    ping(&sys, "spin").await.expect("spin kernel answers");
+    sup.which_children().await.expect("supervisor answers");
     // A CPU spin never reaches an await: neither the stop nor the kill is seen.
     // Long enough that no scheduling delay lets it end by itself during the shutdown;
     // released once the test has its answer.
