@@ -10,6 +10,9 @@
 //!    baseline spawns as many bare ractor actors linked to one parent. Each side runs in
 //!    its own process, so that neither reuses memory the other freed.
 //!
+//! When `escript` is on PATH, the latency table also shows an Erlang/OTP supervisor
+//! restarting a gen_server on the same machine (`benches/erlang/restart.escript`).
+//!
 //! Everything runs on a two-worker tokio runtime, driven from a worker, under the
 //! allocator the `grace` binary uses (mimalloc).
 //!
@@ -227,6 +230,27 @@ fn panics(n: usize) -> usize {
         panic!("injected panic");
     }
     n
+}
+
+/// OTP's restart latency on this machine, measured the same way by
+/// `benches/erlang/restart.escript`: (p50, p99) in µs, or `None` without Erlang.
+fn erlang_restart() -> Option<(f64, f64)> {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/benches/erlang/restart.escript"
+    );
+    let out = std::process::Command::new("escript")
+        .arg(script)
+        .output()
+        .ok()?;
+    let line = String::from_utf8_lossy(&out.stdout).into_owned();
+    let field = |key: &str| {
+        line.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(key))
+            .and_then(|v| v.parse::<f64>().ok())
+            .map(|ns| ns / 1000.0)
+    };
+    Some((field("p50_ns=")?, field("p99_ns=")?))
 }
 
 /// The floor under any restart after a panic: the panic and its `catch_unwind` alone.
@@ -581,6 +605,16 @@ fn main() {
         );
     }
     drop(rt);
+    match erlang_restart() {
+        Some((p50, p99)) => println!(
+            "{:<36} {:>9.2} {:>9.2} {:>11.2}x  (same machine, reports off)",
+            "Erlang/OTP supervisor restart",
+            p50,
+            p99,
+            p50 / b50
+        ),
+        None => println!("(Erlang/OTP row skipped: no `escript` on PATH)"),
+    }
 
     let bare = spawn_in_child("bare");
     println!(
