@@ -110,7 +110,7 @@ async fn run(kernels: u64, seconds: u64) {
         )
         .heartbeat(Duration::from_secs(1), Duration::from_secs(60));
         let status = Arc::new(KernelStatus::new(&spec));
-        let actor = spawn_kernel(&spec, status.clone(), system.clone(), parent.clone(), false)
+        let actor = spawn_kernel(&spec, status.clone(), system.clone(), parent.clone())
             .await
             .expect("kernel starts");
         system.registry.register(status.clone(), parent.clone());

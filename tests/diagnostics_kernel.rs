@@ -70,7 +70,6 @@ async fn start_child(
         entry.status.clone(),
         st.system.clone(),
         myself.clone(),
-        false,
     )
     .await?;
     st.system.registry.set_actor(name, Some(actor));

@@ -11,7 +11,8 @@ use grace::supervisor::{
     AttemptLimit, Backoff, ChildSpec, MaxAttemptsEvent, Strategy, SupervisorExit, SupervisorHandle,
     SupervisorSpec,
 };
-use supervisor_util::{drain, panic_kernel, periodic_check, ping, state, system, Probe};
+use serde_json::json;
+use supervisor_util::{actor, drain, panic_kernel, periodic_check, ping, state, system, Probe};
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -211,6 +212,52 @@ async fn restarts_in_place_count_toward_intensity_and_escalate() {
     panic_kernel(&sys, "k");
     let exit = tokio::time::timeout(WAIT, sup.wait()).await.expect("exits");
     assert!(matches!(exit, SupervisorExit::Failed(_)), "{exit:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn restarts_in_place_count_toward_the_attempt_limit_and_leave_the_kernel_down() {
+    let (sys, _dir) = system();
+    let sub = sys.bus.subscribe("test", &["kernel.restart.*"]);
+    let probe = Probe::default();
+    let s = SupervisorSpec::new("s", Strategy::OneForOne)
+        .intensity(100, Duration::from_secs(60))
+        .child(
+            ChildSpec::kernel(probe.kernel("k").restart_in_place(true)).attempts(AttemptLimit {
+                max_attempts: 2,
+                cooldown: Duration::from_secs(30),
+            }),
+        );
+    let sup = SupervisorHandle::start(s, sys.clone())
+        .await
+        .expect("start");
+    let first = actor(&sys, "k").expect("k runs").get_id();
+    for n in 1..=2 {
+        panic_kernel(&sys, "k");
+        periodic_check(|| sup.restarts() == n, WAIT).await;
+        // Repaired in place: the same actor answers.
+        assert_eq!(ping(&sys, "k").await.expect("answers"), json!(n + 1));
+        assert_eq!(actor(&sys, "k").map(|a| a.get_id()), Some(first));
+    }
+    panic_kernel(&sys, "k");
+    periodic_check(|| state(&sys, "k") == Some(KernelState::Failed), WAIT).await;
+    assert_eq!(probe.starts("k"), 3, "the third panic is not repaired");
+    assert_eq!(sup.restarts(), 2);
+    assert!(sup.exit_now().is_none(), "the supervisor itself carries on");
+    let events = drain(&sys, &sub).await;
+    let topics: Vec<Topic> = events.iter().map(|e| e.topic).collect();
+    assert_eq!(
+        topics,
+        vec![
+            Topic::KernelRestartInitiated,
+            Topic::KernelRestartSuccess,
+            Topic::KernelRestartInitiated,
+            Topic::KernelRestartSuccess,
+            Topic::KernelRestartMaxAttempts,
+        ]
+    );
+    assert!(events[1].payload["in_place"].as_bool().unwrap_or(false));
+    assert_eq!(events[3].payload["attempt"], json!(2));
+    sup.shutdown(WAIT).await.expect("shutdown");
 }
 
 #[tokio::test(start_paused = true)]

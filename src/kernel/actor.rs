@@ -12,10 +12,10 @@ use std::time::Instant;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
-use super::api::{Control, Fault, Kernel, KernelContext, KernelError, KernelMsg};
+use super::api::{Control, Fault, Kernel, KernelContext, KernelError, KernelMsg, RestartNote};
 use super::spec::{Isolation, KernelSpec};
 use super::status::KernelStatus;
-use crate::supervisor::SupervisorMsg;
+use crate::supervisor::{InPlace, SupervisorMsg};
 use crate::tree::System;
 
 /// The ractor actor behind every kernel (on a task, or on its own thread).
@@ -26,8 +26,8 @@ pub(crate) struct KernelArgs {
     pub spec: KernelSpec,
     pub status: Arc<KernelStatus>,
     pub system: Arc<System>,
-    pub supervisor: ActorRef<SupervisorMsg>,
-    pub in_place: bool,
+    /// Set when the supervisor lets the kernel repair a panic in place.
+    pub in_place: Option<InPlace>,
 }
 
 /// The actor's state: the kernel value and what it needs to rebuild it.
@@ -35,8 +35,7 @@ pub(crate) struct KernelActorState {
     kernel: Box<dyn Kernel>,
     ctx: KernelContext,
     spec: KernelSpec,
-    supervisor: ActorRef<SupervisorMsg>,
-    in_place: bool,
+    in_place: Option<InPlace>,
 }
 
 enum Outcome {
@@ -153,6 +152,7 @@ async fn dispatch(state: &mut KernelActorState, msg: KernelMsg) -> Outcome {
             let _ = port.send(answer);
             outcome
         }
+        KernelMsg::Restarted(_) => Outcome::Ok,
         KernelMsg::Fault(f) => match f {
             Fault::Panic => {
                 let name = &ctx.name;
@@ -176,20 +176,38 @@ async fn dispatch(state: &mut KernelActorState, msg: KernelMsg) -> Outcome {
 }
 
 impl KernelActorState {
-    /// Replaces the kernel value with a fresh one and starts it (restart in place).
-    async fn restart_in_place(&mut self, reason: String) -> Result<(), ActorProcessingErr> {
+    /// After a failure: replaces the kernel value with a fresh one and starts it, if the
+    /// supervisor's limits admit one more restart (restart in place). Otherwise, and if
+    /// the fresh kernel fails to start, the actor fails and the supervisor takes over.
+    async fn recover(&mut self, reason: String) -> Result<(), ActorProcessingErr> {
+        let admitted = self
+            .in_place
+            .as_ref()
+            .is_some_and(|p| p.admit(tokio::time::Instant::now()));
+        if !admitted {
+            self.ctx.status.set_reason(&reason);
+            return Err(reason.into());
+        }
         self.kernel = (self.spec.factory)();
         self.kernel.start(&self.ctx).await?;
         let reason: Arc<str> = reason.into();
         self.ctx.status.record_restart(&reason);
         self.ctx.status.mark_running();
+        // Published once the messages already queued are handled: the repair itself
+        // wakes no other task.
         let _ = self
-            .supervisor
-            .send_message(SupervisorMsg::RestartedInPlace {
-                id: self.ctx.name.clone(),
-                reason,
-            });
+            .ctx
+            .myself
+            .send_message(KernelMsg::Restarted(RestartNote(reason)));
         Ok(())
+    }
+
+    /// Publishes a restart in place (see [`KernelActorState::recover`]).
+    fn publish_restart(&self, note: &RestartNote) {
+        if let Some(p) = &self.in_place {
+            let attempt = self.ctx.status.restarts();
+            p.publish(&self.ctx.system.bus, &self.ctx.name, &note.0, attempt);
+        }
     }
 }
 
@@ -216,7 +234,6 @@ impl Actor for KernelActor {
             kernel,
             ctx,
             spec: args.spec,
-            supervisor: args.supervisor,
             in_place: args.in_place,
         })
     }
@@ -227,6 +244,10 @@ impl Actor for KernelActor {
         msg: KernelMsg,
         state: &mut KernelActorState,
     ) -> Result<(), ActorProcessingErr> {
+        if let KernelMsg::Restarted(note) = &msg {
+            state.publish_restart(note);
+            return Ok(());
+        }
         // Ticks are not timed: the latency histogram is of work, and an idle kernel's
         // tick then costs no clock reads.
         let t0 = (!matches!(msg, KernelMsg::Tick)).then(Instant::now);
@@ -238,11 +259,7 @@ impl Actor for KernelActor {
             }
             Outcome::Failed(r) => r,
         };
-        if state.in_place {
-            return state.restart_in_place(reason).await;
-        }
-        state.ctx.status.set_reason(&reason);
-        Err(reason.into())
+        state.recover(reason).await
     }
 
     async fn post_stop(
@@ -268,18 +285,30 @@ impl Actor for KernelActor {
 /// The status stays `Starting` (with a fresh heartbeat): the caller sets it `Running`
 /// once callers can reach the returned reference (a supervisor registers it first), so
 /// that a kernel seen up is never one whose name does not resolve yet.
+///
+/// A kernel started this way fails on a panic or error, whatever its spec says about
+/// restarting in place: only a Grace supervisor gives it the limits that needs.
 pub async fn spawn_kernel(
     spec: &KernelSpec,
     status: Arc<KernelStatus>,
     system: Arc<System>,
     supervisor: ActorRef<SupervisorMsg>,
-    in_place: bool,
+) -> Result<ActorRef<KernelMsg>, KernelError> {
+    spawn(spec, status, system, supervisor, None).await
+}
+
+/// [`spawn_kernel`], with what a restart in place needs when the supervisor allows one.
+pub(crate) async fn spawn(
+    spec: &KernelSpec,
+    status: Arc<KernelStatus>,
+    system: Arc<System>,
+    supervisor: ActorRef<SupervisorMsg>,
+    in_place: Option<InPlace>,
 ) -> Result<ActorRef<KernelMsg>, KernelError> {
     let args = KernelArgs {
         spec: spec.clone(),
         status,
         system,
-        supervisor: supervisor.clone(),
         in_place,
     };
     if spec.isolation == Isolation::Thread {

@@ -154,7 +154,14 @@ pub enum KernelMsg {
     Control(Control, RpcReplyPort<KernelReply>),
     /// An injected fault.
     Fault(Fault),
+    /// Sent by the kernel's actor to itself after a restart in place, to publish it.
+    Restarted(RestartNote),
 }
+
+/// Why a kernel restarted in place (see [`KernelMsg::Restarted`]); only the kernel's
+/// actor makes one.
+#[derive(Debug)]
+pub struct RestartNote(pub(crate) Arc<str>);
 
 /// What a kernel sees of the runtime: its name, its status, and the system's shared
 /// services (bus, registry, state paths).

@@ -23,9 +23,11 @@ mod spec;
 mod status;
 pub mod thread;
 
+pub(crate) use actor::spawn;
 pub use actor::spawn_kernel;
 pub use api::{
     Control, Fault, Health, Kernel, KernelContext, KernelError, KernelMsg, KernelReply, Request,
+    RestartNote,
 };
 pub use kinds::{
     build_kind, kind_names, parse_options, register_kind, resolve_kind, Built, KindBuilder,

@@ -9,7 +9,7 @@ use tracing::Instrument;
 
 use super::children::Children;
 use super::handle::Shared;
-use super::intensity::RestartWindow;
+use super::in_place::SharedWindow;
 use super::spec::{Strategy, SupervisorError, SupervisorMsg, SupervisorSpec};
 use super::strategy::ExitKind;
 use crate::kernel::KernelState;
@@ -33,7 +33,7 @@ pub(crate) struct Sup {
     pub system: Arc<System>,
     pub myself: ActorRef<SupervisorMsg>,
     pub children: Children,
-    pub intensity: RestartWindow,
+    pub intensity: SharedWindow,
     pub shared: Arc<Shared>,
     pub span: tracing::Span,
 }
@@ -69,7 +69,7 @@ impl Actor for SupervisorActor {
             system,
             myself,
             children: Children::default(),
-            intensity: RestartWindow::new(spec.intensity.max_restarts, spec.intensity.max_window),
+            intensity: SharedWindow::new(spec.intensity.max_restarts, spec.intensity.max_window),
             shared,
             span: span.clone(),
         };
@@ -179,9 +179,6 @@ impl Sup {
             }
             SupervisorMsg::RestartChild { id, reason, reply } => {
                 return self.restart_child(&id, reason, reply).await;
-            }
-            SupervisorMsg::RestartedInPlace { id, reason } => {
-                return self.restarted_in_place(&id, reason).await;
             }
             SupervisorMsg::BackoffElapsed(id) => {
                 return self.backoff_elapsed(&id).await;

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use super::backoff::BackoffState;
 use super::handle::SupervisorHandle;
-use super::intensity::RestartWindow;
+use super::in_place::SharedWindow;
 use super::spec::{ChildInfo, ChildKind, ChildSpec, Counts};
 use super::strategy::{ChildView, Run};
 use crate::kernel::{KernelMsg, KernelState, KernelStatus};
@@ -69,7 +69,7 @@ pub(crate) struct Child {
     /// `status`).
     last_reason: Option<String>,
     pub backoff: Option<BackoffState>,
-    pub attempts: Option<RestartWindow>,
+    pub attempts: Option<SharedWindow>,
     pub pending: Option<Pending>,
 }
 
@@ -77,7 +77,7 @@ impl Child {
     fn new(spec: ChildSpec) -> Child {
         let attempts = spec
             .attempts
-            .map(|a| RestartWindow::new(a.max_attempts, a.cooldown));
+            .map(|a| SharedWindow::new(a.max_attempts, a.cooldown));
         let backoff = spec.backoff.map(|_| BackoffState::default());
         Child {
             spec,

@@ -1,67 +1,18 @@
 //! What happens at the limits: a child that stays down (its restart type says so, or
-//! its attempt limit is exhausted), a supervisor that fails (intensity exceeded), and
-//! restarts in place, which the kernel has already carried out and which count against
-//! both limits all the same.
-
-use std::sync::Arc;
+//! its attempt limit is exhausted), and a supervisor that fails (intensity exceeded).
 
 use ractor::ActorProcessingErr;
-use tokio::time::Instant;
 
 use super::actor::Sup;
 use super::children::Key;
-use super::events::{self, CriticalDownEvent, MaxAttemptsEvent, RestartEventRef};
+use super::events::{CriticalDownEvent, MaxAttemptsEvent};
 use super::handle::SupervisorExit;
+use super::in_place::SharedWindow;
 use super::spec::RestartType;
-use super::stop::How;
 use crate::bus::Topic;
 use crate::kernel::KernelState;
 
 impl Sup {
-    /// A kernel repaired a panic in place: the restart counts toward the attempt limit
-    /// and intensity like any other, and is published.
-    pub(crate) async fn restarted_in_place(
-        &mut self,
-        id: &str,
-        reason: Arc<str>,
-    ) -> Result<(), ActorProcessingErr> {
-        let Some(key) = self.children.key_of(id) else {
-            return Ok(());
-        };
-        let now = Instant::now();
-        let Some(c) = self.children.get_mut(key) else {
-            return Ok(());
-        };
-        if !c.is_running() {
-            return Ok(());
-        }
-        if c.attempts.as_mut().is_some_and(|w| !w.try_record(now)) {
-            self.stop_child(key, How::Policy, KernelState::Failed).await;
-            self.leave_down(key, &reason);
-            return Ok(());
-        }
-        if !self.intensity.try_record(now) {
-            return Err(self.escalate(key, &reason).await);
-        }
-        self.shared.count_restart();
-        let Some(c) = self.children.get(key) else {
-            return Ok(());
-        };
-        let ev = RestartEventRef {
-            kernel: &c.spec.id,
-            supervisor: &self.name,
-            reason: &reason,
-            attempt: c.restarts(),
-            latency_us: None,
-            in_place: true,
-            error: None,
-        };
-        events::restart(&self.system.bus, Topic::KernelRestartInitiated, &ev);
-        events::restart(&self.system.bus, Topic::KernelRestartSuccess, &ev);
-        events::log_restart(&ev, true);
-        Ok(())
-    }
-
     /// A child that is not to be restarted stays down: a temporary one is forgotten (as
     /// in OTP), any other stays listed as stopped.
     pub(crate) fn stays_down(&mut self, key: Key) {
@@ -88,7 +39,7 @@ impl Sup {
         let (max_attempts, cooldown) = c
             .attempts
             .as_ref()
-            .map(|w| (w.max(), w.window()))
+            .map(SharedWindow::limits)
             .unwrap_or_default();
         let kernel = c.spec.id.clone();
         let critical = c.status().is_some_and(|s| s.critical);
@@ -128,11 +79,12 @@ impl Sup {
     /// Restart intensity exceeded: stop every child in reverse start order and fail, so
     /// that the parent (if any) sees this supervisor fail.
     pub(crate) async fn escalate(&mut self, key: Key, reason: &str) -> ActorProcessingErr {
+        let (max, window) = self.intensity.limits();
         let msg = format!(
             "supervisor {}: restart intensity exceeded ({} restarts within {:?}); last failure: child {}: {}",
             self.name,
-            self.intensity.max(),
-            self.intensity.window(),
+            max,
+            window,
             self.child_id(key),
             reason
         );

@@ -16,6 +16,7 @@ pub mod backoff;
 mod children;
 pub mod events;
 mod handle;
+mod in_place;
 pub mod intensity;
 mod limits;
 mod ops;
@@ -26,6 +27,7 @@ pub mod strategy;
 
 pub use events::{CriticalDownEvent, MaxAttemptsEvent, RestartEvent};
 pub use handle::{SupervisorExit, SupervisorHandle};
+pub(crate) use in_place::InPlace;
 pub use spec::{
     AttemptLimit, Backoff, ChildInfo, ChildKind, ChildSpec, Counts, Intensity, RestartType,
     Shutdown, Strategy, SupervisorError, SupervisorMsg, SupervisorSpec,

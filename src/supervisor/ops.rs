@@ -4,17 +4,20 @@
 use super::actor::Sup;
 use super::children::{Incarnation, Key};
 use super::handle::{spawn, SupervisorHandle};
+use super::in_place::InPlace;
 use super::spec::{ChildKind, ChildSpec, RestartType, Shutdown, Strategy, SupervisorError};
 use super::stop::{self, How, Stopped};
-use crate::kernel::{spawn_kernel, KernelState};
+use crate::kernel::{self, KernelState};
 
 impl Sup {
-    /// Whether a kernel child may repair a panic in place: its spec allows it, only the
-    /// failed child would be restarted anyway (one_for_one, which a dynamic supervisor
-    /// is), it is to be restarted after a panic at all (not temporary), and no backoff
-    /// delay is to be honoured first.
-    fn in_place_allowed(&self, spec: &ChildSpec) -> bool {
-        match &spec.kind {
+    /// What a kernel child needs to repair a panic in place, if it may: its spec allows
+    /// it, only the failed child would be restarted anyway (one_for_one, which a dynamic
+    /// supervisor is), it is to be restarted after a panic at all (not temporary), and no
+    /// backoff delay is to be honoured first.
+    fn in_place(&self, key: Key) -> Option<InPlace> {
+        let child = self.children.get(key)?;
+        let spec = &child.spec;
+        let allowed = match &spec.kind {
             ChildKind::Kernel(k) => {
                 k.restart_in_place
                     && self.strategy == Strategy::OneForOne
@@ -22,7 +25,13 @@ impl Sup {
                     && spec.backoff.is_none()
             }
             ChildKind::Supervisor(_) => false,
-        }
+        };
+        allowed.then(|| InPlace {
+            intensity: self.intensity.clone(),
+            attempts: child.attempts.clone(),
+            shared: self.shared.clone(),
+            supervisor: self.name.clone(),
+        })
     }
 
     /// Starts child `key` now. On success it is linked to this supervisor and tracked;
@@ -40,8 +49,8 @@ impl Sup {
                     None => self.system.registry.register_spec(ks, self.myself.clone()),
                 };
                 entry.status.set_state(KernelState::Starting);
-                let in_place = self.in_place_allowed(&child.spec);
-                let spawned = spawn_kernel(
+                let in_place = self.in_place(key);
+                let spawned = kernel::spawn(
                     ks,
                     entry.status.clone(),
                     self.system.clone(),

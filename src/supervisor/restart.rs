@@ -173,8 +173,8 @@ impl Sup {
         if !f.force {
             let over = self
                 .children
-                .get_mut(f.key)
-                .and_then(|c| c.attempts.as_mut())
+                .get(f.key)
+                .and_then(|c| c.attempts.as_ref())
                 .is_some_and(|w| !w.try_record(now));
             if over {
                 self.leave_down(f.key, &f.reason);

@@ -1,7 +1,6 @@
 //! The supervisor vocabulary: strategies, restart types, intensity, backoff, child
 //! specifications, the supervisor's mailbox type and its errors.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use ractor::RpcReplyPort;
@@ -327,13 +326,6 @@ pub enum SupervisorMsg {
     },
     /// Removes a stopped child's spec (OTP `delete_child`).
     DeleteChild(String, RpcReplyPort<Result<(), SupervisorError>>),
-    /// Sent by a kernel actor that repaired a panic in place; counts toward intensity.
-    RestartedInPlace {
-        /// The child.
-        id: Arc<str>,
-        /// The panic or error message.
-        reason: Arc<str>,
-    },
     /// A backoff delay for a child has elapsed: start it now.
     BackoffElapsed(String),
     /// The handle of a nested supervisor child (its current incarnation).

@@ -51,8 +51,6 @@ pub enum Seen {
     Terminated(ActorId, Option<String>),
     /// A kernel asked for a restart of a child.
     Restart(String, String),
-    /// A kernel repaired itself in place.
-    InPlace(String, String),
 }
 
 /// A stand-in supervisor: records supervision events and requests. Restart requests are
@@ -88,23 +86,15 @@ impl Actor for Parent {
         msg: SupervisorMsg,
         st: &mut ParentState,
     ) -> Result<(), ActorProcessingErr> {
-        match msg {
-            SupervisorMsg::RestartChild { id, reason, reply } => {
-                st.seen.lock().push(Seen::Restart(id, reason));
-                if let Some(port) = reply {
-                    if st.answer_restarts {
-                        let _ = port.send(Ok(()));
-                    } else {
-                        st.held.push(port);
-                    }
+        if let SupervisorMsg::RestartChild { id, reason, reply } = msg {
+            st.seen.lock().push(Seen::Restart(id, reason));
+            if let Some(port) = reply {
+                if st.answer_restarts {
+                    let _ = port.send(Ok(()));
+                } else {
+                    st.held.push(port);
                 }
             }
-            SupervisorMsg::RestartedInPlace { id, reason } => {
-                st.seen
-                    .lock()
-                    .push(Seen::InPlace(id.to_string(), reason.to_string()));
-            }
-            _ => {}
         }
         Ok(())
     }
@@ -162,7 +152,6 @@ impl Harness {
             status.clone(),
             self.system.clone(),
             self.parent.clone(),
-            spec.restart_in_place,
         )
         .await?;
         // As a supervisor does once the actor is reachable.
