@@ -245,6 +245,38 @@ async fn restart_in_place_keeps_the_same_actor_and_publishes_the_restart() {
     sup.shutdown(WAIT).await.expect("shutdown");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_in_place_is_published_even_if_the_kernel_stops_before_its_note() {
+    let (sys, _dir) = system();
+    let sub = sys.bus.subscribe("test", &["kernel.restart.*"]);
+    let probe = Probe::default();
+    let s = SupervisorSpec::new("s", Strategy::OneForOne)
+        .intensity(100, Duration::from_secs(60))
+        .child(ChildSpec::kernel(probe.kernel("k").restart_in_place(true)));
+    let sup = SupervisorHandle::start(s, sys.clone())
+        .await
+        .expect("start");
+    // Past the kernel's first poll (see supervisor_shutdown.rs).
+    ping(&sys, "k").await.expect("k answers");
+    sup.which_children().await.expect("supervisor answers");
+    // The repair's note queues behind the spin; the stop, which goes before any
+    // message, arrives during the spin.
+    for (op, ms) in [("panic", 0), ("spin", 300)] {
+        sys.registry
+            .cast("k", Request::new(op, serde_json::json!(ms)))
+            .expect("cast");
+    }
+    periodic_check(|| probe.spinning(), WAIT).await;
+    sup.terminate_child("k").await.expect("terminate");
+    assert_eq!(probe.stops(), vec!["k"]);
+    let topics: Vec<Topic> = drain(&sys, &sub).await.iter().map(|e| e.topic).collect();
+    assert_eq!(
+        topics,
+        vec![Topic::KernelRestartInitiated, Topic::KernelRestartSuccess]
+    );
+    sup.shutdown(WAIT).await.expect("shutdown");
+}
+
 /// A panic in a kernel's own handler: the caller is answered with the panic, and the
 /// kernel is repaired in place (`in_place`) or respawned.
 async fn handler_panic(in_place: bool) {

@@ -6,12 +6,12 @@ mod supervisor_util;
 use std::time::Duration;
 
 use grace::bus::Topic;
-use grace::kernel::KernelState;
+use grace::kernel::{KernelState, Request};
 use grace::supervisor::{
     AttemptLimit, Backoff, ChildSpec, MaxAttemptsEvent, Strategy, SupervisorExit, SupervisorHandle,
     SupervisorSpec,
 };
-use serde_json::json;
+use serde_json::{json, Value};
 use supervisor_util::{actor, drain, panic_kernel, periodic_check, ping, state, system, Probe};
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -257,6 +257,46 @@ async fn restarts_in_place_count_toward_the_attempt_limit_and_leave_the_kernel_d
     );
     assert!(events[1].payload["in_place"].as_bool().unwrap_or(false));
     assert_eq!(events[3].payload["attempt"], json!(2));
+    sup.shutdown(WAIT).await.expect("shutdown");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_crash_loop_through_queued_requests_stops_at_the_attempt_limit_and_is_published() {
+    let (sys, _dir) = system();
+    let sub = sys.bus.subscribe("test", &["kernel.restart.*"]);
+    let probe = Probe::default();
+    let s = SupervisorSpec::new("s", Strategy::OneForOne)
+        .intensity(100, Duration::from_secs(60))
+        .child(
+            ChildSpec::kernel(probe.kernel("k").restart_in_place(true)).attempts(AttemptLimit {
+                max_attempts: 2,
+                cooldown: Duration::from_secs(30),
+            }),
+        );
+    let sup = SupervisorHandle::start(s, sys.clone())
+        .await
+        .expect("start");
+    // Three poisoned requests queued at once: each panics the kernel in turn, and the
+    // notes of the repairs queue behind them.
+    for _ in 0..3 {
+        sys.registry
+            .cast("k", Request::new("panic", Value::Null))
+            .expect("cast");
+    }
+    periodic_check(|| state(&sys, "k") == Some(KernelState::Failed), WAIT).await;
+    assert_eq!(probe.starts("k"), 3, "repaired twice, then left down");
+    let topics: Vec<Topic> = drain(&sys, &sub).await.iter().map(|e| e.topic).collect();
+    assert_eq!(
+        topics,
+        vec![
+            Topic::KernelRestartInitiated,
+            Topic::KernelRestartSuccess,
+            Topic::KernelRestartInitiated,
+            Topic::KernelRestartSuccess,
+            Topic::KernelRestartMaxAttempts,
+        ],
+        "both repairs are published before the failure"
+    );
     sup.shutdown(WAIT).await.expect("shutdown");
 }
 

@@ -36,6 +36,8 @@ pub(crate) struct KernelActorState {
     ctx: KernelContext,
     spec: KernelSpec,
     in_place: Option<InPlace>,
+    /// Restarts in place not published yet: (reason, attempt).
+    unpublished: Vec<(Arc<str>, u64)>,
 }
 
 enum Outcome {
@@ -185,28 +187,39 @@ impl KernelActorState {
             .as_ref()
             .is_some_and(|p| p.admit(tokio::time::Instant::now()));
         if !admitted {
+            // A failure ends the actor without `post_stop`: publish what it did first.
+            self.publish_restarts();
             self.ctx.status.set_reason(&reason);
             return Err(reason.into());
         }
         self.kernel = (self.spec.factory)();
-        self.kernel.start(&self.ctx).await?;
+        if let Err(e) = self.kernel.start(&self.ctx).await {
+            self.publish_restarts();
+            return Err(e.into());
+        }
         let reason: Arc<str> = reason.into();
         self.ctx.status.record_restart(&reason);
         self.ctx.status.mark_running();
-        // Published once the messages already queued are handled: the repair itself
-        // wakes no other task.
-        let _ = self
-            .ctx
-            .myself
-            .send_message(KernelMsg::Restarted(RestartNote(reason)));
+        // Published once the messages already queued are handled (or at the stop, if
+        // that comes first): the repair itself wakes no other task.
+        if self.unpublished.is_empty() {
+            let _ = self
+                .ctx
+                .myself
+                .send_message(KernelMsg::Restarted(RestartNote));
+        }
+        self.unpublished.push((reason, self.ctx.status.restarts()));
         Ok(())
     }
 
-    /// Publishes a restart in place (see [`KernelActorState::recover`]).
-    fn publish_restart(&self, note: &RestartNote) {
-        if let Some(p) = &self.in_place {
-            let attempt = self.ctx.status.restarts();
-            p.publish(&self.ctx.system.bus, &self.ctx.name, &note.0, attempt);
+    /// Publishes the restarts in place carried out so far (see
+    /// [`KernelActorState::recover`]).
+    fn publish_restarts(&mut self) {
+        let Some(p) = &self.in_place else {
+            return;
+        };
+        for (reason, attempt) in self.unpublished.drain(..) {
+            p.publish(&self.ctx.system.bus, &self.ctx.name, &reason, attempt);
         }
     }
 }
@@ -235,6 +248,7 @@ impl Actor for KernelActor {
             ctx,
             spec: args.spec,
             in_place: args.in_place,
+            unpublished: Vec::new(),
         })
     }
 
@@ -244,8 +258,8 @@ impl Actor for KernelActor {
         msg: KernelMsg,
         state: &mut KernelActorState,
     ) -> Result<(), ActorProcessingErr> {
-        if let KernelMsg::Restarted(note) = &msg {
-            state.publish_restart(note);
+        if let KernelMsg::Restarted(_) = msg {
+            state.publish_restarts();
             return Ok(());
         }
         // Ticks are not timed: the latency histogram is of work, and an idle kernel's
@@ -267,6 +281,7 @@ impl Actor for KernelActor {
         _myself: ActorRef<KernelMsg>,
         state: &mut KernelActorState,
     ) -> Result<(), ActorProcessingErr> {
+        state.publish_restarts();
         state.kernel.stop(&state.ctx).await;
         Ok(())
     }

@@ -158,10 +158,10 @@ pub enum KernelMsg {
     Restarted(RestartNote),
 }
 
-/// Why a kernel restarted in place (see [`KernelMsg::Restarted`]); only the kernel's
-/// actor makes one.
+/// The body of [`KernelMsg::Restarted`]; only the kernel's actor makes one.
 #[derive(Debug)]
-pub struct RestartNote(pub(crate) Arc<str>);
+#[non_exhaustive]
+pub struct RestartNote;
 
 /// What a kernel sees of the runtime: its name, its status, and the system's shared
 /// services (bus, registry, state paths).
