@@ -1,0 +1,175 @@
+//! The store's file: loading `incidents.jsonl` (cutting a torn last line and folding the
+//! incidents back into the in-memory index), appending each change as a line and an
+//! audit record, and making the changes durable as the fsync policy says.
+
+use std::collections::{HashMap, VecDeque};
+use std::fs::OpenOptions;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use serde_json::json;
+
+use super::{IncidentError, IncidentStore, Inner};
+use crate::audit::{AuditError, AuditLog, FsyncPolicy, Syncer};
+use crate::incident::config::IncidentsConfig;
+use crate::incident::ids::IdClock;
+use crate::incident::journal::fold;
+use crate::incident::model::Incident;
+use crate::incident::summary::StatusCounts;
+
+pub(super) struct Recorded {
+    ticket: u64,
+    audit_ticket: Option<u64>,
+    audit: Option<AuditError>,
+}
+
+impl IncidentStore {
+    /// Loads (creating) the store at `path`, recording every change to `audit` too.
+    /// Reloads open incidents (so deduplication survives a restart) and cuts a torn last
+    /// line left by a crash.
+    pub fn load(
+        path: &Path,
+        audit: Arc<AuditLog>,
+        config: &IncidentsConfig,
+    ) -> Result<IncidentStore, IncidentError> {
+        let io = |source| IncidentError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(io)?;
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut &file, &mut bytes).map_err(io)?;
+        let journal = fold(&bytes);
+        if journal.torn_bytes > 0 {
+            let torn = &bytes[journal.complete_len as usize..];
+            tracing::warn!(
+                file = %path.display(),
+                offset = journal.complete_len,
+                bytes = journal.torn_bytes,
+                line = %String::from_utf8_lossy(&torn[..torn.len().min(200)]),
+                "incidents file: torn last line cut (a write cut short by a crash)"
+            );
+            file.set_len(journal.complete_len).map_err(io)?;
+            file.sync_all().map_err(io)?;
+            audit.append(
+                "incidents.torn_line_cut",
+                json!({ "offset": journal.complete_len, "bytes": journal.torn_bytes }),
+            )?;
+        }
+        if !journal.bad_lines.is_empty() {
+            tracing::warn!(
+                file = %path.display(),
+                lines = ?journal.bad_lines,
+                "incidents file: lines that are not incidents were skipped"
+            );
+        }
+        let mut inner = Inner {
+            file: file.try_clone().map_err(io)?,
+            end: journal.complete_len,
+            ids: IdClock::default(),
+            open: HashMap::new(),
+            dedup: HashMap::new(),
+            recent: VecDeque::new(),
+            keep_recent: config.keep_recent.max(1),
+            counts: StatusCounts::default(),
+            mttrs: Vec::new(),
+        };
+        for i in journal.incidents {
+            inner.ids.observe(&i.incident_id);
+            inner.counts.add(i.status);
+            if let Some(m) = i.mttr_seconds {
+                inner.mttrs.push(m);
+            }
+            if i.status.is_open() {
+                inner.dedup.insert(
+                    (i.trigger.clone(), i.component.clone()),
+                    i.incident_id.clone(),
+                );
+                inner.open.insert(i.incident_id.clone(), i);
+            } else {
+                inner.remember_closed(i);
+            }
+        }
+        Ok(IncidentStore {
+            path: path.to_path_buf(),
+            audit,
+            policy: config.fsync,
+            syncer: Syncer::new(file, config.fsync, config.group_interval),
+            inner: Mutex::new(inner),
+        })
+    }
+
+    fn io(&self) -> impl FnOnce(std::io::Error) -> IncidentError + '_ {
+        |source| IncidentError::Io {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Appends `inc` as a line and as an audit record of `kind`. Call with the lock held.
+    /// Fails only when the line was not written; returns the line's durability ticket and
+    /// the audit error, if the audit record failed (the change itself stands).
+    pub(super) fn record(
+        &self,
+        g: &mut Inner,
+        kind: &str,
+        inc: &Incident,
+    ) -> Result<Recorded, IncidentError> {
+        let mut line = serde_json::to_vec(inc).map_err(|e| (self.io())(e.into()))?;
+        line.push(b'\n');
+        if let Err(e) = g.file.write_all_at(&line, g.end) {
+            // Leave no partial line for the next one to be glued to.
+            let _ = g.file.set_len(g.end);
+            return Err((self.io())(e));
+        }
+        g.end += line.len() as u64;
+        let ticket = self.syncer.note_write();
+        let data = serde_json::to_value(inc).unwrap_or_default();
+        // The audit record is written now, in order with the line, and made durable
+        // after the lock is released, so concurrent changes share fsyncs.
+        let (audit_ticket, audit) = match self.audit.append_deferred(kind, &data) {
+            Ok((_, t)) => (Some(t), None),
+            Err(e) => {
+                tracing::error!(error = %e, incident = %inc.incident_id, kind, "incident change not audited");
+                (None, Some(e))
+            }
+        };
+        Ok(Recorded {
+            ticket,
+            audit_ticket,
+            audit,
+        })
+    }
+
+    /// After the lock is released: waits for durability as the policy says, and reports
+    /// an audit failure.
+    pub(super) fn settle(&self, r: Recorded) -> Result<(), IncidentError> {
+        if self.policy == FsyncPolicy::Always {
+            self.syncer.sync_to(r.ticket).map_err(self.io())?;
+        }
+        if let Some(t) = r.audit_ticket {
+            if self.audit.policy() == FsyncPolicy::Always {
+                self.audit.wait_durable(t)?;
+            }
+        }
+        match r.audit {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
+    }
+
+    /// Makes every change recorded so far durable (incidents file and audit log).
+    pub fn sync(&self) -> Result<(), IncidentError> {
+        self.syncer.sync_all().map_err(self.io())?;
+        self.audit.sync()?;
+        Ok(())
+    }
+}
