@@ -6,15 +6,16 @@
 //! timelines.
 
 mod assess;
+mod expect;
+mod timing;
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use assess::{
-    assess, detection, expectation_status, recovered_at, recovery_start, score, steady_ok_at,
-    Assessment, Check, ExpectationResult, FaultOutcome,
-};
+pub use assess::{assess, Assessment, FaultOutcome};
+pub use expect::{expectation_status, Check, ExpectationResult};
+pub use timing::{detection, recovered_at, recovery_start, score, steady_ok_at};
 
 /// A change of the steady state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
