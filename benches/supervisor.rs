@@ -233,7 +233,8 @@ fn panics(n: usize) -> usize {
 }
 
 /// OTP's restart latency on this machine, measured the same way by
-/// `benches/erlang/restart.escript`: (p50, p99) in µs, or `None` without Erlang.
+/// `benches/erlang/restart.escript`: (p50, p99) in µs, or `None` without Erlang (or if
+/// the script failed).
 fn erlang_restart() -> Option<(f64, f64)> {
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -613,7 +614,10 @@ fn main() {
             p99,
             p50 / b50
         ),
-        None => println!("(Erlang/OTP row skipped: no `escript` on PATH)"),
+        None => println!(
+            "(Erlang/OTP row skipped: `escript benches/erlang/restart.escript` did not run \
+             or printed no result; Erlang is not needed otherwise)"
+        ),
     }
 
     let bare = spawn_in_child("bare");
