@@ -3,6 +3,7 @@
 
 mod supervisor_util;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use grace::bus::Topic;
@@ -11,6 +12,7 @@ use grace::supervisor::{
     ChildSpec, RestartEvent, RestartType, Shutdown, Strategy, SupervisorError, SupervisorHandle,
     SupervisorSpec,
 };
+use grace::tree::System;
 use serde_json::Value;
 use supervisor_util::{actor, drain, panic_kernel, periodic_check, ping, state, system, Probe};
 
@@ -214,17 +216,25 @@ async fn dynamic_supervisor_bounds_its_children() {
     sup.shutdown(WAIT).await.expect("shutdown");
 }
 
+/// Supervisor "s" (one_for_one, generous intensity) over kernel "k", allowed to restart
+/// in place or not.
+async fn one_kernel(sys: &Arc<System>, probe: &Probe, in_place: bool) -> SupervisorHandle {
+    let s = SupervisorSpec::new("s", Strategy::OneForOne)
+        .intensity(100, Duration::from_secs(60))
+        .child(ChildSpec::kernel(
+            probe.kernel("k").restart_in_place(in_place),
+        ));
+    SupervisorHandle::start(s, sys.clone())
+        .await
+        .expect("start")
+}
+
 #[tokio::test]
 async fn restart_in_place_keeps_the_same_actor_and_publishes_the_restart() {
     let (sys, _dir) = system();
     let sub = sys.bus.subscribe("test", &["kernel.restart.*"]);
     let probe = Probe::default();
-    let s = SupervisorSpec::new("s", Strategy::OneForOne)
-        .intensity(100, Duration::from_secs(60))
-        .child(ChildSpec::kernel(probe.kernel("k").restart_in_place(true)));
-    let sup = SupervisorHandle::start(s, sys.clone())
-        .await
-        .expect("start");
+    let sup = one_kernel(&sys, &probe, true).await;
     let before = id_of(&sys, "k");
     panic_kernel(&sys, "k");
     assert_eq!(ping(&sys, "k").await.expect("answers after repair"), 2);
@@ -250,12 +260,7 @@ async fn a_restart_in_place_is_published_even_if_the_kernel_stops_before_its_not
     let (sys, _dir) = system();
     let sub = sys.bus.subscribe("test", &["kernel.restart.*"]);
     let probe = Probe::default();
-    let s = SupervisorSpec::new("s", Strategy::OneForOne)
-        .intensity(100, Duration::from_secs(60))
-        .child(ChildSpec::kernel(probe.kernel("k").restart_in_place(true)));
-    let sup = SupervisorHandle::start(s, sys.clone())
-        .await
-        .expect("start");
+    let sup = one_kernel(&sys, &probe, true).await;
     // Past the kernel's first poll (see supervisor_shutdown.rs).
     ping(&sys, "k").await.expect("k answers");
     sup.which_children().await.expect("supervisor answers");
@@ -282,14 +287,7 @@ async fn a_restart_in_place_is_published_even_if_the_kernel_stops_before_its_not
 async fn handler_panic(in_place: bool) {
     let (sys, _dir) = system();
     let probe = Probe::default();
-    let s = SupervisorSpec::new("s", Strategy::OneForOne)
-        .intensity(100, Duration::from_secs(60))
-        .child(ChildSpec::kernel(
-            probe.kernel("k").restart_in_place(in_place),
-        ));
-    let sup = SupervisorHandle::start(s, sys.clone())
-        .await
-        .expect("start");
+    let sup = one_kernel(&sys, &probe, in_place).await;
     let before = id_of(&sys, "k");
     let err = sys
         .registry

@@ -3,6 +3,7 @@
 
 mod supervisor_util;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use grace::bus::Topic;
@@ -11,6 +12,7 @@ use grace::supervisor::{
     AttemptLimit, Backoff, ChildSpec, MaxAttemptsEvent, Strategy, SupervisorExit, SupervisorHandle,
     SupervisorSpec,
 };
+use grace::tree::System;
 use serde_json::{json, Value};
 use supervisor_util::{actor, drain, panic_kernel, periodic_check, ping, state, system, Probe};
 
@@ -214,11 +216,8 @@ async fn restarts_in_place_count_toward_intensity_and_escalate() {
     assert!(matches!(exit, SupervisorExit::Failed(_)), "{exit:?}");
 }
 
-#[tokio::test(start_paused = true)]
-async fn restarts_in_place_count_toward_the_attempt_limit_and_leave_the_kernel_down() {
-    let (sys, _dir) = system();
-    let sub = sys.bus.subscribe("test", &["kernel.restart.*"]);
-    let probe = Probe::default();
+/// Supervisor "s" over kernel "k", which restarts in place with an attempt limit of two.
+async fn in_place_with_two_attempts(sys: &Arc<System>, probe: &Probe) -> SupervisorHandle {
     let s = SupervisorSpec::new("s", Strategy::OneForOne)
         .intensity(100, Duration::from_secs(60))
         .child(
@@ -227,9 +226,26 @@ async fn restarts_in_place_count_toward_the_attempt_limit_and_leave_the_kernel_d
                 cooldown: Duration::from_secs(30),
             }),
         );
-    let sup = SupervisorHandle::start(s, sys.clone())
+    SupervisorHandle::start(s, sys.clone())
         .await
-        .expect("start");
+        .expect("start")
+}
+
+/// What the bus shows of two repairs in place and a third failure past the limit.
+const TWO_REPAIRS_THEN_DOWN: [Topic; 5] = [
+    Topic::KernelRestartInitiated,
+    Topic::KernelRestartSuccess,
+    Topic::KernelRestartInitiated,
+    Topic::KernelRestartSuccess,
+    Topic::KernelRestartMaxAttempts,
+];
+
+#[tokio::test(start_paused = true)]
+async fn restarts_in_place_count_toward_the_attempt_limit_and_leave_the_kernel_down() {
+    let (sys, _dir) = system();
+    let sub = sys.bus.subscribe("test", &["kernel.restart.*"]);
+    let probe = Probe::default();
+    let sup = in_place_with_two_attempts(&sys, &probe).await;
     let first = actor(&sys, "k").expect("k runs").get_id();
     for n in 1..=2 {
         panic_kernel(&sys, "k");
@@ -245,16 +261,7 @@ async fn restarts_in_place_count_toward_the_attempt_limit_and_leave_the_kernel_d
     assert!(sup.exit_now().is_none(), "the supervisor itself carries on");
     let events = drain(&sys, &sub).await;
     let topics: Vec<Topic> = events.iter().map(|e| e.topic).collect();
-    assert_eq!(
-        topics,
-        vec![
-            Topic::KernelRestartInitiated,
-            Topic::KernelRestartSuccess,
-            Topic::KernelRestartInitiated,
-            Topic::KernelRestartSuccess,
-            Topic::KernelRestartMaxAttempts,
-        ]
-    );
+    assert_eq!(topics, TWO_REPAIRS_THEN_DOWN);
     assert!(events[1].payload["in_place"].as_bool().unwrap_or(false));
     assert_eq!(events[3].payload["attempt"], json!(2));
     sup.shutdown(WAIT).await.expect("shutdown");
@@ -265,17 +272,7 @@ async fn a_crash_loop_through_queued_requests_stops_at_the_attempt_limit_and_is_
     let (sys, _dir) = system();
     let sub = sys.bus.subscribe("test", &["kernel.restart.*"]);
     let probe = Probe::default();
-    let s = SupervisorSpec::new("s", Strategy::OneForOne)
-        .intensity(100, Duration::from_secs(60))
-        .child(
-            ChildSpec::kernel(probe.kernel("k").restart_in_place(true)).attempts(AttemptLimit {
-                max_attempts: 2,
-                cooldown: Duration::from_secs(30),
-            }),
-        );
-    let sup = SupervisorHandle::start(s, sys.clone())
-        .await
-        .expect("start");
+    let sup = in_place_with_two_attempts(&sys, &probe).await;
     // Three poisoned requests queued at once: each panics the kernel in turn, and the
     // notes of the repairs queue behind them.
     for _ in 0..3 {
@@ -287,14 +284,7 @@ async fn a_crash_loop_through_queued_requests_stops_at_the_attempt_limit_and_is_
     assert_eq!(probe.starts("k"), 3, "repaired twice, then left down");
     let topics: Vec<Topic> = drain(&sys, &sub).await.iter().map(|e| e.topic).collect();
     assert_eq!(
-        topics,
-        vec![
-            Topic::KernelRestartInitiated,
-            Topic::KernelRestartSuccess,
-            Topic::KernelRestartInitiated,
-            Topic::KernelRestartSuccess,
-            Topic::KernelRestartMaxAttempts,
-        ],
+        topics, TWO_REPAIRS_THEN_DOWN,
         "both repairs are published before the failure"
     );
     sup.shutdown(WAIT).await.expect("shutdown");

@@ -154,6 +154,7 @@ async fn dispatch(state: &mut KernelActorState, msg: KernelMsg) -> Outcome {
             let _ = port.send(answer);
             outcome
         }
+        // The actor publishes its restarts before dispatch; nothing for the kernel.
         KernelMsg::Restarted(_) => Outcome::Ok,
         KernelMsg::Fault(f) => match f {
             Fault::Panic => {
