@@ -91,6 +91,7 @@ async fn main() -> anyhow::Result<()> {
         occurrences: 1,
         summary: "deploy check failed for api".into(),
         details: Value::Null,
+        closed_reason: None,
     };
     let report = Run {
         system,

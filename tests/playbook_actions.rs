@@ -30,6 +30,7 @@ fn incident() -> Incident {
         occurrences: 1,
         summary: "errors on api".into(),
         details: Value::Null,
+        closed_reason: None,
     }
 }
 

@@ -110,6 +110,7 @@ fn incident() -> Incident {
         occurrences: 1,
         summary: "worker hung".into(),
         details: Value::Null,
+        closed_reason: None,
     }
 }
 

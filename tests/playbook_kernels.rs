@@ -133,6 +133,7 @@ impl T {
             occurrences: 1,
             summary: "test".into(),
             details: Value::Null,
+            closed_reason: None,
         };
         let ctx = ActionContext::new(
             self.system.clone(),

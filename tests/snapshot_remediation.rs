@@ -49,6 +49,7 @@ fn incident(component: &str) -> Incident {
         occurrences: 1,
         summary: "test".into(),
         details: Value::Null,
+        closed_reason: None,
     }
 }
 

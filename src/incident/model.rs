@@ -26,18 +26,23 @@ pub enum IncidentStatus {
     Open,
     /// A playbook is running.
     Mitigating,
-    /// Remediated.
+    /// The playbook has ended; the steady-state check decides the verdict.
+    Verifying,
+    /// Recovery verified: the steady-state check passed for its whole window.
     Resolved,
     /// Handed to a human or an external agent.
     Escalated,
-    /// Remediation failed.
+    /// Remediation failed, or the service did not recover.
     Failed,
 }
 
 impl IncidentStatus {
-    /// Whether the incident is still open (open or mitigating).
+    /// Whether the incident is still open (open, mitigating or verifying).
     pub fn is_open(self) -> bool {
-        matches!(self, IncidentStatus::Open | IncidentStatus::Mitigating)
+        matches!(
+            self,
+            IncidentStatus::Open | IncidentStatus::Mitigating | IncidentStatus::Verifying
+        )
     }
 
     /// The name as written in `incidents.jsonl` (`open`, `resolved`, ...).
@@ -45,6 +50,7 @@ impl IncidentStatus {
         match self {
             IncidentStatus::Open => "open",
             IncidentStatus::Mitigating => "mitigating",
+            IncidentStatus::Verifying => "verifying",
             IncidentStatus::Resolved => "resolved",
             IncidentStatus::Escalated => "escalated",
             IncidentStatus::Failed => "failed",
@@ -143,6 +149,56 @@ pub struct Incident {
     /// Trigger evidence.
     #[serde(default)]
     pub details: Value,
+    /// Why a closed incident was closed (None while open, and in records written before
+    /// the field existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_reason: Option<ClosedReason>,
+}
+
+/// Why an incident was closed (`closed_reason` in `incidents.jsonl`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ClosedReason {
+    /// The playbook acted and the steady-state check passed for its window.
+    Verified,
+    /// Nothing the playbook did changed anything, but the steady-state check passed: the
+    /// service recovered by itself (for example its supervisor restarted it first).
+    RecoveredWithoutAction,
+    /// A restart of serve (or of its watchdog) ended the fault; the check passed after it.
+    RecoveredByRestart,
+    /// The playbook ran but the steady-state check did not pass within its window.
+    VerificationFailed,
+    /// A playbook step failed.
+    RemediationFailed,
+    /// Handed to a human (no playbook, approval required, rate limited, flapping).
+    Escalated,
+    /// An earlier run left it open and its condition could not be checked again.
+    Abandoned,
+    /// Nothing Grace runs can act on the condition: recorded for information only.
+    Informational,
+}
+
+impl ClosedReason {
+    /// The name as written in `incidents.jsonl`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClosedReason::Verified => "verified",
+            ClosedReason::RecoveredWithoutAction => "recovered_without_action",
+            ClosedReason::RecoveredByRestart => "recovered_by_restart",
+            ClosedReason::VerificationFailed => "verification_failed",
+            ClosedReason::RemediationFailed => "remediation_failed",
+            ClosedReason::Escalated => "escalated",
+            ClosedReason::Abandoned => "abandoned",
+            ClosedReason::Informational => "informational",
+        }
+    }
+}
+
+impl std::fmt::Display for ClosedReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// What [`crate::incident::IncidentStore::open`] did with a draft.

@@ -13,6 +13,9 @@ pub struct StatusCounts {
     pub open: u64,
     /// Mitigating.
     pub mitigating: u64,
+    /// Verifying.
+    #[serde(default)]
+    pub verifying: u64,
     /// Resolved.
     pub resolved: u64,
     /// Escalated.
@@ -26,6 +29,7 @@ impl StatusCounts {
         match s {
             IncidentStatus::Open => &mut self.open,
             IncidentStatus::Mitigating => &mut self.mitigating,
+            IncidentStatus::Verifying => &mut self.verifying,
             IncidentStatus::Resolved => &mut self.resolved,
             IncidentStatus::Escalated => &mut self.escalated,
             IncidentStatus::Failed => &mut self.failed,
@@ -46,7 +50,7 @@ impl StatusCounts {
 
     /// All incidents.
     pub fn total(&self) -> u64 {
-        self.open + self.mitigating + self.resolved + self.escalated + self.failed
+        self.open + self.mitigating + self.verifying + self.resolved + self.escalated + self.failed
     }
 }
 

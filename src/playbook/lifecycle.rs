@@ -30,6 +30,7 @@ fn unrecorded(draft: &IncidentDraft) -> Incident {
         occurrences: 1,
         summary: draft.summary.clone(),
         details: draft.details.clone(),
+        closed_reason: None,
     }
 }
 

@@ -14,6 +14,7 @@ fn status_name(s: IncidentStatus) -> &'static str {
     match s {
         IncidentStatus::Open => "open",
         IncidentStatus::Mitigating => "mitigating",
+        IncidentStatus::Verifying => "verifying",
         IncidentStatus::Resolved => "resolved",
         IncidentStatus::Escalated => "escalated",
         IncidentStatus::Failed => "failed",

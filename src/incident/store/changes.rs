@@ -63,6 +63,7 @@ impl IncidentStore {
             occurrences: 1,
             summary: draft.summary,
             details: draft.details,
+            closed_reason: None,
         };
         let r = self.record(&mut g, "incident.opened", &inc)?;
         g.counts.add(IncidentStatus::Open);
