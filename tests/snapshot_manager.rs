@@ -159,6 +159,7 @@ fn incident(component: &str, details: Value) -> Incident {
         occurrences: 1,
         summary: "weights corrupted".into(),
         details,
+        closed_reason: None,
     }
 }
 
