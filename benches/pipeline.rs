@@ -58,6 +58,8 @@ fn steps() -> Vec<StepRecord> {
             attempts: 1,
             duration_ms: 3,
             output: json!({ "kernel": "worker" }),
+            available_before: Some(true),
+            available_after: Some(true),
         })
         .collect()
 }

@@ -99,6 +99,7 @@ async fn main() -> anyhow::Result<()> {
         playbook: Arc::new(playbook),
         incident: Arc::new(incident),
         dry_run: false,
+        budget: Arc::new(grace::playbook::harm::DisruptionBudget::new(1)),
     }
     .execute()
     .await;

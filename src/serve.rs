@@ -258,6 +258,8 @@ fn record_port_incident(
         attempts: 1,
         duration_ms: (crate::time::now() - detected).num_milliseconds().max(0) as u64,
         output: serde_json::json!({ "action": action }),
+        available_before: None,
+        available_after: None,
     };
     let recorded = match system.incidents.open(draft) {
         Ok(Opened::New(inc)) => system

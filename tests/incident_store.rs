@@ -57,6 +57,8 @@ fn step(name: &str) -> StepRecord {
         attempts: 1,
         duration_ms: 12,
         output: json!({ "restarted": "worker" }),
+        available_before: None,
+        available_after: None,
     }
 }
 

@@ -1,9 +1,10 @@
 //! The dispatcher against a real `System` and real files: it opens incidents, runs the
 //! chosen playbook, enforces rate limits, the concurrency bound, dry runs and
-//! approval, escalates failures, and closes each incident in `incidents.jsonl`.
+//! approval, verifies recovery, escalates failures, and closes each incident in
+//! `incidents.jsonl`.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,12 +20,29 @@ use grace::state::StatePaths;
 use grace::tree::System;
 use serde_json::{json, Value};
 
-/// Counts its calls, tracks how many run at once, sleeps `for`, fails if `fail`.
+/// Counts its calls, tracks how many run at once, sleeps `for`, fails if `fail`; and
+/// the service's health, which the `health` action reports to verification.
 #[derive(Default)]
 struct Probe {
     calls: AtomicU32,
     now: AtomicU32,
     max: AtomicU32,
+    sick: AtomicBool,
+    checks: AtomicU32,
+}
+
+/// `health`: fails while the probe's service is sick.
+struct HealthAction(Arc<Probe>);
+
+#[async_trait]
+impl Action for HealthAction {
+    async fn run(&self, _: &ActionContext, _: &Args) -> Result<Value, ActionError> {
+        self.0.checks.fetch_add(1, Ordering::SeqCst);
+        if self.0.sick.load(Ordering::SeqCst) {
+            return Err(ActionError::failed("service does not answer"));
+        }
+        Ok(json!({ "answers": true }))
+    }
 }
 
 struct ProbeAction(Arc<Probe>);
@@ -45,6 +63,9 @@ impl Action for ProbeAction {
     }
 }
 
+/// Verification through the `health` action.
+const VERIFY: &str = "verify:\n  steps:\n    - name: v\n      action: health\n";
+
 const PLAYBOOKS: &[&str] = &[
     "name: limited\ntriggers: [limited]\nrate_limit: { max: 2, window: 1h }\nsteps:\n  - name: p\n    action: probe\n",
 "name: cooled\ntriggers: [cooled]\ncooldown: 1h\nsteps:\n  - name: p\n    action: probe\n",
@@ -53,7 +74,23 @@ const PLAYBOOKS: &[&str] = &[
     "name: guarded\ntriggers: [guarded]\nrequires_approval: true\nsteps:\n  - name: p\n    action: probe\n",
     "name: rehearsal\ntriggers: [rehearsal]\ndry_run: true\nsteps:\n  - name: p\n    action: probe\n",
     "name: late\ntriggers: [late]\nslo: 50ms\nsteps:\n  - name: p\n    action: probe\n    args: { for: 100ms }\n",
+    "name: idle\ntriggers: [idle]\nsteps:\n  - name: p\n    action: wait\n    args: { duration: 1ms }\n",
 ];
+
+/// A playbook without `verify:` steps, for a component nothing can probe.
+const BLIND: &str = "name: blind\ntriggers: [blind]\nsteps:\n  - name: p\n    action: probe\n";
+
+/// Verification fast enough for tests: two good samples 20 ms apart, give up at 1 s.
+fn config() -> Config {
+    let mut c = Config::default();
+    c.playbooks.verify = grace::playbook::VerifySettings {
+        interval: Duration::from_millis(10),
+        successes: 2,
+        window: Duration::from_millis(20),
+        timeout: Duration::from_secs(1),
+    };
+    c
+}
 
 struct Setup {
     system: Arc<System>,
@@ -69,8 +106,14 @@ fn setup(config: Config) -> Setup {
     let probe = Arc::new(Probe::default());
     let mut actions = ActionRegistry::builtin();
     actions.register("probe", ProbeAction(probe.clone()));
+    actions.register("health", HealthAction(probe.clone()));
     let d = tempfile::tempdir().expect("tempdir");
-    for (i, text) in PLAYBOOKS.iter().enumerate() {
+    let texts = PLAYBOOKS
+        .iter()
+        .map(|t| format!("{t}{VERIFY}"))
+        .chain([BLIND.to_owned()]);
+    for (i, text) in texts.enumerate() {
+        let text = text.as_str();
         assert!(matches!(
             parse_playbook("t.yaml", text, &actions),
             Ok(Parsed::Loaded(_))
@@ -151,13 +194,19 @@ fn id(d: &Dispatched) -> String {
 
 #[tokio::test]
 async fn a_successful_run_resolves_the_incident_with_mttr() {
-    let s = setup(Config::default());
+    let s = setup(config());
     let d = s.dispatcher.dispatch(&s.system, &draft("limited", "c1"));
     assert!(matches!(&d, Dispatched::Started { playbook, .. } if playbook == "limited"));
     settle(&s, 1).await;
     let inc = &incidents(&s)[&id(&d)];
     assert_eq!(inc["status"], "resolved");
+    assert_eq!(inc["closed_reason"], "verified");
     assert_eq!(inc["success"], true);
+    let verification = &inc["details"]["remediation"]["verification"];
+    assert!(
+        verification["samples"].as_u64().is_some_and(|n| n >= 2),
+        "{inc}"
+    );
     assert_eq!(inc["playbook"], "limited");
     assert!(
         inc["mttr_seconds"].as_f64().is_some_and(|m| m >= 0.0),
@@ -186,6 +235,7 @@ async fn a_successful_run_resolves_the_incident_with_mttr() {
     for k in [
         "incident.opened",
         "incident.mitigating",
+        "incident.status",
         "playbook.step",
         "playbook.run",
         "incident.resolved",
@@ -199,7 +249,7 @@ async fn a_successful_run_resolves_the_incident_with_mttr() {
 
 #[tokio::test]
 async fn a_run_over_its_slo_is_recorded_as_missed_in_the_incident() {
-    let s = setup(Config::default());
+    let s = setup(config());
     let d = s.dispatcher.dispatch(&s.system, &draft("late", "c1"));
     settle(&s, 1).await;
     let rem = &incidents(&s)[&id(&d)]["details"]["remediation"];
@@ -213,7 +263,7 @@ async fn a_run_over_its_slo_is_recorded_as_missed_in_the_incident() {
 
 #[tokio::test]
 async fn an_incident_back_during_the_cooldown_is_escalated_and_lowers_trust() {
-    let s = setup(Config::default());
+    let s = setup(config());
     let first = s.dispatcher.dispatch(&s.system, &draft("cooled", "c1"));
     assert!(matches!(first, Dispatched::Started { .. }));
     settle(&s, 1).await;
@@ -240,7 +290,7 @@ async fn an_incident_back_during_the_cooldown_is_escalated_and_lowers_trust() {
 
 #[tokio::test]
 async fn a_rate_limited_playbook_does_not_run_past_its_limit() {
-    let s = setup(Config::default());
+    let s = setup(config());
     let outcomes: Vec<Dispatched> = (0..4)
         .map(|i| {
             s.dispatcher
@@ -270,7 +320,7 @@ async fn a_rate_limited_playbook_does_not_run_past_its_limit() {
 
 #[tokio::test]
 async fn runs_beyond_max_concurrent_wait_their_turn() {
-    let mut cfg = Config::default();
+    let mut cfg = config();
     cfg.playbooks.max_concurrent = 1;
     let s = setup(cfg);
     for i in 0..3 {
@@ -283,8 +333,9 @@ async fn runs_beyond_max_concurrent_wait_their_turn() {
 }
 
 #[tokio::test]
-async fn a_failing_playbook_escalates_and_lowers_trust() {
-    let s = setup(Config::default());
+async fn a_failing_playbook_fails_its_incident_escalates_and_lowers_trust() {
+    let s = setup(config());
+    s.probe.sick.store(true, Ordering::SeqCst);
     let sub = s
         .system
         .bus
@@ -292,7 +343,8 @@ async fn a_failing_playbook_escalates_and_lowers_trust() {
     let d = s.dispatcher.dispatch(&s.system, &draft("broken", "db"));
     settle(&s, 1).await;
     let inc = &incidents(&s)[&id(&d)];
-    assert_eq!(inc["status"], "escalated", "{inc}");
+    assert_eq!(inc["status"], "failed", "{inc}");
+    assert_eq!(inc["closed_reason"], "remediation_failed", "{inc}");
     assert_eq!(inc["success"], false);
     assert_eq!(inc["steps"][0]["status"], "failed");
     s.system.bus.pump(64, Duration::from_millis(10)).await;
@@ -306,7 +358,9 @@ async fn a_failing_playbook_escalates_and_lowers_trust() {
         "{}",
         trust.payload
     );
-    assert!(events.iter().any(|e| e.topic == Topic::IncidentEscalated));
+    assert!(events
+        .iter()
+        .any(|e| e.topic == Topic::IncidentResolved && e.payload["status"] == "failed"));
     let alerts: Vec<String> = std::fs::read_dir(s.dir.path().join("alerts"))
         .expect("alerts dir")
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
@@ -320,7 +374,7 @@ async fn a_failing_playbook_escalates_and_lowers_trust() {
 
 #[tokio::test]
 async fn dry_run_and_approval_do_nothing_and_escalate() {
-    let s = setup(Config::default());
+    let s = setup(config());
     let a = s.dispatcher.dispatch(&s.system, &draft("rehearsal", "x"));
     let b = s.dispatcher.dispatch(&s.system, &draft("guarded", "x"));
     assert!(matches!(b, Dispatched::Escalating { .. }));
@@ -337,7 +391,7 @@ async fn dry_run_and_approval_do_nothing_and_escalate() {
 
 #[tokio::test]
 async fn the_global_dry_run_switch_covers_every_playbook() {
-    let mut cfg = Config::default();
+    let mut cfg = config();
     cfg.playbooks.dry_run = true;
     let s = setup(cfg);
     s.dispatcher.dispatch(&s.system, &draft("limited", "x"));
@@ -347,7 +401,7 @@ async fn the_global_dry_run_switch_covers_every_playbook() {
 
 #[tokio::test]
 async fn a_repeat_while_open_only_counts() {
-    let s = setup(Config::default());
+    let s = setup(config());
     let first = s.dispatcher.dispatch(&s.system, &draft("slow", "k"));
     let again = s.dispatcher.dispatch(&s.system, &draft("slow", "k"));
     assert_eq!(
@@ -363,7 +417,7 @@ async fn a_repeat_while_open_only_counts() {
 
 #[tokio::test]
 async fn an_incident_no_playbook_answers_is_escalated() {
-    let s = setup(Config::default());
+    let s = setup(config());
     let d = s
         .dispatcher
         .dispatch(&s.system, &draft("no_such_trigger", "k"));
@@ -375,7 +429,7 @@ async fn an_incident_no_playbook_answers_is_escalated() {
 
 #[tokio::test]
 async fn a_flapping_warning_is_escalated_and_never_remediated() {
-    let s = setup(Config::default());
+    let s = setup(config());
     // "slow" has a playbook; the flapping warning of the same condition must not run it.
     let mut d: IncidentDraft = serde_json::from_value(draft("slow", "k").payload).expect("draft");
     d.failure_mode = grace::trigger::flap::FLAPPING.into();
@@ -388,4 +442,110 @@ async fn a_flapping_warning_is_escalated_and_never_remediated() {
     settle(&s, 1).await;
     assert_eq!(s.probe.calls.load(Ordering::SeqCst), 0, "nothing acted");
     assert_eq!(incidents(&s)[&id(&out)]["status"], "escalated");
+}
+
+#[tokio::test]
+async fn a_run_that_did_its_steps_but_left_the_service_down_fails_with_the_reason() {
+    let s = setup(config());
+    s.probe.sick.store(true, Ordering::SeqCst);
+    let d = s.dispatcher.dispatch(&s.system, &draft("limited", "web"));
+    settle(&s, 1).await;
+    let inc = &incidents(&s)[&id(&d)];
+    assert_eq!(inc["steps"][0]["status"], "ok", "the step itself worked");
+    assert_eq!(inc["status"], "failed", "{inc}");
+    assert_eq!(inc["closed_reason"], "verification_failed", "{inc}");
+    assert!(
+        inc["details"]["remediation"]["verification"]["failure"]
+            .as_str()
+            .is_some_and(|f| f.contains("service does not answer")),
+        "{inc}"
+    );
+    assert!(s.system.trust.score("web") < 1.0, "a failure costs trust");
+    let st = s.dispatcher.stats().snapshot();
+    assert_eq!((st.successes, st.failures), (0, 1));
+}
+
+#[tokio::test]
+async fn recovery_is_dated_to_the_first_good_sample_of_the_streak() {
+    let s = setup(config());
+    s.probe.sick.store(true, Ordering::SeqCst);
+    let d = s.dispatcher.dispatch(&s.system, &draft("limited", "web"));
+    assert!(
+        eventually(Duration::from_secs(2), || s
+            .probe
+            .checks
+            .load(Ordering::SeqCst)
+            >= 3)
+        .await
+    );
+    let healed = chrono::Utc::now();
+    s.probe.sick.store(false, Ordering::SeqCst);
+    settle(&s, 1).await;
+    let inc = &incidents(&s)[&id(&d)];
+    assert_eq!(inc["status"], "resolved", "{inc}");
+    let at = |k: &str| {
+        chrono::DateTime::parse_from_rfc3339(inc[k].as_str().expect("time")).expect("rfc3339")
+    };
+    assert!(
+        at("resolved_at") >= healed,
+        "recovered after the fault ended: {inc}"
+    );
+    let mttr = inc["mttr_seconds"].as_f64().expect("mttr");
+    let span = (at("resolved_at") - at("detected_at"))
+        .num_microseconds()
+        .expect("us") as f64
+        / 1e6;
+    assert!(
+        (mttr - span).abs() < 1e-3,
+        "MTTR is detection to verified recovery: {inc}"
+    );
+}
+
+#[tokio::test]
+async fn a_run_that_did_nothing_is_not_a_success_even_when_the_service_is_fine() {
+    let s = setup(config());
+    let d = s.dispatcher.dispatch(&s.system, &draft("idle", "web"));
+    settle(&s, 1).await;
+    let inc = &incidents(&s)[&id(&d)];
+    assert_eq!(inc["status"], "resolved", "{inc}");
+    assert_eq!(inc["closed_reason"], "recovered_without_action", "{inc}");
+    assert_eq!(inc["details"]["remediation"]["acted"], false);
+}
+
+#[tokio::test]
+async fn an_incident_nothing_can_verify_is_handed_to_a_human_not_resolved() {
+    let s = setup(config());
+    let d = s.dispatcher.dispatch(&s.system, &draft("blind", "nowhere"));
+    assert!(matches!(d, Dispatched::Started { .. }), "{d:?}");
+    assert!(
+        eventually(Duration::from_secs(5), || closed(&s) >= 1).await,
+        "{:?}",
+        incidents(&s)
+    );
+    let inc = &incidents(&s)[&id(&d)];
+    assert_eq!(inc["status"], "escalated", "{inc}");
+    assert_eq!(inc["closed_reason"], "unverified", "{inc}");
+}
+
+#[tokio::test]
+async fn an_informational_draft_opens_no_incident_and_runs_nothing() {
+    let s = setup(config());
+    let mut d: IncidentDraft =
+        serde_json::from_value(draft("limited", "host").payload).expect("draft");
+    d.details = json!({ "informational": true, "reason": "nothing Grace runs can shed load" });
+    let out = s.dispatcher.dispatch(
+        &s.system,
+        &Event::new(Topic::EventIncident, Some("host"), d),
+    );
+    assert!(
+        matches!(&out, Dispatched::Informational { reason } if reason.contains("shed")),
+        "{out:?}"
+    );
+    assert!(incidents(&s).is_empty());
+    assert_eq!(s.probe.calls.load(Ordering::SeqCst), 0);
+    let alerts: Vec<String> = std::fs::read_dir(s.dir.path().join("alerts"))
+        .expect("alerts dir")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    assert!(alerts.iter().any(|f| f.starts_with("info_")), "{alerts:?}");
 }

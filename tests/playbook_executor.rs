@@ -126,6 +126,7 @@ impl Harness {
             playbook: Arc::new(p),
             incident: Arc::new(incident()),
             dry_run,
+            budget: Arc::new(grace::playbook::harm::DisruptionBudget::new(1)),
         }
         .execute()
         .await

@@ -105,6 +105,21 @@ pub struct StepRecord {
     /// The action's output or error.
     #[serde(default, skip_serializing_if = "Value::is_null")]
     pub output: Value,
+    /// Whether the incident's component (a kernel) was up just before the step acted
+    /// (None: not a kernel, or the step did not act).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub available_before: Option<bool>,
+    /// Whether it was up just after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub available_after: Option<bool>,
+}
+
+impl StepRecord {
+    /// Whether the step left its component less available than it found it: up before,
+    /// down after.
+    pub fn harmed(&self) -> bool {
+        self.available_before == Some(true) && self.available_after == Some(false)
+    }
 }
 
 /// An incident, as written to `incidents.jsonl` (one object per state change; readers
@@ -173,10 +188,11 @@ pub enum ClosedReason {
     RemediationFailed,
     /// Handed to a human (no playbook, approval required, rate limited, flapping).
     Escalated,
+    /// The playbook ran, but nothing could check the service afterwards (no probe
+    /// gave evidence): handed to a human rather than called resolved.
+    Unverified,
     /// An earlier run left it open and its condition could not be checked again.
     Abandoned,
-    /// Nothing Grace runs can act on the condition: recorded for information only.
-    Informational,
 }
 
 impl ClosedReason {
@@ -189,8 +205,8 @@ impl ClosedReason {
             ClosedReason::VerificationFailed => "verification_failed",
             ClosedReason::RemediationFailed => "remediation_failed",
             ClosedReason::Escalated => "escalated",
+            ClosedReason::Unverified => "unverified",
             ClosedReason::Abandoned => "abandoned",
-            ClosedReason::Informational => "informational",
         }
     }
 }

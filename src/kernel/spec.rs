@@ -50,6 +50,9 @@ pub struct KernelSpec {
     /// Whether a panic may be repaired in place (same actor, same mailbox) instead of a
     /// full respawn. Only honoured where the supervisor's strategy allows it.
     pub restart_in_place: bool,
+    /// The user marked the kernel's code untrusted: a crash is a sandbox failure, and
+    /// automation may stop and quarantine it.
+    pub sandbox: bool,
     /// Makes the kernel value.
     pub factory: KernelFactory,
 }
@@ -65,6 +68,7 @@ impl KernelSpec {
             heartbeat_interval: Duration::from_secs(5),
             heartbeat_timeout: Duration::from_secs(60),
             restart_in_place: false,
+            sandbox: false,
             factory,
         }
     }
@@ -88,6 +92,12 @@ impl KernelSpec {
     pub fn heartbeat(mut self, interval: Duration, timeout: Duration) -> KernelSpec {
         self.heartbeat_interval = interval;
         self.heartbeat_timeout = timeout;
+        self
+    }
+
+    /// Marks the kernel as sandboxed (untrusted code).
+    pub fn sandbox(mut self, yes: bool) -> KernelSpec {
+        self.sandbox = yes;
         self
     }
 

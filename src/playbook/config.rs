@@ -13,8 +13,15 @@ use serde::Deserialize;
 /// dry_run = false              # log each step instead of running it
 /// max_concurrent = 4           # playbook runs at once
 /// step_timeout = "30s"         # a step without its own timeout
+/// disruption_budget = 1        # components automation may hold down at once
 /// escalate_command = "notify-oncall.sh"
 /// escalate_webhook = "http://127.0.0.1:9000/escalate"
+///
+/// [playbooks.verify]           # how recovery is verified after a playbook
+/// interval = "1s"
+/// successes = 3                # good samples in a row
+/// window = "3s"                # ... spanning at least this long
+/// timeout = "60s"              # then the incident fails
 /// ```
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -41,6 +48,11 @@ pub struct PlaybooksConfig {
     /// `diagnostics/` (a step's `older_than` argument overrides it).
     #[serde(with = "humantime_serde")]
     pub cleanup_retention: Duration,
+    /// How many components automation may hold disrupted (stopped, quarantined, shed)
+    /// at once; a disruptive step past it is refused.
+    pub disruption_budget: usize,
+    /// How recovery is verified after a playbook.
+    pub verify: super::verify::VerifySettings,
 }
 
 impl Default for PlaybooksConfig {
@@ -54,6 +66,8 @@ impl Default for PlaybooksConfig {
             escalate_webhook: None,
             webhook_timeout: Duration::from_secs(10),
             cleanup_retention: Duration::from_secs(7 * 24 * 3600),
+            disruption_budget: 1,
+            verify: Default::default(),
         }
     }
 }

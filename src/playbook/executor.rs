@@ -13,10 +13,13 @@ use serde_json::{json, Value};
 use tokio::time::Instant;
 
 use super::action::{is_skipped, ActionContext, ActionRegistry, Escalation};
+use super::harm::{self, DisruptionBudget};
 use super::model::{Playbook, Step};
 use super::outcome::{self, Attempt, StepStatus};
+use super::steady;
 use super::template::Vars;
 use super::validate::expanded_args;
+use super::verify::Probe;
 use crate::bus::Topic;
 use crate::incident::{Incident, StepRecord};
 use crate::tree::System;
@@ -61,6 +64,8 @@ pub struct Run {
     pub incident: Arc<Incident>,
     /// Log and record each step instead of running it.
     pub dry_run: bool,
+    /// The room automation has for disrupting components (shared by every run).
+    pub budget: Arc<DisruptionBudget>,
 }
 
 /// Collects step records and reports each one as it finishes.
@@ -88,6 +93,14 @@ impl Recorder<'_> {
             .emit(Topic::PlaybookStep, Some(&inc.component), payload);
         self.records.lock().push(r);
     }
+
+    /// Whether a step recorded so far failed (a repair was tried and did not work).
+    fn any_failed(&self) -> bool {
+        self.records
+            .lock()
+            .iter()
+            .any(|r| r.status == "failed" || r.status == "timed_out")
+    }
 }
 
 fn record(
@@ -105,6 +118,8 @@ fn record(
         attempts,
         duration_ms: took.as_millis() as u64,
         output,
+        available_before: None,
+        available_after: None,
     }
 }
 
@@ -206,15 +221,15 @@ impl Run {
     ) -> StepStatus {
         let action_name = step_action(step);
         let t0 = Instant::now();
+        let component = self.incident.component.as_str();
+        let before = steady::available(&self.system, component);
         let done = |status: StepStatus, attempts: u32, out: Value| {
-            rec.record(record(
-                &step.name,
-                action_name,
-                status,
-                attempts,
-                t0.elapsed(),
-                out,
-            ));
+            let mut r = record(&step.name, action_name, status, attempts, t0.elapsed(), out);
+            if attempts > 0 {
+                r.available_before = before;
+                r.available_after = steady::available(&self.system, component);
+            }
+            rec.record(r);
             status
         };
         let args = match expanded_args(step, &Vars::of(&self.incident)) {
@@ -238,6 +253,12 @@ impl Run {
             let e = format!("action {action_name:?} is not registered");
             return done(StepStatus::Failed, 0, json!({ "error": e }));
         };
+        if let Err(why) = self.admit_disruption(action_name, rec.any_failed()) {
+            tracing::warn!(incident = %self.incident.incident_id, step = %step.name, reason = %why, "disruptive step refused");
+            let mut out = super::action::skipped(why);
+            out["refused"] = json!(true);
+            return done(StepStatus::Skipped, 0, out);
+        }
         let timeout = step
             .timeout
             .map_or(self.system.config.playbooks.step_timeout, |t| t.0);
@@ -290,6 +311,59 @@ impl Run {
                 error = errors.last().map(String::as_str).unwrap_or(""), "step failed; retrying"
             );
             tokio::time::sleep(step.retry_delay()).await;
+        }
+    }
+}
+
+impl Run {
+    /// Whether a disruptive action may run now (DESIGN.md, "First, do no harm").
+    fn admit_disruption(&self, action: &str, repair_failed: bool) -> Result<(), String> {
+        if !harm::is_disruptive(action) {
+            return Ok(());
+        }
+        let facts = harm::Facts::of(&self.system, &self.incident, repair_failed);
+        harm::permitted(action, &facts)?;
+        let system = &self.system;
+        self.budget.take(&self.incident.component, |c| {
+            steady::available(system, c) != Some(false)
+        })
+    }
+
+    /// Runs one `verify:` step once, as a probe: ok is good, a failure or timeout is
+    /// bad, a skip is no evidence. Nothing is recorded in the incident.
+    pub async fn probe(&self, step: &Step) -> Probe {
+        let action_name = step_action(step);
+        let args = match expanded_args(step, &Vars::of(&self.incident)) {
+            Ok(a) => a,
+            Err(e) => return Probe::Unknown(e.to_string()),
+        };
+        let Some(action) = self.actions.get(action_name) else {
+            return Probe::Unknown(format!("action {action_name:?} is not registered"));
+        };
+        let timeout = step
+            .timeout
+            .map_or(self.system.config.playbooks.step_timeout, |t| t.0);
+        let ctx = ActionContext::new(
+            self.system.clone(),
+            self.incident.clone(),
+            &self.playbook.name,
+            &step.name,
+            timeout,
+            Arc::new(Escalation::default()),
+        );
+        match tokio::time::timeout(timeout, action.run(&ctx, &args)).await {
+            Ok(Ok(v)) if is_skipped(&v) => Probe::Unknown(
+                v.get("reason")
+                    .and_then(Value::as_str)
+                    .unwrap_or("skipped")
+                    .to_owned(),
+            ),
+            Ok(Ok(_)) => Probe::Good(action_name.to_owned()),
+            Ok(Err(e)) => Probe::Bad(e.to_string()),
+            Err(_) => Probe::Bad(format!(
+                "{action_name} timed out after {}",
+                humantime::format_duration(timeout)
+            )),
         }
     }
 }

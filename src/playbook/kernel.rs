@@ -65,6 +65,9 @@ fn outcome_json(d: &Dispatched) -> Value {
         Dispatched::Repeat { incident_id } => {
             json!({ "outcome": "repeat", "incident_id": incident_id })
         }
+        Dispatched::Informational { reason } => {
+            json!({ "outcome": "informational", "reason": reason })
+        }
         Dispatched::Ignored(why) => json!({ "outcome": "ignored", "reason": why }),
     }
 }

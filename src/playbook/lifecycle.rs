@@ -2,9 +2,7 @@
 //! shared incident store and trust ledger. A failure to record is logged and never
 //! stops remediation: a full disk must not keep `resource_cleanup` from running.
 
-use serde_json::Value;
-
-use crate::incident::{Incident, IncidentDraft, IncidentStatus, Opened, StepRecord};
+use crate::incident::{Closing, Incident, IncidentDraft, IncidentStatus, Opened};
 use crate::tree::System;
 use crate::trust::Change;
 
@@ -53,35 +51,34 @@ pub(crate) fn mitigating(system: &System, inc: &Incident, playbook: &str) {
     }
 }
 
-/// Closes an incident with `status`, its steps and what the run found; returns the
-/// closed record (with `resolved_at` and `mttr_seconds`).
-pub(crate) fn close(
-    system: &System,
-    inc: &Incident,
-    status: IncidentStatus,
-    steps: Vec<StepRecord>,
-    remediation: Value,
-) -> Incident {
-    let success = status == IncidentStatus::Resolved;
-    match system.incidents.resolve_with(
-        &inc.incident_id,
-        status,
-        success,
-        steps.clone(),
-        remediation,
-    ) {
+/// Marks an incident as verifying: its playbook has ended, the verdict is pending.
+pub(crate) fn verifying(system: &System, inc: &Incident) {
+    if let Err(e) = system
+        .incidents
+        .set_status(&inc.incident_id, IncidentStatus::Verifying)
+    {
+        tracing::error!(error = %e, incident = %inc.incident_id, "cannot mark the incident verifying");
+    }
+}
+
+/// Closes an incident as `c` says; returns the closed record (with `resolved_at` and
+/// `mttr_seconds`). When the store cannot record it, the record is built in memory so
+/// the caller still reports what happened.
+pub(crate) fn close(system: &System, inc: &Incident, c: Closing) -> Incident {
+    match system.incidents.close(&inc.incident_id, c.clone()) {
         Ok(closed) => closed,
         Err(e) => {
-            tracing::error!(error = %e, incident = %inc.incident_id, status = %status, "cannot record the incident's end");
-            let now = crate::time::now();
+            tracing::error!(error = %e, incident = %inc.incident_id, status = %c.status, "cannot record the incident's end");
+            let at = c.recovered_at.unwrap_or_else(crate::time::now);
             let mut closed = inc.clone();
-            closed.status = status;
-            closed.resolved_at = Some(crate::time::rfc3339(now));
-            closed.success = Some(success);
-            closed.steps.extend(steps);
+            closed.status = c.status;
+            closed.closed_reason = Some(c.reason);
+            closed.resolved_at = Some(crate::time::rfc3339(at));
+            closed.success = Some(c.status == IncidentStatus::Resolved);
+            closed.steps.extend(c.steps);
             closed.mttr_seconds = chrono::DateTime::parse_from_rfc3339(&inc.detected_at)
                 .ok()
-                .and_then(|d| now.signed_duration_since(d).num_microseconds())
+                .and_then(|d| at.signed_duration_since(d).num_microseconds())
                 .map(|us| us.max(0) as f64 / 1e6);
             closed
         }

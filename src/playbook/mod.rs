@@ -22,6 +22,7 @@ mod config;
 mod defaults;
 mod dispatcher;
 mod executor;
+pub mod harm;
 mod kernel;
 mod lifecycle;
 pub mod limit;
@@ -30,8 +31,10 @@ mod locate;
 pub mod model;
 pub mod outcome;
 mod stats;
+pub mod steady;
 pub mod template;
 mod validate;
+pub mod verify;
 
 pub use action::{Action, ActionContext, ActionError, ActionRegistry, Args};
 pub use config::PlaybooksConfig;
@@ -45,3 +48,4 @@ pub use load::{
 pub use model::{Dur, Playbook, RateLimit, Step};
 pub use stats::{DispatcherStats, PlaybookCounts, StatsSnapshot};
 pub use validate::{parse_playbook, Parsed};
+pub use verify::{VerifyOverrides, VerifySettings};

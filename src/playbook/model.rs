@@ -59,6 +59,10 @@ pub struct Playbook {
     pub requires: Vec<String>,
     /// The steps, run in order.
     pub steps: Vec<Step>,
+    /// How recovery is verified after the steps: overrides of `[playbooks.verify]` and
+    /// extra probe steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<super::verify::VerifyOverrides>,
 }
 
 /// `rate_limit: { max: N, window: DURATION }`.

@@ -113,6 +113,28 @@ pub fn run_succeeded(steps: &[(StepStatus, bool)]) -> bool {
     !steps.iter().any(|&(s, cont)| stops_run(s, cont))
 }
 
+/// Actions that only look, wait, tell or hand over: a step of theirs that succeeded
+/// changed nothing in the service.
+pub const PASSIVE: [&str; 9] = [
+    "notify",
+    "wait",
+    "verify_health",
+    "check_kernels",
+    "create_diagnostic_task",
+    "escalate",
+    "webhook",
+    "parallel",
+    "emergency_mode",
+];
+
+/// Whether a run acted: some step that is not passive ended `ok`. A run whose steps
+/// were all skipped, refused, failed or passive did nothing to the service.
+pub fn acted(steps: &[crate::incident::StepRecord]) -> bool {
+    steps
+        .iter()
+        .any(|s| s.status == StepStatus::Ok.as_str() && !PASSIVE.contains(&s.action.as_str()))
+}
+
 /// Whether a run of `took` met `slo` (None when the playbook sets no SLO).
 pub fn slo_met(took: Duration, slo: Option<Duration>) -> Option<bool> {
     slo.map(|s| took <= s)

@@ -33,6 +33,7 @@ pub struct DispatcherStats {
     escalated: AtomicU64,
     rate_limited: AtomicU64,
     unmatched: AtomicU64,
+    informational: AtomicU64,
     slo_missed: AtomicU64,
     running: AtomicU64,
     queued: AtomicU64,
@@ -48,9 +49,9 @@ pub struct StatsSnapshot {
     pub repeats: u64,
     /// Playbook runs started.
     pub runs: u64,
-    /// Runs that remediated their incident.
+    /// Runs whose incident's recovery was verified.
     pub successes: u64,
-    /// Runs that failed.
+    /// Runs that failed, or whose incident did not recover.
     pub failures: u64,
     /// Incidents escalated.
     pub escalated: u64,
@@ -58,6 +59,8 @@ pub struct StatsSnapshot {
     pub rate_limited: u64,
     /// Incidents no playbook answered.
     pub unmatched: u64,
+    /// Conditions recorded for information only: nothing Grace runs can act on them.
+    pub informational: u64,
     /// Runs over their SLO.
     pub slo_missed: u64,
     /// Runs in progress now.
@@ -75,6 +78,7 @@ pub(crate) enum Count {
     Repeat,
     Escalated,
     Unmatched,
+    Informational,
 }
 
 impl DispatcherStats {
@@ -84,6 +88,7 @@ impl DispatcherStats {
             Count::Repeat => &self.repeats,
             Count::Escalated => &self.escalated,
             Count::Unmatched => &self.unmatched,
+            Count::Informational => &self.informational,
         };
         a.fetch_add(1, Ordering::Relaxed);
     }
@@ -148,6 +153,7 @@ impl DispatcherStats {
             escalated: l(&self.escalated),
             rate_limited: l(&self.rate_limited),
             unmatched: l(&self.unmatched),
+            informational: l(&self.informational),
             slo_missed: l(&self.slo_missed),
             running: l(&self.running),
             queued: l(&self.queued),

@@ -83,6 +83,24 @@ pub fn parse_playbook(
     for s in &p.steps {
         check_step(s, false, &loc, actions, &mut names).map_err(|(l, m)| err(l, m))?;
     }
+    for s in p.verify.iter().flat_map(|v| &v.steps) {
+        check_step(s, true, &loc, actions, &mut names).map_err(|(l, m)| err(l, m))?;
+        if s.action.as_deref().is_some_and(super::harm::is_disruptive) {
+            return Err(err(
+                loc.in_step(&s.name, "action"),
+                format!(
+                    "verify step {:?} runs a disruptive action; verify steps only probe (verify_health, check_kernels, exec, ...)",
+                    s.name
+                ),
+            ));
+        }
+    }
+    if p.verify.as_ref().is_some_and(|v| v.successes == Some(0)) {
+        return Err(err(
+            loc.top("verify"),
+            "verify.successes must be at least 1".into(),
+        ));
+    }
     Ok(Parsed::Loaded(p))
 }
 

@@ -6,7 +6,43 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use super::{IncidentError, IncidentStore, Inner};
-use crate::incident::model::{Incident, IncidentDraft, IncidentStatus, Opened, StepRecord};
+use crate::incident::model::{
+    ClosedReason, Incident, IncidentDraft, IncidentStatus, Opened, StepRecord,
+};
+
+/// How an incident is closed: [`IncidentStore::close`].
+#[derive(Debug, Clone)]
+pub struct Closing {
+    /// Resolved, escalated or failed.
+    pub status: IncidentStatus,
+    /// Why.
+    pub reason: ClosedReason,
+    /// Steps run (added to those recorded).
+    pub steps: Vec<StepRecord>,
+    /// What the remediation found, recorded under `details.remediation` (Null: nothing).
+    pub remediation: Value,
+    /// When the service was seen to recover (the start of the verified streak); None:
+    /// now. `resolved_at` and the MTTR are counted to it.
+    pub recovered_at: Option<DateTime<Utc>>,
+}
+
+impl Closing {
+    /// A closing with `status` and the reason that status implies by default.
+    pub fn new(status: IncidentStatus) -> Closing {
+        let reason = match status {
+            IncidentStatus::Resolved => ClosedReason::Verified,
+            IncidentStatus::Escalated => ClosedReason::Escalated,
+            _ => ClosedReason::RemediationFailed,
+        };
+        Closing {
+            status,
+            reason,
+            steps: Vec::new(),
+            remediation: Value::Null,
+            recovered_at: None,
+        }
+    }
+}
 
 fn now_rfc3339(t: DateTime<Utc>) -> String {
     crate::time::rfc3339(t)
@@ -144,6 +180,29 @@ impl IncidentStore {
         steps: Vec<StepRecord>,
         remediation: Value,
     ) -> Result<Incident, IncidentError> {
+        let mut c = Closing::new(status);
+        if status == IncidentStatus::Resolved && !success {
+            c.reason = ClosedReason::RemediationFailed;
+        }
+        c.steps = steps;
+        c.remediation = remediation;
+        self.close_as(id, c, success)
+    }
+
+    /// Closes an open incident as `c` says; success is recorded for `resolved` only.
+    pub fn close(&self, id: &str, c: Closing) -> Result<Incident, IncidentError> {
+        let success = c.status == IncidentStatus::Resolved;
+        self.close_as(id, c, success)
+    }
+
+    fn close_as(&self, id: &str, c: Closing, success: bool) -> Result<Incident, IncidentError> {
+        let Closing {
+            status,
+            reason,
+            steps,
+            remediation,
+            recovered_at,
+        } = c;
         if status.is_open() {
             return Err(IncidentError::NotTerminal(status));
         }
@@ -152,13 +211,14 @@ impl IncidentStore {
             return Err(self.missing(&g, id));
         };
         let before = inc.status;
-        let now = crate::time::now();
+        let now = recovered_at.unwrap_or_else(crate::time::now);
         let mttr = parse_time(&inc.detected_at)
             .map(|d| ((now - d).num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6).max(0.0));
         inc.status = status;
         inc.resolved_at = Some(now_rfc3339(now));
         inc.mttr_seconds = mttr;
         inc.success = Some(success);
+        inc.closed_reason = Some(reason);
         inc.steps.extend(steps);
         if !remediation.is_null() {
             match &mut inc.details {

@@ -22,6 +22,8 @@ use crate::audit::{AuditError, AuditLog, FsyncPolicy, Syncer};
 mod changes;
 mod disk;
 
+pub use changes::Closing;
+
 /// Why an incident operation failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

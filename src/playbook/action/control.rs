@@ -160,8 +160,9 @@ async fn each(
         )));
     }
     if done.is_empty() {
-        return Err(ActionError::failed(format!(
-            "{what}: no running kernel supports it"
+        // Nothing to act on is not a failure of the action, and not a success either.
+        return Ok(super::skipped(format!(
+            "{what}: nothing to act on, no running kernel supports it"
         )));
     }
     Ok(json!({ "kernels": done }))

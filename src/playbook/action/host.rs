@@ -156,6 +156,17 @@ impl Action for ResourceCleanup {
         let r = tokio::task::spawn_blocking(move || cleanup(&roots, &keep, older_than))
             .await
             .map_err(|e| ActionError::failed(format!("cleanup task failed: {e}")))??;
+        if r.1 == 0 {
+            // Freeing nothing did nothing: the step is recorded skipped, not ok.
+            let mut out = super::skipped(format!(
+                "freed nothing: no file older than {} in {}",
+                humantime::format_duration(older_than),
+                dirs.join(", ")
+            ));
+            out["files_removed"] = json!(r.0);
+            out["bytes_freed"] = json!(0);
+            return Ok(out);
+        }
         Ok(json!({
             "files_removed": r.0, "bytes_freed": r.1, "dirs": dirs,
             "older_than": humantime::format_duration(older_than).to_string(),

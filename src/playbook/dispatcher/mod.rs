@@ -1,33 +1,35 @@
 //! The dispatcher: turns an incident event into a remediation. It opens the incident
 //! (a repeat only counts), chooses the playbook, applies the rate limit, cooldown and
-//! concurrency bound, runs the playbook on its own task, then closes the incident
-//! (resolved, escalated or failed, with MTTR) and adjusts trust.
+//! concurrency bound, and runs the playbook on its own task ([`remediate`]), which
+//! verifies recovery before it closes the incident (resolved only when verified,
+//! else failed and escalated, with MTTR to the verified recovery) and adjusts trust.
+//! A draft marked informational (nothing Grace runs can act on it) is reported, not
+//! remediated.
 //!
 //! Its state (run history, counters, the concurrency semaphore) lives in
 //! [`Dispatcher`], outside the `self_healing` kernel, so a restart of that kernel
 //! loses nothing and runs in progress carry on.
 
+mod close;
+mod remediate;
+
 use std::sync::Arc;
-use std::time::Duration;
 
 use parking_lot::RwLock;
-use serde_json::{json, Value};
+
 use tokio::sync::Semaphore;
 
-use super::action::{escalate_incident, ActionRegistry};
+use super::action::ActionRegistry;
 use super::executor::Run;
+use super::harm::DisruptionBudget;
 use super::lifecycle;
 use super::limit::{Admission, Limiter, Limits};
 use super::load::PlaybookSet;
-use super::model::Playbook;
 use super::stats::{Count, DispatcherStats};
-use crate::bus::{Event, Topic};
-use crate::incident::{Incident, IncidentDraft, IncidentStatus, Opened, StepRecord};
+use crate::bus::Event;
+use crate::incident::{IncidentDraft, Opened};
 use crate::tree::System;
 use crate::trust::Change;
-
-/// The bound on an escalation (command or webhook) made by the dispatcher itself.
-const ESCALATION_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What the dispatcher did with one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +55,12 @@ pub enum Dispatched {
         /// The open incident.
         incident_id: String,
     },
+    /// The draft was informational: nothing Grace runs can act on it, so it was
+    /// reported (log and info alert), not opened as an incident.
+    Informational {
+        /// Why nothing can act.
+        reason: String,
+    },
     /// The event was not an incident draft.
     Ignored(String),
 }
@@ -64,6 +72,7 @@ pub struct Dispatcher {
     limiter: Limiter,
     permits: Arc<Semaphore>,
     stats: Arc<DispatcherStats>,
+    budget: Arc<DisruptionBudget>,
 }
 
 impl Dispatcher {
@@ -74,12 +83,23 @@ impl Dispatcher {
         actions: ActionRegistry,
         max_concurrent: usize,
     ) -> Arc<Dispatcher> {
+        Dispatcher::with_budget(playbooks, actions, max_concurrent, 1)
+    }
+
+    /// [`Dispatcher::new`] with a disruption budget of `budget` components.
+    pub fn with_budget(
+        playbooks: PlaybookSet,
+        actions: ActionRegistry,
+        max_concurrent: usize,
+        budget: usize,
+    ) -> Arc<Dispatcher> {
         Arc::new(Dispatcher {
             playbooks: RwLock::new(Arc::new(playbooks)),
             actions: Arc::new(actions),
             limiter: Limiter::default(),
             permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
             stats: Arc::new(DispatcherStats::default()),
+            budget: Arc::new(DisruptionBudget::new(budget)),
         })
     }
 
@@ -92,10 +112,11 @@ impl Dispatcher {
         actions: ActionRegistry,
     ) -> Result<Arc<Dispatcher>, crate::config::ConfigError> {
         let set = super::load::load_configured(&config.playbooks, config_file, &actions)?;
-        Ok(Dispatcher::new(
+        Ok(Dispatcher::with_budget(
             set,
             actions,
             config.playbooks.max_concurrent,
+            config.playbooks.disruption_budget,
         ))
     }
 
@@ -125,6 +146,11 @@ impl Dispatcher {
             }
         };
         self.stats.bump(Count::Received);
+        if let Some(reason) = informational(&draft) {
+            self.stats.bump(Count::Informational);
+            close::report_informational(system, &draft, &reason);
+            return Dispatched::Informational { reason };
+        }
         let inc = match lifecycle::open(system, &draft) {
             Opened::Repeat {
                 incident_id,
@@ -197,6 +223,7 @@ impl Dispatcher {
             playbook: playbook.clone(),
             incident: inc,
             dry_run,
+            budget: self.budget.clone(),
         };
         self.stats.queued();
         let me = self.clone();
@@ -206,131 +233,15 @@ impl Dispatcher {
             playbook: playbook.name.clone(),
         }
     }
+}
 
-    /// Closes an incident as escalated without running anything (on its own task, as
-    /// the escalation may run a command or call a webhook).
-    fn escalate_now(
-        self: &Arc<Self>,
-        system: &Arc<System>,
-        inc: Arc<Incident>,
-        playbook: Option<&Playbook>,
-        reason: String,
-    ) -> Dispatched {
-        tracing::warn!(incident = %inc.incident_id, component = %inc.component, %reason, "not remediating");
-        let me = self.clone();
-        let system = system.clone();
-        let id = inc.incident_id.clone();
-        let details = json!({ "playbook": playbook.map(|p| p.name.clone()), "not_run": reason });
-        let why = reason.clone();
-        tokio::spawn(async move {
-            me.escalate_and_close(&system, &inc, &why, Vec::new(), details)
-                .await;
-        });
-        Dispatched::Escalating {
-            incident_id: id,
-            reason,
-        }
-    }
-
-    /// Runs the escalation mechanism, then closes the incident: `escalated` when it
-    /// went through, `failed` when it did not.
-    async fn escalate_and_close(
-        &self,
-        system: &Arc<System>,
-        inc: &Incident,
-        reason: &str,
-        steps: Vec<StepRecord>,
-        mut details: Value,
-    ) -> Incident {
-        let status = match escalate_incident(system, inc, reason, ESCALATION_TIMEOUT).await {
-            Ok(out) => {
-                details["escalation"] = out;
-                IncidentStatus::Escalated
-            }
-            Err(e) => {
-                tracing::error!(incident = %inc.incident_id, error = %e, "escalation failed");
-                details["escalation_error"] = json!(e.to_string());
-                IncidentStatus::Failed
-            }
-        };
-        details["escalation_reason"] = json!(reason);
-        self.close(system, inc, status, steps, details)
-    }
-
-    /// Closes the incident and publishes `incident.resolved` or `incident.escalated`.
-    fn close(
-        &self,
-        system: &Arc<System>,
-        inc: &Incident,
-        status: IncidentStatus,
-        steps: Vec<StepRecord>,
-        details: Value,
-    ) -> Incident {
-        let closed = lifecycle::close(system, inc, status, steps, details);
-        let topic = if status == IncidentStatus::Escalated {
-            self.stats.bump(Count::Escalated);
-            Topic::IncidentEscalated
-        } else {
-            Topic::IncidentResolved
-        };
-        system.bus.emit(
-            topic,
-            Some(&closed.component),
-            json!({
-                "incident_id": closed.incident_id, "status": closed.status,
-                "component": closed.component, "playbook": closed.playbook,
-                "mttr_seconds": closed.mttr_seconds, "success": closed.success,
-            }),
-        );
-        closed
-    }
-
-    /// Runs a playbook to the end and closes its incident.
-    async fn remediate(self: Arc<Self>, run: Run) {
-        // The semaphore is never closed; a failure here would only mean no bound.
-        let _permit = self.permits.clone().acquire_owned().await.ok();
-        let (system, inc, pb) = (
-            run.system.clone(),
-            run.incident.clone(),
-            run.playbook.clone(),
-        );
-        self.stats.started(&pb.name);
-        lifecycle::mitigating(&system, &inc, &pb.name);
-        let report = run.execute().await;
-        let remediated = report.success && report.escalated.is_none() && !report.dry_run;
-        self.stats.finished(&pb.name, remediated, report.slo_met);
-        let details = json!({
-            "playbook": pb.name, "duration_ms": report.duration_ms, "slo_ms": report.slo_ms,
-            "slo_met": report.slo_met, "dry_run": report.dry_run, "failed_step": report.failed_step,
-            "success": report.success,
-        });
-        let mut audit = details.clone();
-        audit["incident_id"] = json!(inc.incident_id);
-        if let Err(e) = system.audit.append("playbook.run", audit) {
-            tracing::error!(error = %e, "cannot append playbook run to the audit log");
-        }
-        let steps = report.steps;
-        if remediated {
-            let why = format!("remediated by {}", pb.name);
-            lifecycle::trust(&system, &inc.component, Change::Reward, &why);
-            self.close(&system, &inc, IncidentStatus::Resolved, steps, details);
-        } else if let Some(reason) = &report.escalated {
-            tracing::info!(incident = %inc.incident_id, %reason, "escalated by its playbook");
-            self.close(&system, &inc, IncidentStatus::Escalated, steps, details);
-        } else if report.dry_run {
-            let reason = format!("dry run of playbook {}: nothing was done", pb.name);
-            self.escalate_and_close(&system, &inc, &reason, steps, details)
-                .await;
-        } else {
-            let reason = match &report.failed_step {
-                Some(s) => format!("playbook {} failed at step {s}", pb.name),
-                None => format!("playbook {} failed", pb.name),
-            };
-            lifecycle::trust(&system, &inc.component, Change::Failure, &reason);
-            self.escalate_and_close(&system, &inc, &reason, steps, details)
-                .await;
-        }
-        self.limiter
-            .finished(&pb.name, &inc.component, crate::time::mono_ms());
-    }
+/// Why a draft is informational (its details say `"informational": true`), if it is.
+fn informational(draft: &IncidentDraft) -> Option<String> {
+    let d = &draft.details;
+    (d.get("informational").and_then(serde_json::Value::as_bool) == Some(true)).then(|| {
+        d.get("reason")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("nothing Grace runs can act on this condition")
+            .to_owned()
+    })
 }

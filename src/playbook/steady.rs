@@ -1,0 +1,119 @@
+//! The steady-state probes of an incident: what verification samples after the
+//! playbook, against the running system.
+//!
+//! Each trigger's default check is the same two questions: does the trigger's own
+//! condition still hold (its kernel is asked to check again now, so the answer is
+//! fresh, not the last periodic look), and is the component healthy (a kernel that is
+//! running, answers a health request and does not report itself unhealthy; an exec
+//! kernel's health is its probe). Kernels named in the incident (`kernels`, `down`) are
+//! checked too. A playbook's `verify:` steps add their own probes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::verify::{Probe, Sample};
+use crate::incident::Incident;
+use crate::kernel::{Control, Health, Request};
+use crate::tree::System;
+
+/// Bound on each probe's call into a kernel.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The kernels an incident is about: its component when that is a kernel, and those
+/// named in its details' `kernels` or `down` lists (names, or objects with `kernel` or
+/// `name`).
+pub fn kernels_of(system: &System, inc: &Incident) -> Vec<String> {
+    let mut out = Vec::new();
+    if system.registry.get(&inc.component).is_some() {
+        out.push(inc.component.clone());
+    }
+    for key in ["kernels", "down"] {
+        let Some(list) = inc.details.get(key).and_then(Value::as_array) else {
+            continue;
+        };
+        for v in list {
+            let name = v
+                .as_str()
+                .or_else(|| v.get("kernel").and_then(Value::as_str))
+                .or_else(|| v.get("name").and_then(Value::as_str));
+            if let Some(n) = name {
+                if system.registry.get(n).is_some() && !out.iter().any(|o| o == n) {
+                    out.push(n.to_owned());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Whether the incident's trigger still finds its condition: the trigger's kernel is
+/// asked for a check now, then the shared conditions are read.
+pub async fn condition(system: &Arc<System>, inc: &Incident) -> Option<Probe> {
+    let kernel = format!("{}{}", crate::trigger::KERNEL_PREFIX, inc.trigger);
+    system.registry.get(&kernel)?;
+    let checked = system
+        .registry
+        .call(&kernel, Request::new("check", Value::Null), PROBE_TIMEOUT)
+        .await;
+    Some(match checked {
+        Err(e) => Probe::Unknown(format!("trigger {} could not check: {e}", inc.trigger)),
+        Ok(_)
+            if system
+                .conditions
+                .holds(&inc.trigger, &inc.component, &inc.failure_mode) =>
+        {
+            Probe::Bad(format!(
+                "{} still holds on {}",
+                inc.failure_mode, inc.component
+            ))
+        }
+        Ok(_) => Probe::Good("clear".to_owned()),
+    })
+}
+
+/// Whether a kernel is up, answers a health request, and does not say it is unhealthy.
+pub async fn kernel(system: &System, name: &str) -> Probe {
+    let Some(entry) = system.registry.get(name) else {
+        return Probe::Bad("no longer in the tree".to_owned());
+    };
+    let state = entry.status.state();
+    if !state.is_up() {
+        return Probe::Bad(format!("{state:?}, not running").to_lowercase());
+    }
+    match system
+        .registry
+        .control(name, Control::Health, PROBE_TIMEOUT)
+        .await
+    {
+        Err(e) => Probe::Bad(format!("does not answer: {e}")),
+        Ok(v) => match serde_json::from_value::<Health>(v) {
+            Ok(Health::Unhealthy { reason }) => Probe::Bad(format!("unhealthy: {reason}")),
+            Ok(Health::Degraded { reason }) => Probe::Good(format!("answers (degraded: {reason})")),
+            _ => Probe::Good("answers".to_owned()),
+        },
+    }
+}
+
+/// Whether a kernel is available right now, for the before/after record of an action:
+/// None when the component is not a kernel.
+pub fn available(system: &System, component: &str) -> Option<bool> {
+    system
+        .registry
+        .get(component)
+        .map(|e| e.status.state().is_up())
+}
+
+/// One sample of the incident's default checks (condition and kernels).
+pub async fn sample(system: &Arc<System>, inc: &Incident) -> Sample {
+    let mut s = Sample::default();
+    if let Some(p) = condition(system, inc).await {
+        s.add(format!("trigger {}", inc.trigger), p);
+    }
+    for k in kernels_of(system, inc) {
+        let p = kernel(system, &k).await;
+        s.add(format!("kernel {k}"), p);
+    }
+    s
+}
