@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::verify::{Probe, Sample};
+use super::verify::{ComponentExpectation, Probe, Sample};
 use crate::incident::Incident;
 use crate::kernel::{Control, Health, Request};
 use crate::tree::System;
@@ -105,14 +105,31 @@ pub fn available(system: &System, component: &str) -> Option<bool> {
         .map(|e| e.status.state().is_up())
 }
 
-/// One sample of the incident's default checks (condition and kernels).
-pub async fn sample(system: &Arc<System>, inc: &Incident) -> Sample {
+/// Whether a kernel taken out of service is down and stays down.
+pub fn contained(system: &System, name: &str) -> Probe {
+    match system.registry.get(name).map(|e| e.status.state()) {
+        None => Probe::Good("removed from the tree".to_owned()),
+        Some(s) if s.is_up() => {
+            Probe::Bad(format!("{s:?} though it should be out of service").to_lowercase())
+        }
+        Some(s) => Probe::Good(format!("{s:?}, out of service").to_lowercase()),
+    }
+}
+
+/// One sample of the incident's default checks: its trigger's condition, and its
+/// kernels as `expect` says.
+pub async fn sample(system: &Arc<System>, inc: &Incident, expect: ComponentExpectation) -> Sample {
     let mut s = Sample::default();
     if let Some(p) = condition(system, inc).await {
         s.add(format!("trigger {}", inc.trigger), p);
     }
     for k in kernels_of(system, inc) {
-        let p = kernel(system, &k).await;
+        let p = match expect {
+            ComponentExpectation::Running => kernel(system, &k).await,
+            ComponentExpectation::Stopped if k == inc.component => contained(system, &k),
+            ComponentExpectation::Stopped => kernel(system, &k).await,
+            ComponentExpectation::Any => continue,
+        };
         s.add(format!("kernel {k}"), p);
     }
     s

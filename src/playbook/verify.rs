@@ -88,10 +88,28 @@ pub struct VerifyOverrides {
     /// When to give up.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Dur>,
+    /// What the component (a kernel) must be for the service to count as recovered:
+    /// `running` (the default), or `stopped` for a playbook whose remedy is to take it
+    /// out of service (quarantine), or `any` to leave it out of the check.
+    #[serde(default)]
+    pub component: ComponentExpectation,
     /// Extra probes: each step's action runs at every sample; a failure is a bad
     /// sample, a skip is no evidence.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<super::model::Step>,
+}
+
+/// What verification expects of the incident's component.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ComponentExpectation {
+    /// Running and answering.
+    #[default]
+    Running,
+    /// Stopped on purpose and staying down (contained).
+    Stopped,
+    /// Not checked.
+    Any,
 }
 
 /// What one probe found.

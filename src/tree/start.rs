@@ -56,7 +56,12 @@ impl Tree {
         let cfg = &system.config;
         let actions = ext.actions.unwrap_or_else(ActionRegistry::builtin);
         let playbooks = load_playbooks_with(cfg.playbooks.dir.as_deref(), &actions)?;
-        let dispatcher = Dispatcher::new(playbooks, actions, cfg.playbooks.max_concurrent);
+        let dispatcher = Dispatcher::with_budget(
+            playbooks,
+            actions,
+            cfg.playbooks.max_concurrent,
+            cfg.playbooks.disruption_budget,
+        );
         let parts = SystemParts {
             message_bus: factory(MessageBusKernel::default),
             incident_log: factory(IncidentLogKernel::default),

@@ -44,8 +44,14 @@ pub(super) async fn verify(run: &Run, settings: VerifySettings) -> Verification 
         .as_ref()
         .map(|v| v.steps.as_slice())
         .unwrap_or_default();
+    let expect = run
+        .playbook
+        .verify
+        .as_ref()
+        .map(|v| v.component)
+        .unwrap_or_default();
     loop {
-        let mut sample = steady::sample(&run.system, &run.incident).await;
+        let mut sample = steady::sample(&run.system, &run.incident, expect).await;
         for step in extra {
             let p = run.probe(step).await;
             sample.add(format!("verify step {}", step.name), p);
