@@ -90,6 +90,51 @@ async fn a_critical_kernel_down_is_named_as_critical() {
     h.server.shutdown().await;
 }
 
+#[tokio::test]
+async fn a_kernel_left_down_after_its_attempt_limit_is_named() {
+    use grace::kernel::Fault;
+    use grace::supervisor::{AttemptLimit, ChildSpec, Strategy, SupervisorHandle, SupervisorSpec};
+    let (sys, _dir) = system(Config::default());
+    let limit = AttemptLimit {
+        max_attempts: 1,
+        cooldown: Duration::from_secs(30),
+    };
+    let spec = SupervisorSpec::new("kernels", Strategy::OneForOne)
+        .intensity(100, Duration::from_secs(1))
+        .child(ChildSpec::kernel(tree::counter("web", false)).attempts(limit));
+    let _sup = SupervisorHandle::start(spec, sys.clone())
+        .await
+        .expect("start supervisor");
+    let server = http::start(sys.clone(), &http_config(), None, None)
+        .await
+        .expect("start");
+    let addr = server.local_addr();
+    assert_eq!(verdict(addr).await.1, 200);
+    // The first crash is repaired (its one attempt); the second leaves it down.
+    for n in 0..2u64 {
+        sys.registry.inject("web", Fault::Panic).expect("inject");
+        let seen = eventually(Duration::from_secs(5), || async {
+            let k = kernel(addr, "web").await;
+            (n == 0 && k["restarts"] == 1 && k["state"] == "running") || k["state"] == "failed"
+        })
+        .await;
+        assert!(seen, "crash {n} not handled: {}", kernel(addr, "web").await);
+    }
+    let left_down = eventually(Duration::from_secs(5), || async {
+        verdict(addr).await.2["down"] == serde_json::json!(["web"])
+    })
+    .await;
+    let (health, ready, v) = verdict(addr).await;
+    assert!(left_down, "{v}");
+    assert_eq!((health, ready), (200, 503), "{v}");
+    let r = reasons(&v);
+    assert!(
+        r.len() == 1 && r[0].starts_with("kernel web failed, left down by its supervisor"),
+        "{r:?}"
+    );
+    server.shutdown().await;
+}
+
 fn draft(trigger: &str, component: &str) -> IncidentDraft {
     IncidentDraft {
         trigger: trigger.to_owned(),

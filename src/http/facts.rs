@@ -22,6 +22,8 @@ pub trait KernelFacts {
     /// Milliseconds since it last went down for a restart; `None` when not known (a
     /// snapshot) or when it never restarted.
     fn down_for_ms(&self) -> Option<u64>;
+    /// Its heartbeat (tick) interval in milliseconds.
+    fn tick_ms(&self) -> u64;
 }
 
 impl KernelFacts for StatusSnapshot {
@@ -40,6 +42,9 @@ impl KernelFacts for StatusSnapshot {
     fn down_for_ms(&self) -> Option<u64> {
         None
     }
+    fn tick_ms(&self) -> u64 {
+        0
+    }
 }
 
 impl KernelFacts for Arc<KernelStatus> {
@@ -57,6 +62,9 @@ impl KernelFacts for Arc<KernelStatus> {
     }
     fn down_for_ms(&self) -> Option<u64> {
         self.since_down_ms()
+    }
+    fn tick_ms(&self) -> u64 {
+        self.heartbeat_interval_ms()
     }
 }
 

@@ -3,8 +3,9 @@
 //!
 //! Serve is `degraded` when a kernel is down (stopped, failed or left down by its
 //! supervisor, restarting for longer than a moment, a critical kernel still starting),
-//! when an incident is open, mitigating or verifying, or when emergency mode is on; each
-//! cause is one line of `reasons`. The verdict reads shared state only (atomics and
+//! when an incident is open, mitigating or verifying, when the incident store could not
+//! make its records durable lately, or when emergency mode is on; each cause is one line
+//! of `reasons`. The verdict reads shared state only (atomics and
 //! the incident store's in-memory index), so it is cheap enough for every probe.
 
 use serde::Serialize;
@@ -22,6 +23,16 @@ pub const RESTART_MOMENT_MS: u64 = 1_000;
 pub const NAMED_INCIDENTS: usize = 5;
 /// Open incidents listed in `open_incidents` at most.
 pub const LISTED_INCIDENTS: usize = 20;
+/// The kernel that keeps the incident journal and the audit log durable
+/// (`src/incident/kernel.rs`): it syncs both at every tick and fails when the disk
+/// refuses, with a reason that starts with [`SYNC_FAILED`].
+pub const DURABLE_KERNEL: &str = "incident_log";
+/// How the durable kernel's failure reason starts when a sync failed.
+pub const SYNC_FAILED: &str = "durable sync failed";
+/// How long a failed sync keeps serve degraded, at least (and at least three ticks of
+/// the durable kernel): a disk that keeps refusing fails every tick, so the cause stays
+/// listed until syncs have succeeded for this long.
+pub const DURABLE_WINDOW_MS: u64 = 30_000;
 
 /// Kernel counts by state, as shown by `/health` and the dashboard.
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
@@ -76,6 +87,8 @@ pub struct HealthReport {
     pub incidents: OpenCounts,
     /// The oldest of them (at most [`LISTED_INCIDENTS`]).
     pub open_incidents: Vec<IncidentBrief>,
+    /// Why the incident store's last sync failed, when it failed lately.
+    pub durability_error: Option<String>,
     /// Whether emergency mode is on.
     pub emergency: bool,
 }
@@ -127,6 +140,15 @@ fn down_reason<K: KernelFacts>(k: &K) -> Option<String> {
     let critical = if k.critical() { "critical " } else { "" };
     let why = k.reason().map(|r| format!(" ({r})")).unwrap_or_default();
     Some(format!("{critical}kernel {} {what}{why}", k.name()))
+}
+
+/// The incident store's durability error: the durable kernel's failure reason, when a
+/// sync failed within [`DURABLE_WINDOW_MS`] (or three of its ticks, if longer).
+fn durability_error<K: KernelFacts>(kernels: &[K]) -> Option<String> {
+    let k = kernels.iter().find(|k| k.name() == DURABLE_KERNEL)?;
+    let reason = k.reason().filter(|r| r.contains(SYNC_FAILED))?;
+    let window = DURABLE_WINDOW_MS.max(k.tick_ms().saturating_mul(3));
+    (k.down_for_ms()? <= window).then_some(reason)
 }
 
 /// The inputs of a verdict besides the kernels.
@@ -185,6 +207,10 @@ pub fn assess<K: KernelFacts>(kernels: &[K], open: &[Incident], ctx: Context) ->
             still_open.len() - NAMED_INCIDENTS
         ));
     }
+    let durability_error = durability_error(kernels);
+    if let Some(e) = &durability_error {
+        reasons.push(format!("incident store not durable: {e}"));
+    }
     if ctx.emergency {
         reasons.push("emergency mode on".to_owned());
     }
@@ -209,6 +235,7 @@ pub fn assess<K: KernelFacts>(kernels: &[K], open: &[Incident], ctx: Context) ->
             .take(LISTED_INCIDENTS)
             .map(|i| IncidentBrief::from(*i))
             .collect(),
+        durability_error,
         emergency: ctx.emergency,
     }
 }

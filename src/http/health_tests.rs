@@ -27,6 +27,7 @@ struct Live {
     state: KernelState,
     critical: bool,
     down_for_ms: Option<u64>,
+    reason: &'static str,
 }
 
 impl KernelFacts for Live {
@@ -40,10 +41,13 @@ impl KernelFacts for Live {
         self.critical
     }
     fn reason(&self) -> Option<String> {
-        Some("exit: killed".to_owned())
+        Some(self.reason.to_owned())
     }
     fn down_for_ms(&self) -> Option<u64> {
         self.down_for_ms
+    }
+    fn tick_ms(&self) -> u64 {
+        5_000
     }
 }
 
@@ -108,6 +112,7 @@ fn a_restart_counts_as_down_only_when_it_lasts() {
         state: KernelState::Restarting,
         critical: false,
         down_for_ms,
+        reason: "exit: killed",
     };
     assert!(verdict(&[k(Some(5))], &[]).healthy());
     let r = verdict(&[k(Some(RESTART_MOMENT_MS + 1))], &[]);
@@ -178,4 +183,30 @@ fn emergency_mode_is_a_reason_and_nothing_is_healthy() {
     );
     assert_eq!(r.reasons, vec!["emergency mode on".to_owned()]);
     assert!(verdict::<StatusSnapshot>(&[], &[]).healthy());
+}
+
+#[test]
+fn a_recent_failed_sync_of_the_incident_store_is_a_reason() {
+    let k = |down_for_ms, reason| Live {
+        name: DURABLE_KERNEL,
+        state: KernelState::Running,
+        critical: true,
+        down_for_ms: Some(down_for_ms),
+        reason,
+    };
+    let full = "durable sync failed: incidents file x: No space left on device (os error 28)";
+    let r = verdict(&[k(2_000, full)], &[]);
+    assert_eq!(r.durability_error.as_deref(), Some(full));
+    assert_eq!(
+        r.reasons,
+        vec![format!("incident store not durable: {full}")]
+    );
+    assert!(
+        verdict(&[k(DURABLE_WINDOW_MS + 1, full)], &[]).healthy(),
+        "syncs succeed again"
+    );
+    assert!(
+        verdict(&[k(2_000, "exit: killed")], &[]).healthy(),
+        "a restart is not a sync failure"
+    );
 }
