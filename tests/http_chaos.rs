@@ -81,7 +81,7 @@ async fn stop_keeps_a_kernel_down_and_health_shows_it() {
     let a = post_auth(h.addr, &h.sys, "/api/chaos/kernels/alpha/stop", "").await;
     assert_eq!(a.status, 202, "{}", a.body);
     assert_eq!(kernel(h.addr, "alpha").await["state"], "stopped");
-    let a = get(h.addr, "/health").await;
+    let a = get(h.addr, "/ready").await;
     assert_eq!(a.status, 503);
     assert_eq!(a.json()["critical_down"][0], "alpha");
     let a = post_auth(h.addr, &h.sys, "/api/chaos/kernels/alpha/kill", "").await;

@@ -1,6 +1,7 @@
 //! The operator page in headless Chromium: it loads without console errors, shows the
-//! kernels of the tree, and a kernel restarted over the API shows its new restart count
-//! within a few seconds (the page polls the JSON endpoints).
+//! kernels of the tree, a kernel restarted over the API shows its new restart count
+//! within a few seconds (the page polls the JSON endpoints), and a kernel left down
+//! turns the header DEGRADED with the reason and lists that kernel first.
 //!
 //! Skips only when Chromium is absent and `GRACE_REQUIRE_CHROMIUM` is unset (CI sets
 //! it; `.ci/install-chromium` installs Chromium). `GRACE_SCREENSHOT=FILE` saves a PNG
@@ -114,6 +115,31 @@ async fn the_page_shows_the_tree_and_live_restart_counts() {
         assert_eq!(
             b.eval(&s, "document.getElementById('playbooks').textContent"),
             "dispatcher not reporting"
+        );
+        // Healthy so far (the incidents are closed): no problems panel.
+        assert_eq!(b.eval(&s, "document.getElementById('state').textContent"), "healthy");
+        assert_eq!(b.eval(&s, "document.getElementById('problems-panel').hidden"), true);
+
+        // A kernel left down: the header says DEGRADED with the reason, and the kernel
+        // is listed first under its supervisor.
+        rt.block_on(sys.registry.stop("model", Duration::from_secs(2)))
+            .expect("stop model");
+        let state = "document.getElementById('state')";
+        assert!(
+            b.wait_for(&s, &format!("{state}.textContent === 'degraded'"), Duration::from_secs(5)),
+            "the header did not turn degraded: {}",
+            b.eval(&s, &format!("{state}.textContent"))
+        );
+        assert_eq!(b.eval(&s, &format!("{state}.innerText")), "DEGRADED");
+        let reasons = b.eval(&s, "document.getElementById('reasons').textContent");
+        assert!(
+            reasons.as_str().is_some_and(|r| r.starts_with("kernel model stopped")),
+            "header reasons: {reasons}"
+        );
+        assert_eq!(b.eval(&s, "document.getElementById('problems-panel').hidden"), false);
+        assert_eq!(
+            b.eval(&s, "document.querySelector('tr[data-supervisor=\"kernels\"] + tr').dataset.kernel"),
+            "model"
         );
         let errors = b.errors();
         assert!(errors.is_empty(), "console errors: {errors:#?}");

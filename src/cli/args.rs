@@ -47,7 +47,8 @@ pub enum Command {
     },
     /// Restart serve without touching the kill switch.
     Restart,
-    /// Kill switch, PIDs, health, resources, kernels, open incidents.
+    /// Kill switch, PIDs, health, resources, kernels, open incidents. Exits 0 when serve
+    /// runs healthy, 1 degraded (or dead with its pid left), 3 not running.
     Status {
         /// Machine-readable output.
         #[arg(long)]

@@ -321,6 +321,7 @@ pub fn restart(ctx: &ControlContext, serve: &ServeArgs) -> anyhow::Result<()> {
 /// `grace status [--json]`: kill switch, watchdog and serve (pids, uptime, CPU, memory),
 /// health, kernels and open incidents.
 pub fn status(ctx: &ControlContext, json: bool) -> anyhow::Result<()> {
+    use std::io::Write;
     let report = runtime()?.block_on(watchdog::status::gather(
         &ctx.paths,
         Duration::from_millis(250),
@@ -329,6 +330,13 @@ pub fn status(ctx: &ControlContext, json: bool) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", watchdog::status::render(&report));
+    }
+    // LSB status codes (0 healthy, 1 degraded or dead with its pid left, 3 not
+    // running): the answer itself is printed, so a non-zero code is not an error.
+    let code = report.exit_code();
+    if code != 0 {
+        std::io::stdout().flush()?;
+        std::process::exit(code);
     }
     Ok(())
 }

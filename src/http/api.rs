@@ -1,4 +1,4 @@
-//! The read endpoints (`/health`, `/operator/dashboard`, `/metrics`, `/api/kernels`,
+//! The read endpoints (`/health`, `/ready`, `/operator/dashboard`, `/metrics`, `/api/kernels`,
 //! `/api/incidents`, `/api/timeline`, `/`) and the operator's kernel restart.
 
 use std::sync::Arc;
@@ -131,17 +131,30 @@ async fn trigger_views(st: &AppState) -> Vec<dashboard::TriggerView> {
         .collect()
 }
 
+/// The verdict from shared state only: kernel statuses (atomics) and the incident
+/// store's open incidents (in memory).
 fn health_report(st: &AppState) -> health::HealthReport {
     health::assess(
         &st.system.registry.statuses(),
-        crate::time::rfc3339(crate::time::now()),
-        st.started.elapsed().as_secs_f64(),
-        st.system.emergency(),
+        &st.system.incidents.open_incidents(),
+        health::Context {
+            timestamp: crate::time::rfc3339(crate::time::now()),
+            uptime_s: st.started.elapsed().as_secs_f64(),
+            emergency: st.system.emergency(),
+        },
     )
 }
 
-/// `GET /health`: 200 healthy, 503 degraded.
+/// `GET /health`: liveness. 200 whenever serve answers (the watchdog restarts serve on
+/// anything else, and restarting serve does not bring a kernel back); the verdict is in
+/// the body.
 pub(crate) async fn get_health(State(st): State<Arc<AppState>>) -> Response {
+    Json(health_report(&st)).into_response()
+}
+
+/// `GET /ready`: readiness, for orchestrators. The body of `/health`, with 200 when
+/// healthy and 503 when degraded.
+pub(crate) async fn get_ready(State(st): State<Arc<AppState>>) -> Response {
     let report = health_report(&st);
     let code = if report.healthy() {
         StatusCode::OK

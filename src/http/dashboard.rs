@@ -107,7 +107,8 @@ pub fn boot_phase(kernels: &[StatusSnapshot]) -> &'static str {
     }
 }
 
-/// `healthy`, `degraded` (a critical kernel down), or `emergency`.
+/// The header's verdict: `emergency` when emergency mode is on, else `/health`'s
+/// verdict: `degraded` (a kernel down, an incident open) or `healthy`.
 pub fn system_state(health: &HealthReport, emergency: bool) -> &'static str {
     if emergency {
         "emergency"

@@ -1,11 +1,38 @@
-//! `GET /health`: whether every critical kernel is up, as the watchdog's liveness probe
-//! and operators see it.
+//! The health verdict of `GET /health` (liveness: always 200 while serve answers, with
+//! the verdict in the body) and `GET /ready` (readiness: 200 healthy, 503 degraded).
+//!
+//! Serve is `degraded` when a kernel is down (stopped, failed or left down by its
+//! supervisor, restarting for longer than a moment, a critical kernel still starting),
+//! when an incident is open, mitigating or verifying, when the incident store could not
+//! make its records durable lately, or when emergency mode is on; each cause is one line
+//! of `reasons`. The verdict reads shared state only (atomics and
+//! the incident store's in-memory index), so it is cheap enough for every probe.
 
 use serde::Serialize;
 
-use std::sync::Arc;
+use crate::incident::Incident;
+use crate::kernel::KernelState;
 
-use crate::kernel::{KernelState, KernelStatus, StatusSnapshot};
+pub use super::facts::{IncidentBrief, KernelFacts, OpenCounts};
+
+/// How long a kernel may be restarting before it counts as down: a supervisor's
+/// restart takes microseconds, so a kernel still restarting after this is in backoff or
+/// stuck.
+pub const RESTART_MOMENT_MS: u64 = 1_000;
+/// Open incidents named one by one in `reasons` (the rest are counted).
+pub const NAMED_INCIDENTS: usize = 5;
+/// Open incidents listed in `open_incidents` at most.
+pub const LISTED_INCIDENTS: usize = 20;
+/// The kernel that keeps the incident journal and the audit log durable
+/// (`src/incident/kernel.rs`): it syncs both at every tick and fails when the disk
+/// refuses, with a reason that starts with [`SYNC_FAILED`].
+pub const DURABLE_KERNEL: &str = "incident_log";
+/// How the durable kernel's failure reason starts when a sync failed.
+pub const SYNC_FAILED: &str = "durable sync failed";
+/// How long a failed sync keeps serve degraded, at least (and at least three ticks of
+/// the durable kernel): a disk that keeps refusing fails every tick, so the cause stays
+/// listed until syncs have succeeded for this long.
+pub const DURABLE_WINDOW_MS: u64 = 30_000;
 
 /// Kernel counts by state, as shown by `/health` and the dashboard.
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
@@ -33,11 +60,13 @@ pub struct KernelProblem {
     pub reason: Option<String>,
 }
 
-/// The body of `GET /health`.
+/// The body of `GET /health` and `GET /ready`.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct HealthReport {
     /// `healthy` or `degraded`.
     pub status: &'static str,
+    /// Why it is degraded, one cause a line (empty when healthy).
+    pub reasons: Vec<String>,
     /// RFC 3339 time of the answer.
     pub timestamp: String,
     /// This serve's process id.
@@ -46,63 +75,28 @@ pub struct HealthReport {
     pub uptime_s: f64,
     /// Counts by state.
     pub kernels: KernelCounts,
-    /// Kernels that are down (failed, restarting, stopped).
+    /// Kernels that are not running (failed, restarting, stopped), even for a moment.
     pub failed: Vec<KernelProblem>,
-    /// Kernels that run but report degraded health.
+    /// Kernels that run but report degraded health (listed, not a cause of `degraded`).
     pub degraded: Vec<KernelProblem>,
-    /// Names of critical kernels that are not up; non-empty means `degraded`.
+    /// Names of the kernels that count as down: each makes serve `degraded`.
+    pub down: Vec<String>,
+    /// Names of critical kernels that are not up.
     pub critical_down: Vec<String>,
+    /// Incidents still being worked on (open, mitigating, verifying).
+    pub incidents: OpenCounts,
+    /// The oldest of them (at most [`LISTED_INCIDENTS`]).
+    pub open_incidents: Vec<IncidentBrief>,
+    /// Why the incident store's last sync failed, when it failed lately.
+    pub durability_error: Option<String>,
     /// Whether emergency mode is on.
     pub emergency: bool,
 }
 
 impl HealthReport {
-    /// Whether serve is healthy (every critical kernel up).
+    /// Whether serve is healthy: no kernel down, no open incident, no emergency mode.
     pub fn healthy(&self) -> bool {
-        self.critical_down.is_empty()
-    }
-}
-
-/// What health needs to know of a kernel: implemented by the live [`KernelStatus`]
-/// (cheap: no latency quantiles are computed) and by [`StatusSnapshot`].
-pub trait KernelFacts {
-    /// Its name.
-    fn name(&self) -> &str;
-    /// Its state.
-    fn state(&self) -> KernelState;
-    /// Whether it is critical.
-    fn critical(&self) -> bool;
-    /// Its last restart or failure reason.
-    fn reason(&self) -> Option<String>;
-}
-
-impl KernelFacts for StatusSnapshot {
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn state(&self) -> KernelState {
-        self.state
-    }
-    fn critical(&self) -> bool {
-        self.critical
-    }
-    fn reason(&self) -> Option<String> {
-        self.last_reason.clone()
-    }
-}
-
-impl KernelFacts for Arc<KernelStatus> {
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn state(&self) -> KernelState {
-        KernelStatus::state(self)
-    }
-    fn critical(&self) -> bool {
-        self.critical
-    }
-    fn reason(&self) -> Option<String> {
-        self.last_reason()
+        self.reasons.is_empty()
     }
 }
 
@@ -123,23 +117,67 @@ pub fn count_kernels<K: KernelFacts>(kernels: &[K]) -> KernelCounts {
     c
 }
 
-/// Decides health from the kernels: degraded when a critical kernel is not up (a
-/// critical kernel still starting counts as not up). A non-critical kernel that is down
-/// is listed but does not make serve unhealthy: restarting serve would not help it, and
-/// the watchdog acts on this answer.
-pub fn assess<K: KernelFacts>(
-    kernels: &[K],
-    timestamp: String,
-    uptime_s: f64,
-    emergency: bool,
-) -> HealthReport {
+/// Whether a kernel counts as down, and how to say it. A restart in progress counts
+/// once it lasts longer than [`RESTART_MOMENT_MS`] (or for how long is not known); a
+/// kernel starting counts when it is critical or has been down longer than that.
+fn down_reason<K: KernelFacts>(k: &K) -> Option<String> {
+    let lasting = || k.down_for_ms().is_none_or(|ms| ms > RESTART_MOMENT_MS);
+    let what = match k.state() {
+        KernelState::Running | KernelState::Degraded => return None,
+        KernelState::Stopped => "stopped".to_owned(),
+        KernelState::Failed => "failed, left down by its supervisor".to_owned(),
+        KernelState::Restarting if lasting() => match k.down_for_ms() {
+            Some(ms) => format!("restarting for {:.1} s", ms as f64 / 1000.0),
+            None => "restarting".to_owned(),
+        },
+        KernelState::Starting
+            if k.critical() || k.down_for_ms().is_some_and(|ms| ms > RESTART_MOMENT_MS) =>
+        {
+            "starting".to_owned()
+        }
+        KernelState::Restarting | KernelState::Starting => return None,
+    };
+    let critical = if k.critical() { "critical " } else { "" };
+    let why = k.reason().map(|r| format!(" ({r})")).unwrap_or_default();
+    Some(format!("{critical}kernel {} {what}{why}", k.name()))
+}
+
+/// The incident store's durability error: the durable kernel's failure reason, when a
+/// sync failed within [`DURABLE_WINDOW_MS`] (or three of its ticks, if longer).
+fn durability_error<K: KernelFacts>(kernels: &[K]) -> Option<String> {
+    let k = kernels.iter().find(|k| k.name() == DURABLE_KERNEL)?;
+    let reason = k.reason().filter(|r| r.contains(SYNC_FAILED))?;
+    let window = DURABLE_WINDOW_MS.max(k.tick_ms().saturating_mul(3));
+    (k.down_for_ms()? <= window).then_some(reason)
+}
+
+/// The inputs of a verdict besides the kernels.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    /// RFC 3339 time of the answer.
+    pub timestamp: String,
+    /// Seconds since the HTTP server started.
+    pub uptime_s: f64,
+    /// Whether emergency mode is on.
+    pub emergency: bool,
+}
+
+/// Decides health from the kernels and the open incidents (`open` as the incident
+/// store keeps them; closed ones in it are ignored).
+pub fn assess<K: KernelFacts>(kernels: &[K], open: &[Incident], ctx: Context) -> HealthReport {
     let mut failed = Vec::new();
     let mut degraded = Vec::new();
     let mut critical_down = Vec::new();
+    let mut down = Vec::new();
+    let mut reasons = Vec::new();
     for k in kernels {
         let state = k.state();
         if k.critical() && !state.is_up() {
             critical_down.push(k.name().to_owned());
+        }
+        if let Some(r) = down_reason(k) {
+            down.push(k.name().to_owned());
+            reasons.push(r);
         }
         let list = match state {
             KernelState::Failed | KernelState::Restarting | KernelState::Stopped => &mut failed,
@@ -153,92 +191,55 @@ pub fn assess<K: KernelFacts>(
             reason: k.reason(),
         });
     }
+    let still_open: Vec<&Incident> = open.iter().filter(|i| i.status.is_open()).collect();
+    for i in still_open.iter().take(NAMED_INCIDENTS) {
+        reasons.push(format!(
+            "incident {} {}: {} on {}",
+            i.incident_id,
+            i.status.as_str(),
+            i.trigger,
+            i.component
+        ));
+    }
+    if still_open.len() > NAMED_INCIDENTS {
+        reasons.push(format!(
+            "{} more incidents open",
+            still_open.len() - NAMED_INCIDENTS
+        ));
+    }
+    let durability_error = durability_error(kernels);
+    if let Some(e) = &durability_error {
+        reasons.push(format!("incident store not durable: {e}"));
+    }
+    if ctx.emergency {
+        reasons.push("emergency mode on".to_owned());
+    }
     HealthReport {
-        status: if critical_down.is_empty() {
+        status: if reasons.is_empty() {
             "healthy"
         } else {
             "degraded"
         },
-        timestamp,
+        reasons,
+        timestamp: ctx.timestamp,
         pid: std::process::id(),
-        uptime_s,
+        uptime_s: ctx.uptime_s,
         kernels: count_kernels(kernels),
         failed,
         degraded,
+        down,
         critical_down,
-        emergency,
+        incidents: OpenCounts::of(open),
+        open_incidents: still_open
+            .iter()
+            .take(LISTED_INCIDENTS)
+            .map(|i| IncidentBrief::from(*i))
+            .collect(),
+        durability_error,
+        emergency: ctx.emergency,
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::kernel::Isolation;
-
-    fn snap(name: &str, state: KernelState, critical: bool) -> StatusSnapshot {
-        StatusSnapshot {
-            name: name.to_owned(),
-            state,
-            critical,
-            isolation: Isolation::Task,
-            restarts: 0,
-            last_reason: None,
-            heartbeat_age_ms: 0,
-            heartbeat_timeout_ms: 5000,
-            uptime_s: 1.0,
-            messages: 0,
-            mailbox: 0,
-            handle_p50_us: 0.0,
-            handle_p99_us: 0.0,
-        }
-    }
-
-    #[test]
-    fn a_down_critical_kernel_makes_serve_degraded() {
-        let ks = [
-            snap("a", KernelState::Running, true),
-            snap("b", KernelState::Failed, false),
-            snap("c", KernelState::Degraded, false),
-        ];
-        let r = assess(&ks, String::new(), 0.0, false);
-        assert!(r.healthy());
-        assert_eq!(r.status, "healthy");
-        assert_eq!(r.failed.len(), 1);
-        assert_eq!(r.degraded.len(), 1);
-        assert_eq!(
-            r.kernels,
-            KernelCounts {
-                total: 3,
-                running: 1,
-                failed: 1,
-                degraded: 1
-            }
-        );
-
-        let ks = [
-            snap("a", KernelState::Restarting, true),
-            snap("b", KernelState::Running, false),
-        ];
-        let r = assess(&ks, String::new(), 0.0, false);
-        assert!(!r.healthy());
-        assert_eq!(r.status, "degraded");
-        assert_eq!(r.critical_down, vec!["a".to_owned()]);
-    }
-
-    #[test]
-    fn no_kernels_is_healthy() {
-        assert!(assess::<StatusSnapshot>(&[], String::new(), 0.0, false).healthy());
-    }
-
-    #[test]
-    fn a_starting_critical_kernel_is_down_but_not_failed() {
-        let r = assess(
-            &[snap("a", KernelState::Starting, true)],
-            String::new(),
-            0.0,
-            false,
-        );
-        assert!(!r.healthy());
-        assert!(r.failed.is_empty());
-    }
-}
+#[path = "health_tests.rs"]
+mod tests;

@@ -144,7 +144,7 @@ pub(crate) async fn require_token(
 }
 
 /// Chaos: delays answers of the API and the dashboard while added latency is set.
-/// `/health`, `/metrics` and the chaos endpoints themselves are not delayed, so probes
+/// `/health`, `/ready`, `/metrics` and the chaos endpoints themselves are not delayed, so probes
 /// and the harness keep working.
 pub(crate) async fn added_latency(
     State(st): State<Arc<AppState>>,
@@ -152,7 +152,10 @@ pub(crate) async fn added_latency(
     next: Next,
 ) -> Response {
     let path = req.uri().path();
-    let exempt = path == "/health" || path == "/metrics" || path.starts_with("/api/chaos/");
+    let exempt = path == "/health"
+        || path == "/ready"
+        || path == "/metrics"
+        || path.starts_with("/api/chaos/");
     if !exempt {
         if let Some(d) = st.stats.added_latency().current() {
             tokio::time::sleep(d).await;

@@ -8,7 +8,8 @@
 //!
 //! | path | does |
 //! | --- | --- |
-//! | `GET /health` | 200 healthy / 503 degraded (a critical kernel down), JSON |
+//! | `GET /health` | liveness: 200 while serve answers; JSON verdict `healthy`/`degraded` with `reasons` |
+//! | `GET /ready` | readiness: the same body, 200 healthy / 503 degraded |
 //! | `GET /` | the operator page (self-contained HTML, polls the JSON endpoints) |
 //! | `GET /operator/dashboard` | the operator JSON |
 //! | `GET /metrics` | Prometheus text |
@@ -26,6 +27,7 @@ mod config;
 mod dashboard;
 mod error;
 mod exposition;
+mod facts;
 mod health;
 mod kernel;
 mod metrics;
@@ -40,7 +42,10 @@ pub use collector::{RestartPoint, Tallies};
 pub use config::HttpConfig;
 pub use error::{ApiError, ErrorBody, HttpError};
 pub use exposition::{escape_label, Exposition};
-pub use health::{assess, count_kernels, HealthReport, KernelCounts, KernelFacts, KernelProblem};
+pub use health::{
+    assess, count_kernels, Context as HealthContext, HealthReport, IncidentBrief, KernelCounts,
+    KernelFacts, KernelProblem, OpenCounts,
+};
 pub use kernel::HttpKernel;
 pub use server::{bind_address, start, HttpServer};
 pub use signals::{AddedLatency, ApiStats, ApiSummary};

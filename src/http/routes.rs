@@ -17,6 +17,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
     let mut r = Router::new()
         .route("/", get(api::get_page))
         .route("/health", get(api::get_health))
+        .route("/ready", get(api::get_ready))
         .route("/operator/dashboard", get(api::get_dashboard))
         .route("/metrics", get(api::get_metrics))
         .route("/api/kernels", get(api::get_kernels))

@@ -28,12 +28,17 @@ pub struct ProcessStatus {
 /// Serve's health and what its API tells.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ServeHealth {
-    /// `GET /health` status (200 healthy, 503 degraded), `None` without an answer.
+    /// `GET /health` status (200 while serve answers), `None` without an answer.
     pub http_status: Option<u16>,
     /// Where serve listens.
     pub addr: Option<String>,
-    /// `healthy`, `degraded` or `unreachable`.
+    /// `healthy` or `degraded` (the verdict in `/health`'s body), or `unreachable`.
     pub state: String,
+    /// Why serve is degraded, from `/health`'s body (kernels down, open incidents,
+    /// emergency mode), or why it could not be asked.
+    pub reasons: Vec<String>,
+    /// Incidents still worked on (open, mitigating, verifying), from `/health`'s body.
+    pub open_count: Option<u64>,
     /// Kernel counts from `/operator/dashboard`.
     pub kernels: Option<Value>,
     /// Open incidents from `/api/incidents?open=true`.
@@ -138,12 +143,8 @@ async fn query(addr: SocketAddr) -> ServeHealth {
     let json = |b: &[u8]| serde_json::from_slice::<Value>(b).ok();
     let health = get(addr, "/health", t).await.ok();
     let http_status = health.as_ref().map(|a| a.status);
-    let state = match http_status {
-        Some(200) => "healthy",
-        Some(_) => "degraded",
-        None => "unreachable",
-    }
-    .to_owned();
+    let body = health.as_ref().and_then(|a| json(&a.body));
+    let (state, reasons, open_count) = verdict(http_status, body.as_ref());
     let mut kernels = None;
     let mut open_incidents = None;
     if http_status.is_some() {
@@ -171,8 +172,75 @@ async fn query(addr: SocketAddr) -> ServeHealth {
         http_status,
         addr: Some(addr.to_string()),
         state,
+        reasons,
+        open_count,
         kernels,
         open_incidents,
+    }
+}
+
+/// The verdict of serve's `/health` answer: its body's `status` and `reasons`, and its
+/// count of incidents still worked on. An answer without a readable verdict is
+/// `degraded` with the HTTP status as reason; no answer is `unreachable`.
+pub fn verdict(
+    http_status: Option<u16>,
+    body: Option<&Value>,
+) -> (String, Vec<String>, Option<u64>) {
+    let Some(code) = http_status else {
+        return (
+            "unreachable".to_owned(),
+            vec!["GET /health did not answer".to_owned()],
+            None,
+        );
+    };
+    let status = body.and_then(|b| b.get("status")).and_then(Value::as_str);
+    let reasons: Vec<String> = body
+        .and_then(|b| b.get("reasons"))
+        .and_then(Value::as_array)
+        .map(|l| {
+            l.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    let open = body
+        .and_then(|b| b.get("incidents"))
+        .and_then(|i| i.get("total"))
+        .and_then(Value::as_u64);
+    match status {
+        Some("healthy") if code == 200 => ("healthy".to_owned(), reasons, open),
+        Some("degraded") => ("degraded".to_owned(), reasons, open),
+        _ => (
+            "degraded".to_owned(),
+            vec![format!("GET /health answered {code} without a verdict")],
+            open,
+        ),
+    }
+}
+
+impl StatusReport {
+    /// The exit status of `grace status`, as LSB init scripts (and `systemctl status`)
+    /// use them: 0 serve runs and is healthy; 1 serve runs but is degraded or does not
+    /// answer, or it is dead while its pid is left behind (a crash), or the watchdog runs
+    /// without it while the kill switch is clear (it is being brought back); 3 serve is
+    /// not running.
+    pub fn exit_code(&self) -> i32 {
+        match &self.serve {
+            Some(s) if s.alive => match &self.health {
+                Some(h) if h.state == "healthy" => 0,
+                _ => 1,
+            },
+            Some(_) => 1,
+            None => {
+                let watchdog_up = self.watchdog.as_ref().is_some_and(|w| w.alive);
+                if watchdog_up && !self.kill_switch.manual_shutdown {
+                    1
+                } else {
+                    3
+                }
+            }
+        }
     }
 }
 
@@ -209,9 +277,14 @@ pub fn render(r: &StatusReport) -> String {
     if let Some(h) = &r.health {
         let _ = writeln!(
             s,
-            "health:       {} ({})",
+            "health:       {} ({}){}",
             h.state,
-            h.addr.as_deref().unwrap_or("-")
+            h.addr.as_deref().unwrap_or("-"),
+            if h.state == "healthy" || h.reasons.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", h.reasons.join("; "))
+            }
         );
         if let Some(k) = &h.kernels {
             let n = |f: &str| k.get(f).and_then(Value::as_u64).unwrap_or(0);
@@ -225,7 +298,11 @@ pub fn render(r: &StatusReport) -> String {
             );
         }
         if let Some(list) = &h.open_incidents {
-            let _ = writeln!(s, "incidents:    {} open", list.len());
+            let n = h
+                .open_count
+                .unwrap_or(list.len() as u64)
+                .max(list.len() as u64);
+            let _ = writeln!(s, "incidents:    {n} open");
             for i in list.iter().take(10) {
                 let f = |k: &str| i.get(k).and_then(Value::as_str).unwrap_or("-").to_owned();
                 let _ = writeln!(
@@ -248,3 +325,7 @@ pub fn render(r: &StatusReport) -> String {
     );
     s
 }
+
+#[cfg(test)]
+#[path = "status_tests.rs"]
+mod tests;
