@@ -9,9 +9,15 @@ pub struct StatePaths {
 }
 
 impl StatePaths {
-    /// The layout under `root`.
+    /// The layout under `root`, made absolute against the working directory once,
+    /// here: every path below is then absolute, so a path built from one of them
+    /// (`root().join(..)`) never gets the root joined a second time, and a later change
+    /// of working directory does not move the state.
     pub fn new(root: impl Into<PathBuf>) -> StatePaths {
-        StatePaths { root: root.into() }
+        let root = root.into();
+        StatePaths {
+            root: std::path::absolute(&root).unwrap_or(root),
+        }
     }
 
     /// Chooses the state directory: `--state-dir`, else `GRACE_STATE_DIR`, else
