@@ -59,6 +59,11 @@ impl StatePaths {
     pub fn state_json(&self) -> PathBuf {
         self.root.join("state.json")
     }
+    /// `state.json.last-good`: a copy of the last `state.json` written, what the switch
+    /// was when `state.json` cannot be read.
+    pub fn state_json_last_good(&self) -> PathBuf {
+        self.root.join("state.json.last-good")
+    }
     /// `serve.json`: pid, port, started_at of the running serve.
     pub fn serve_json(&self) -> PathBuf {
         self.root.join("serve.json")
