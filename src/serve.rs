@@ -133,6 +133,7 @@ pub async fn run(opts: ServeOptions) -> Result<i32, ServeError> {
         },
     )
     .await?;
+    crate::audit::announce_set_aside(&system);
     let reporter = crate::telemetry::spawn_reporter(
         system.clone(),
         system.config.telemetry.metrics_interval,

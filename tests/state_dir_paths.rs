@@ -33,7 +33,11 @@ fn snapshot_files(state: &Path) -> Vec<String> {
     };
     let mut found = Vec::new();
     for kind in kinds.flatten() {
-        for f in std::fs::read_dir(kind.path()).into_iter().flatten().flatten() {
+        for f in std::fs::read_dir(kind.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             found.push(f.file_name().to_string_lossy().into_owned());
         }
     }
@@ -75,7 +79,10 @@ fn serve_snapshots_model(cwd: &Path, args: &[&str], state: &Path) -> String {
     };
     drop(serve);
     let log = std::fs::read_to_string(state.join("logs/grace.jsonl")).unwrap_or_default();
-    assert!(!log.contains("scheduled snapshot failed"), "{found:?}\n{log}");
+    assert!(
+        !log.contains("scheduled snapshot failed"),
+        "{found:?}\n{log}"
+    );
     log
 }
 

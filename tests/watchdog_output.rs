@@ -23,7 +23,8 @@ fn kill_serve_and_see_it_restarted(inst: &Instance, watchdog: u32) -> u32 {
     let before = serve_pid(inst).expect("serve.json");
     signal(before, Signal::SIGKILL);
     assert!(
-        poll(SECS, || serve_pid(inst).is_some_and(|p| p != before && alive(p))),
+        poll(SECS, || serve_pid(inst)
+            .is_some_and(|p| p != before && alive(p))),
         "serve not restarted: {:?}",
         inst.events()
     );
@@ -34,10 +35,7 @@ fn kill_serve_and_see_it_restarted(inst: &Instance, watchdog: u32) -> u32 {
 /// Stops the watchdog with SIGTERM and waits until it is gone.
 fn stop(inst: &Instance, watchdog: u32) {
     signal(watchdog, Signal::SIGTERM);
-    assert!(
-        poll(SECS, || !alive(watchdog)),
-        "the watchdog did not stop"
-    );
+    assert!(poll(SECS, || !alive(watchdog)), "the watchdog did not stop");
     assert!(lock_holder(&inst.paths.watchdog_lock()).is_none());
     let stopped = inst.events_named("watchdog.stopped");
     assert_eq!(stopped.len(), 1, "{:?}", inst.events());
@@ -119,7 +117,9 @@ fn a_hung_up_terminal_leaves_the_watchdog_supervising() {
     term.0.kill().expect("kill script");
     term.wait().expect("wait script");
     assert!(
-        poll(SECS, || !inst.events_named("watchdog.terminal_lost").is_empty()),
+        poll(SECS, || !inst
+            .events_named("watchdog.terminal_lost")
+            .is_empty()),
         "{:?}",
         inst.events()
     );

@@ -78,7 +78,9 @@ mod tests {
                 })
                 .collect();
             for h in handles {
-                h.join().expect("writer thread").expect("every write succeeds");
+                h.join()
+                    .expect("writer thread")
+                    .expect("every write succeeds");
             }
         });
         let got = fs::read(&p).expect("read");

@@ -227,8 +227,8 @@ mod tests {
             assert!(known.manual_shutdown, "the switch as last written");
             assert_eq!(known.switch_changed_by.as_deref(), Some("grace stop"));
 
-            let s = KillSwitch::update(&paths, "watchdog", |s| s.restart_count += 1)
-                .expect("update");
+            let s =
+                KillSwitch::update(&paths, "watchdog", |s| s.restart_count += 1).expect("update");
             assert!(s.manual_shutdown);
             let back = KillSwitch::read(&paths).expect("rewritten whole");
             assert_eq!(back, s);
@@ -248,7 +248,10 @@ mod tests {
         assert!(!known.manual_shutdown);
         let s = KillSwitch::update(&paths, "watchdog", |_| {}).expect("update");
         assert!(!s.manual_shutdown);
-        assert_eq!(s.switch_changed_by.as_deref(), Some("state.json unreadable"));
+        assert_eq!(
+            s.switch_changed_by.as_deref(),
+            Some("state.json unreadable")
+        );
         assert_eq!(KillSwitch::read(&paths).expect("rewritten"), s);
         assert_eq!(KillSwitch::last_good(&paths), Some(s));
     }

@@ -206,8 +206,14 @@ impl Actor {
                 // A switch that cannot be read is as it was last written (the copy in
                 // state.json.last-good), else as this watchdog last knew it.
                 let known = KillSwitch::last_good(&self.opts.paths);
-                let from = if known.is_some() { "state.json.last-good" } else { "memory" };
-                let on = known.as_ref().map_or(self.manual_shutdown, |k| k.manual_shutdown);
+                let from = if known.is_some() {
+                    "state.json.last-good"
+                } else {
+                    "memory"
+                };
+                let on = known
+                    .as_ref()
+                    .map_or(self.manual_shutdown, |k| k.manual_shutdown);
                 self.log.record(
                     Level::Error,
                     "kill_switch.unreadable",
