@@ -161,7 +161,11 @@ pub async fn run(opts: ServeOptions) -> Result<i32, ServeError> {
     let _ = system.audit.sync();
     let _ = system.incidents.sync();
     let _ = ServeInfo::remove_if_pid(&system.paths, std::process::id());
-    tracing::info!(exit_status = reason.exit_status(), "serve stopped");
+    tracing::info!(
+        exit_status = reason.exit_status(),
+        dropped_stderr_writes = crate::telemetry::dropped_stderr_writes(),
+        "serve stopped"
+    );
     Ok(reason.exit_status())
 }
 
