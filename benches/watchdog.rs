@@ -5,6 +5,9 @@
 //!
 //! Run with: cargo bench --bench watchdog [-- TRIALS]
 //!
+//! Every process it starts is ended when it finishes or fails ([`Guard`]): nothing is
+//! left running, the shell loop's serve included.
+//!
 //! One run on the 2-core development machine (under load from other builds), 50 trials:
 //! kill -> new serve exec'd p50 5.4 ms / p99 46.3 ms (shell loop p50 6.8 ms); kill ->
 //! `/health` 200 p50 18.4 ms / p99 88.1 ms (shell loop p50 19.3 ms); watchdog idle over
@@ -22,19 +25,70 @@ use nix::unistd::Pid;
 
 const GRACE: &str = env!("CARGO_BIN_EXE_grace");
 
-struct Guard(Child);
+/// Marks every process the bench starts (inherited by serve and its kernels), so the
+/// guard can find and end all of them.
+const MARK: &str = "GRACE_BENCH_MARK";
+
+/// A process the bench started, in a process group of its own, with everything it
+/// started. Dropping it (also when a trial panics) sends SIGTERM to its group and waits
+/// for it, then SIGKILLs every process left that carries this run's mark, wherever it
+/// was re-parented: the shell loop's serve, the watchdog's serve.
+struct Guard {
+    child: Child,
+    mark: String,
+}
+
+impl Guard {
+    fn spawn(mut cmd: Command, mark: &Path) -> Guard {
+        use std::os::unix::process::CommandExt;
+        let mark = mark.display().to_string();
+        let child = cmd.env(MARK, &mark).process_group(0).spawn().unwrap();
+        Guard { child, mark }
+    }
+
+    fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Live processes carrying this guard's mark.
+    fn marked(&self) -> Vec<i32> {
+        let want = format!("{MARK}={}", self.mark).into_bytes();
+        std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/environ"))
+                    .is_ok_and(|env| env.split(|b| *b == 0).any(|kv| kv == want.as_slice()))
+            })
+            .collect()
+    }
+}
+
 impl Drop for Guard {
     fn drop(&mut self) {
-        let _ = kill(Pid::from_raw(self.0.id() as i32), Signal::SIGTERM);
+        let _ = kill(Pid::from_raw(-(self.child.id() as i32)), Signal::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let left = self.marked();
+            if left.is_empty() || Instant::now() > deadline {
+                break;
+            }
+            for pid in left {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 }
 
@@ -178,15 +232,11 @@ fn main() {
         bpaths.root().display(),
         bconfig.display()
     );
-    let sh = Guard(
-        Command::new("sh")
-            .args(["-c", &script])
-            .stderr(quiet())
-            .spawn()
-            .unwrap(),
-    );
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", &script]).stderr(quiet());
+    let sh = Guard::spawn(cmd, base_dir.path());
     let (mut b_exec, mut b_health) =
-        run_trials(sh.0.id(), &bpaths, trials, Duration::from_millis(20));
+        run_trials(sh.id(), &bpaths, trials, Duration::from_millis(20));
     drop(sh);
 
     // The watchdog, with restarts kept immediate (no backoff) for every trial.
@@ -195,23 +245,20 @@ fn main() {
         wd_dir.path(),
         "check_interval = \"5s\"\nmin_uptime = \"10ms\"\nbackoff_initial = \"0s\"\nmax_consecutive_failures = 1000000",
     );
-    let wd = Guard(
-        Command::new(GRACE)
-            .arg("--state-dir")
-            .arg(wpaths.root())
-            .arg("--config")
-            .arg(&wconfig)
-            .args(["watch", "--port", "0"])
-            .stderr(quiet())
-            .spawn()
-            .unwrap(),
-    );
+    let mut cmd = Command::new(GRACE);
+    cmd.arg("--state-dir")
+        .arg(wpaths.root())
+        .arg("--config")
+        .arg(&wconfig)
+        .args(["watch", "--port", "0"])
+        .stderr(quiet());
+    let wd = Guard::spawn(cmd, wd_dir.path());
     let (mut w_exec, mut w_health) =
-        run_trials(wd.0.id(), &wpaths, trials, Duration::from_millis(20));
+        run_trials(wd.id(), &wpaths, trials, Duration::from_millis(20));
 
     // Idle: the watchdog with a healthy serve, probing every 5 s, for 10 s.
     let idle = Duration::from_secs(10);
-    let pid = wd.0.id();
+    let pid = wd.id();
     let t0 = cpu_ticks(pid);
     std::thread::sleep(idle);
     let ticks = cpu_ticks(pid) - t0;

@@ -23,7 +23,8 @@ fn main() {
     match cli::run(cli) {
         Ok(code) => std::process::exit(code),
         Err(err) => {
-            eprintln!("error: {err:#}");
+            // Never `eprintln!`: a closed stderr would turn the error into a panic.
+            let _ = grace::telemetry::write_stderr(format!("error: {err:#}\n").as_bytes());
             std::process::exit(cli::exit_status(&err));
         }
     }

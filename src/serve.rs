@@ -133,6 +133,7 @@ pub async fn run(opts: ServeOptions) -> Result<i32, ServeError> {
         },
     )
     .await?;
+    crate::audit::announce_set_aside(&system);
     let reporter = crate::telemetry::spawn_reporter(
         system.clone(),
         system.config.telemetry.metrics_interval,
@@ -160,7 +161,11 @@ pub async fn run(opts: ServeOptions) -> Result<i32, ServeError> {
     let _ = system.audit.sync();
     let _ = system.incidents.sync();
     let _ = ServeInfo::remove_if_pid(&system.paths, std::process::id());
-    tracing::info!(exit_status = reason.exit_status(), "serve stopped");
+    tracing::info!(
+        exit_status = reason.exit_status(),
+        dropped_stderr_writes = crate::telemetry::dropped_stderr_writes(),
+        "serve stopped"
+    );
     Ok(reason.exit_status())
 }
 

@@ -1,5 +1,5 @@
 //! The audit log through its public interface on real files: the hash chain round trip,
-//! torn-tail repair at open, refusal over corruption, several writers, group commit.
+//! torn-tail repair at open, a damaged log set aside and a linked chain, several writers, group commit.
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use grace::audit::{read_all, verify, AuditConfig, AuditError, AuditLog, FsyncPolicy};
+use grace::audit::{read_all, verify, verify_chain, AuditConfig, AuditLog, FsyncPolicy};
 use serde_json::json;
 
 fn config(fsync: FsyncPolicy) -> AuditConfig {
@@ -122,7 +122,7 @@ fn a_torn_tail_is_cut_at_open_and_appends_continue_the_chain() {
 }
 
 #[test]
-fn a_flipped_byte_in_the_middle_refuses_open_and_verify_names_the_record() {
+fn a_flipped_byte_in_the_middle_is_set_aside_and_a_linked_chain_starts() {
     let d = tempfile::tempdir().expect("tempdir");
     let path = d.path().join("audit.log");
     {
@@ -135,27 +135,68 @@ fn a_flipped_byte_in_the_middle_refuses_open_and_verify_names_the_record() {
     bytes[at] ^= 0x20;
     std::fs::write(&path, &bytes).expect("write");
 
-    let err = match AuditLog::open(&path, &config(FsyncPolicy::Group)) {
-        Ok(_) => panic!("open must refuse a corrupt log"),
-        Err(e) => e,
-    };
-    match &err {
-        AuditError::Corrupt { seq, offset, .. } => assert_eq!((*seq, *offset), (3, offsets[3])),
-        other => panic!("unexpected error {other}"),
-    }
-    let msg = err.to_string();
-    assert!(msg.contains("record #3"), "{msg}");
-    assert!(msg.contains("grace audit verify"), "{msg}");
-    assert!(msg.contains("move it aside"), "{msg}");
-    // Nothing was cut: the file is as it was.
-    assert_eq!(std::fs::read(&path).expect("read"), bytes);
-
     let report = verify(&path).expect("verify");
     let bad = report.first_bad.clone().expect("bad record");
     assert_eq!((bad.seq, bad.offset, bad.torn_tail), (3, offsets[3], false));
     assert!(bad.reason.contains("checksum"), "{report}");
     assert_eq!(report.records, 3);
     assert!(report.to_string().contains("record #3"));
+    assert!(
+        report.to_string().contains("sets the file aside"),
+        "{report}"
+    );
+
+    let log = AuditLog::open(&path, &config(FsyncPolicy::Group)).expect("opens all the same");
+    let aside = log.set_aside().expect("set aside").clone();
+    assert_eq!(
+        (aside.first_bad_seq, aside.first_bad_offset),
+        (3, offsets[3])
+    );
+    assert_eq!(aside.previous_records, 3);
+    let last_good = &bytes[offsets[2] as usize..offsets[3] as usize];
+    use sha2::Digest;
+    assert_eq!(
+        aside.previous_last_hash,
+        hex::encode(sha2::Sha256::digest(last_good))
+    );
+    // Kept, byte for byte, beside the new log.
+    assert_eq!(aside.previous_file.parent(), Some(d.path()));
+    let name = aside
+        .previous_file
+        .file_name()
+        .expect("name")
+        .to_string_lossy();
+    assert!(name.starts_with("audit.log.damaged-"), "{name}");
+    assert_eq!(std::fs::read(&aside.previous_file).expect("kept"), bytes);
+
+    log.append("after.restart", json!({})).expect("append");
+    log.sync().expect("sync");
+    let records = read_all(&path).expect("the new chain is intact");
+    let kinds: Vec<_> = records.iter().map(|r| r.kind.as_str()).collect();
+    assert_eq!(kinds, ["audit.chain_restarted", "after.restart"]);
+    assert_eq!(records[0].seq, 0);
+    assert_eq!(
+        records[0].data["previous_file"],
+        json!(aside.previous_file.display().to_string())
+    );
+    assert_eq!(records[0].data["first_bad_seq"], json!(3));
+    drop(log);
+
+    let chain = verify_chain(&path).expect("verify chain");
+    assert!(chain.ok(), "{chain}");
+    assert_eq!(chain.set_aside.len(), 1);
+    assert!(chain.set_aside[0].linked());
+    let text = chain.to_string();
+    assert!(
+        text.contains("OK: ") && text.contains("SET ASIDE: "),
+        "{text}"
+    );
+    assert!(text.contains("record #3"), "{text}");
+
+    // A reopen finds an intact chain: nothing more is set aside.
+    let again = AuditLog::open(&path, &config(FsyncPolicy::Group)).expect("reopen");
+    assert!(again.set_aside().is_none());
+    assert_eq!(again.len(), 2);
 }
 
 #[test]

@@ -152,5 +152,5 @@ fn audit_verify_reports_ok_with_the_count_or_the_first_bad_record() {
     let text = String::from_utf8(out).expect("utf8");
     assert!(text.starts_with("BAD"), "{text}");
     assert!(text.contains("record #0 at byte 0"), "{text}");
-    assert!(text.contains("move it aside"), "{text}");
+    assert!(text.contains("sets the file aside"), "{text}");
 }

@@ -1,5 +1,6 @@
 //! The audit log writer: appends hash-chained records, repairs a torn tail at open, and
-//! refuses to continue over corruption. (Format and policies: see the module docs.)
+//! sets a damaged log aside at open (`aside.rs`). (Format and policies: see the module
+//! docs.)
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -12,6 +13,7 @@ use parking_lot::Mutex;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use super::aside::{SetAside, CHAIN_RESTARTED};
 use super::config::{AuditConfig, FsyncPolicy};
 use super::record::{self, Cursor, Problem, MAX_PAYLOAD};
 use super::sync::Syncer;
@@ -33,8 +35,8 @@ pub enum AuditError {
     #[error(
         "audit log {path}: record #{seq} at byte {offset} is bad ({reason}); the records \
          from there on cannot be trusted, so Grace will not append after them. Run `grace \
-         audit verify` for details, then keep the file for investigation and move it aside \
-         (e.g. `mv {path} {path}.corrupt`) to start a new log"
+         audit verify` for details; restarting serve sets the file aside (kept for \
+         investigation) and starts a new chain linked to its last good record"
     )]
     Corrupt {
         /// The file.
@@ -83,6 +85,7 @@ pub struct AuditLog {
     policy: FsyncPolicy,
     writer: Mutex<Writer>,
     syncer: Arc<Syncer>,
+    set_aside: Option<SetAside>,
 }
 
 struct Writer {
@@ -268,9 +271,32 @@ fn check_and_repair(
 }
 
 impl AuditLog {
-    /// Opens (creating) the log at `path`: checks every record, cuts a torn tail (and
-    /// records that it did), and fails on corruption before the tail.
+    /// Opens (creating) the log at `path`: checks every record and cuts a torn tail (and
+    /// records that it did). Damage before the tail sets the file aside and starts a
+    /// new chain linked to it ([`AuditLog::set_aside`]).
     pub fn open(path: &Path, config: &AuditConfig) -> Result<AuditLog, AuditError> {
+        match AuditLog::open_chain(path, config) {
+            Err(AuditError::Corrupt { .. }) => {
+                let aside = super::aside::set_aside(path)?;
+                let mut log = AuditLog::open_chain(path, config)?;
+                if let Some((a, written)) = aside {
+                    if !written {
+                        log.append_durable(CHAIN_RESTARTED, json!(a))?;
+                    }
+                    log.set_aside = Some(a);
+                }
+                Ok(log)
+            }
+            r => r,
+        }
+    }
+
+    /// The damaged log this open set aside, if it did.
+    pub fn set_aside(&self) -> Option<&SetAside> {
+        self.set_aside.as_ref()
+    }
+
+    fn open_chain(path: &Path, config: &AuditConfig) -> Result<AuditLog, AuditError> {
         let existed = path.exists();
         let file = OpenOptions::new()
             .read(true)
@@ -298,6 +324,7 @@ impl AuditLog {
             policy: config.fsync,
             writer: Mutex::new(writer),
             syncer,
+            set_aside: None,
         };
         if cut {
             let t = log.syncer.note_write();

@@ -36,9 +36,14 @@
 //! off; the cut bytes are kept in `audit.log.torn-<time>-<offset>`, the cut is logged, and
 //! an `audit.torn_tail_cut` record says what was removed. Every record before it is kept.
 //! Damage anywhere else (a bad checksum with good records after it, a broken chain, a
-//! sequence gap) is never repaired silently: open fails with [`AuditError::Corrupt`],
-//! naming the record and how to recover. [`verify`] (`grace audit verify`) reports the
-//! first bad record, its byte offset and the reason, without changing the file.
+//! sequence gap) is never repaired silently, and never keeps serve from starting: the
+//! file is set aside as `audit.log.damaged-<time>` (kept, never deleted) and a new chain
+//! starts whose first record, `audit.chain_restarted`, names it, its last good hash and
+//! its first bad record ([`SetAside`]); serve raises a critical alert and opens an
+//! `audit_log_damaged` incident ([`announce_set_aside`]). [`verify`] reports the first
+//! bad record of one file, its byte offset and the reason, without changing the file;
+//! [`verify_chain`] (`grace audit verify`) also checks every set-aside log the chain
+//! names, and that it still holds exactly what was set aside.
 //!
 //! # Several writers
 //!
@@ -47,12 +52,16 @@
 //! same chain. Readers ([`verify`], [`read_all`]) take a shared lock and never see a
 //! half-written record.
 
+mod aside;
 mod config;
 mod log;
 mod record;
 mod sync;
 mod verify;
 
+pub use aside::{
+    announce_set_aside, verify_chain, ChainReport, SetAside, SetAsideCheck, CHAIN_RESTARTED,
+};
 pub use config::{AuditConfig, FsyncPolicy};
 pub use log::{read_all, AuditError, AuditLog};
 pub use record::AuditRecord;

@@ -74,9 +74,9 @@ impl fmt::Display for VerifyReport {
                 } else {
                     write!(
                         f,
-                        "\nThe records from there on cannot be trusted and serve will not \
-                         start on this log. Keep the file for investigation and move it \
-                         aside (e.g. `mv {path} {path}.corrupt`) to start a new log."
+                        "\nThe records from there on cannot be trusted. `grace serve` sets \
+                         the file aside at start-up ({path}.damaged-<time>, kept for \
+                         investigation) and starts a new chain linked to its last good record."
                     )
                 }
             }

@@ -4,6 +4,11 @@
 //! Every change is a read-modify-write under a short flock on `.state.json.lock`, so a
 //! `grace stop` and a watchdog recording a restart never overwrite each other, and the
 //! write itself is atomic (temporary file, fsync, rename): a reader never sees a torn file.
+//!
+//! Every write also leaves a copy in `state.json.last-good`. When `state.json` cannot be
+//! read (emptied, garbage, hand-edited), readers say so ([`KillSwitch::unreadable`]) and
+//! take the switch as it was last known from that copy; with no copy the switch is
+//! taken as clear, with a loud warning. The next change rewrites `state.json` whole.
 
 use serde::{Deserialize, Serialize};
 
@@ -39,6 +44,11 @@ pub struct KillSwitch {
     /// previous one was killed can find and stop it.
     #[serde(default)]
     pub child: Option<ChildRecord>,
+    /// Set only when `state.json` could not be read ([`KillSwitch::read_last_known`]):
+    /// the file and the error. The other fields are then the last known content. Never
+    /// written to `state.json`.
+    #[serde(default, skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub unreadable: Option<String>,
 }
 
 /// A child process of the watchdog, identified beyond its pid so a reused pid is not
@@ -69,6 +79,7 @@ impl Default for KillSwitch {
             switch_changed_by: None,
             switch_changed_at: None,
             child: None,
+            unreadable: None,
         }
     }
 }
@@ -89,9 +100,31 @@ impl KillSwitch {
         })
     }
 
+    /// The last content written, from `state.json.last-good`; `None` when that copy is
+    /// missing or unreadable too.
+    pub fn last_good(paths: &StatePaths) -> Option<KillSwitch> {
+        let bytes = std::fs::read(paths.state_json_last_good()).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// Reads `state.json`, never failing: when it cannot be read, the last known content
+    /// (`state.json.last-good`, else the default: switch clear) with
+    /// [`unreadable`](KillSwitch::unreadable) naming the file and the error.
+    pub fn read_last_known(paths: &StatePaths) -> KillSwitch {
+        match KillSwitch::read(paths) {
+            Ok(s) => s,
+            Err(e) => KillSwitch {
+                unreadable: Some(e.to_string()),
+                ..KillSwitch::last_good(paths).unwrap_or_default()
+            },
+        }
+    }
+
     /// Changes `state.json` with `f` under the update lock, stamping `timestamp` and
-    /// `updated_by`; returns the new content. A corrupt file is replaced by the default
-    /// with the switch set, so that damage never starts a serve an operator stopped.
+    /// `updated_by`; returns the new content. A `state.json` that does not parse is
+    /// replaced whole: its last known content (`state.json.last-good`) is changed, or,
+    /// with no copy, the default with the switch clear, recorded as changed by
+    /// `state.json unreadable` and warned about.
     pub fn update(
         paths: &StatePaths,
         updated_by: &str,
@@ -101,15 +134,29 @@ impl KillSwitch {
         let _lock = StateLock::wait(&lock_path)?;
         let mut s = match KillSwitch::read(paths) {
             Ok(s) => s,
-            Err(StateError::Corrupt { .. }) => KillSwitch {
-                manual_shutdown: true,
-                ..KillSwitch::default()
+            Err(e @ StateError::Corrupt { .. }) => match KillSwitch::last_good(paths) {
+                Some(s) => {
+                    tracing::warn!(error = %e, switch = s.manual_shutdown,
+                        "state.json unreadable: rewriting it from state.json.last-good");
+                    s
+                }
+                None => {
+                    tracing::error!(error = %e,
+                        "state.json unreadable and no state.json.last-good: \
+                         rewriting it with the kill switch CLEAR");
+                    KillSwitch {
+                        switch_changed_by: Some("state.json unreadable".to_owned()),
+                        switch_changed_at: Some(crate::time::rfc3339(crate::time::now())),
+                        ..KillSwitch::default()
+                    }
+                }
             },
             Err(e) => return Err(e),
         };
         f(&mut s);
         s.timestamp = crate::time::rfc3339(crate::time::now());
         s.updated_by = updated_by.to_owned();
+        s.unreadable = None;
         s.write(paths)?;
         Ok(s)
     }
@@ -137,7 +184,9 @@ impl KillSwitch {
             reason: e.to_string(),
         })?;
         bytes.push(b'\n');
-        atomic_write(&path, &bytes).map_err(|e| StateError::io(path, "write", e))
+        atomic_write(&path, &bytes).map_err(|e| StateError::io(path, "write", e))?;
+        let copy = paths.state_json_last_good();
+        atomic_write(&copy, &bytes).map_err(|e| StateError::io(copy, "write", e))
     }
 }
 
@@ -160,13 +209,50 @@ mod tests {
     }
 
     #[test]
-    fn corrupt_file_is_reported_and_update_fails_safe() {
+    fn unreadable_file_is_reported_keeps_the_last_known_switch_and_is_rewritten_whole() {
+        for garbage in [&b""[..], b"{\"manual_shu", b"\x00\xffnot json"] {
+            let d = tempfile::tempdir().expect("tempdir");
+            let paths = StatePaths::new(d.path());
+            KillSwitch::set_manual_shutdown(&paths, true, "grace stop").expect("set");
+            std::fs::write(paths.state_json(), garbage).expect("damage");
+            let err = KillSwitch::read(&paths).expect_err("corrupt");
+            assert!(err.to_string().contains("state.json"), "{err}");
+
+            let known = KillSwitch::read_last_known(&paths);
+            let why = known.unreadable.as_deref().expect("says unreadable");
+            assert!(
+                why.contains(&paths.state_json().display().to_string()),
+                "{why}"
+            );
+            assert!(known.manual_shutdown, "the switch as last written");
+            assert_eq!(known.switch_changed_by.as_deref(), Some("grace stop"));
+
+            let s =
+                KillSwitch::update(&paths, "watchdog", |s| s.restart_count += 1).expect("update");
+            assert!(s.manual_shutdown);
+            let back = KillSwitch::read(&paths).expect("rewritten whole");
+            assert_eq!(back, s);
+            assert_eq!(back.switch_changed_by.as_deref(), Some("grace stop"));
+            let text = std::fs::read_to_string(paths.state_json()).expect("read");
+            assert!(!text.contains("unreadable"), "{text}");
+        }
+    }
+
+    #[test]
+    fn unreadable_file_without_a_copy_is_taken_as_clear_and_says_who() {
         let d = tempfile::tempdir().expect("tempdir");
         let paths = StatePaths::new(d.path());
-        std::fs::write(paths.state_json(), b"{\"manual_shu").expect("write");
-        let err = KillSwitch::read(&paths).expect_err("corrupt");
-        assert!(err.to_string().contains("state.json"), "{err}");
+        std::fs::write(paths.state_json(), b"").expect("empty");
+        let known = KillSwitch::read_last_known(&paths);
+        assert!(known.unreadable.is_some());
+        assert!(!known.manual_shutdown);
         let s = KillSwitch::update(&paths, "watchdog", |_| {}).expect("update");
-        assert!(s.manual_shutdown);
+        assert!(!s.manual_shutdown);
+        assert_eq!(
+            s.switch_changed_by.as_deref(),
+            Some("state.json unreadable")
+        );
+        assert_eq!(KillSwitch::read(&paths).expect("rewritten"), s);
+        assert_eq!(KillSwitch::last_good(&paths), Some(s));
     }
 }

@@ -9,9 +9,15 @@ pub struct StatePaths {
 }
 
 impl StatePaths {
-    /// The layout under `root`.
+    /// The layout under `root`, made absolute against the working directory once,
+    /// here: every path below is then absolute, so a path built from one of them
+    /// (`root().join(..)`) never gets the root joined a second time, and a later change
+    /// of working directory does not move the state.
     pub fn new(root: impl Into<PathBuf>) -> StatePaths {
-        StatePaths { root: root.into() }
+        let root = root.into();
+        StatePaths {
+            root: std::path::absolute(&root).unwrap_or(root),
+        }
     }
 
     /// Chooses the state directory: `--state-dir`, else `GRACE_STATE_DIR`, else
@@ -52,6 +58,11 @@ impl StatePaths {
     /// `state.json`: the kill switch.
     pub fn state_json(&self) -> PathBuf {
         self.root.join("state.json")
+    }
+    /// `state.json.last-good`: a copy of the last `state.json` written, what the switch
+    /// was when `state.json` cannot be read.
+    pub fn state_json_last_good(&self) -> PathBuf {
+        self.root.join("state.json.last-good")
     }
     /// `serve.json`: pid, port, started_at of the running serve.
     pub fn serve_json(&self) -> PathBuf {

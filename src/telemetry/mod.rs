@@ -6,5 +6,5 @@ mod logging;
 mod metrics;
 
 pub use histogram::Histogram;
-pub use logging::{init, LogGuard};
+pub use logging::{dropped_stderr_writes, init, write_stderr, LogGuard, StderrSink};
 pub use metrics::{report_once, spawn_reporter};

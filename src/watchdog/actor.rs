@@ -203,16 +203,27 @@ impl Actor {
         let ks = match KillSwitch::read(&self.opts.paths) {
             Ok(ks) => ks,
             Err(e) => {
-                // A switch that cannot be read keeps serve as it is: never start what an
-                // operator may have stopped, never stop what may be wanted.
+                // A switch that cannot be read is as it was last written (the copy in
+                // state.json.last-good), else as this watchdog last knew it.
+                let known = KillSwitch::last_good(&self.opts.paths);
+                let from = if known.is_some() {
+                    "state.json.last-good"
+                } else {
+                    "memory"
+                };
+                let on = known
+                    .as_ref()
+                    .map_or(self.manual_shutdown, |k| k.manual_shutdown);
                 self.log.record(
                     Level::Error,
                     "kill_switch.unreadable",
-                    json!({"error": e.to_string()}),
+                    json!({"error": e.to_string(), "manual_shutdown": on, "from": from}),
                 );
+                self.manual_shutdown = on;
                 return KillSwitch {
-                    manual_shutdown: self.manual_shutdown,
-                    ..KillSwitch::default()
+                    manual_shutdown: on,
+                    unreadable: Some(e.to_string()),
+                    ..known.unwrap_or_default()
                 };
             }
         };

@@ -1,10 +1,16 @@
 //! `watchdog.log`: the watchdog's own records, one JSON object per line
 //! (`{"timestamp", "level", "event", "watchdog_pid", ...fields}`), appended with one
 //! write per line so concurrent writers never interleave inside a record.
+//!
+//! A foreground watchdog also echoes every record to stderr. Stderr may fail at any
+//! time (a closed pipe, a hung-up terminal): such writes are dropped and counted
+//! ([`crate::telemetry::dropped_stderr_writes`]), and the first loss is recorded in the
+//! file, never a panic.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::Mutex;
 use serde_json::{Map, Value};
@@ -37,7 +43,8 @@ impl Level {
 pub struct EventLog {
     file: Mutex<File>,
     path: PathBuf,
-    echo: bool,
+    echo: AtomicBool,
+    echo_failed: AtomicBool,
 }
 
 impl EventLog {
@@ -58,15 +65,21 @@ impl EventLog {
         Ok(EventLog {
             file: Mutex::new(file),
             path: path.to_path_buf(),
-            echo: false,
+            echo: AtomicBool::new(false),
+            echo_failed: AtomicBool::new(false),
         })
     }
 
     /// Also writes every record to stderr (a foreground watchdog: the terminal or the
     /// journal sees what the file gets).
-    pub fn with_echo(mut self, on: bool) -> EventLog {
-        self.echo = on;
+    pub fn with_echo(self, on: bool) -> EventLog {
+        self.set_echo(on);
         self
+    }
+
+    /// Turns the echo to stderr on or off (off once the terminal is gone).
+    pub fn set_echo(&self, on: bool) {
+        self.echo.store(on, Ordering::Relaxed);
     }
 
     /// The file.
@@ -75,9 +88,33 @@ impl EventLog {
     }
 
     /// Appends one record: `event` with `fields` (an object; other values go under
-    /// `data`). Also emits it as a tracing event. A failed write is reported on tracing
-    /// only: losing a log line must never stop the watchdog.
+    /// `data`). Also emits it as a tracing event, and echoes it to stderr when asked. A
+    /// failed write is reported on tracing (the file) or counted (stderr) only: losing a
+    /// log line must never stop the watchdog.
     pub fn record(&self, level: Level, event: &str, fields: Value) {
+        let buf = Self::line(level, event, fields);
+        let line = String::from_utf8_lossy(&buf[..buf.len() - 1]);
+        match level {
+            Level::Info => tracing::info!(target: "grace::watchdog", event, record = %line),
+            Level::Warn => tracing::warn!(target: "grace::watchdog", event, record = %line),
+            Level::Error => tracing::error!(target: "grace::watchdog", event, record = %line),
+        }
+        if self.echo.load(Ordering::Relaxed) {
+            if let Err(e) = crate::telemetry::write_stderr(&buf) {
+                if !self.echo_failed.swap(true, Ordering::Relaxed) {
+                    self.append(&Self::line(
+                        Level::Warn,
+                        "watchdog.output_lost",
+                        serde_json::json!({"error": e.to_string(),
+                            "effect": "records still go to this file; later stderr failures are only counted (dropped_stderr_writes)"}),
+                    ));
+                }
+            }
+        }
+        self.append(&buf);
+    }
+
+    fn line(level: Level, event: &str, fields: Value) -> Vec<u8> {
         let mut m = Map::new();
         m.insert(
             "timestamp".into(),
@@ -93,18 +130,13 @@ impl EventLog {
                 m.insert("data".into(), other);
             }
         }
-        let line = Value::Object(m).to_string();
-        match level {
-            Level::Info => tracing::info!(target: "grace::watchdog", event, record = %line),
-            Level::Warn => tracing::warn!(target: "grace::watchdog", event, record = %line),
-            Level::Error => tracing::error!(target: "grace::watchdog", event, record = %line),
-        }
-        if self.echo {
-            eprintln!("{line}");
-        }
-        let mut buf = line.into_bytes();
+        let mut buf = Value::Object(m).to_string().into_bytes();
         buf.push(b'\n');
-        if let Err(e) = self.file.lock().write_all(&buf) {
+        buf
+    }
+
+    fn append(&self, buf: &[u8]) {
+        if let Err(e) = self.file.lock().write_all(buf) {
             tracing::error!(error = %e, path = %self.path.display(), "cannot append to watchdog.log");
         }
     }

@@ -35,7 +35,9 @@
 //!   its own child, so its exit is always seen at once.
 //!
 //! Signals: SIGTERM/SIGINT stop serve gracefully and end the watchdog (exit 0); SIGUSR1
-//! re-reads the kill switch; SIGHUP restarts serve. Under systemd (`NOTIFY_SOCKET`) it
+//! re-reads the kill switch; SIGHUP restarts serve, except when the watchdog's terminal
+//! hung up (it then stops echoing and keeps supervising); SIGPIPE is caught, and a
+//! failed write to stderr is dropped and counted, never fatal. Under systemd (`NOTIFY_SOCKET`) it
 //! sends `READY=1`, `STATUS=...`, and `WATCHDOG=1` at half of `WATCHDOG_USEC`, the latter
 //! only while the actor answers.
 //!

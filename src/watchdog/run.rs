@@ -60,9 +60,17 @@ pub fn serve_argv(
     Ok(argv)
 }
 
+/// Whether this process has a controlling terminal now.
+fn has_terminal() -> bool {
+    std::fs::File::open("/dev/tty").is_ok()
+}
+
 /// Runs the watchdog until SIGTERM or SIGINT (serve is then stopped gracefully and the
-/// result is `Ok`). Signals: SIGUSR1 re-reads the kill switch, SIGHUP restarts serve.
-/// Refuses to run when another watchdog holds `watchdog.lock`.
+/// result is `Ok`). Signals: SIGUSR1 re-reads the kill switch, SIGHUP restarts serve
+/// (`grace restart`), except when it comes from the watchdog's terminal going away:
+/// then the watchdog stops echoing to it and goes on supervising. SIGPIPE is caught, so
+/// a closed stdout or stderr only makes writes fail (dropped and counted, see
+/// [`EventLog`]). Refuses to run when another watchdog holds `watchdog.lock`.
 pub async fn run(opts: WatchOptions) -> Result<(), WatchdogError> {
     let detached = std::env::var_os(DETACH_ENV).is_some();
     if detached {
@@ -77,6 +85,8 @@ pub async fn run(opts: WatchOptions) -> Result<(), WatchdogError> {
     let mut int = signal(SignalKind::interrupt()).map_err(setup("SIGINT handler"))?;
     let mut usr1 = signal(SignalKind::user_defined1()).map_err(setup("SIGUSR1 handler"))?;
     let mut hup = signal(SignalKind::hangup()).map_err(setup("SIGHUP handler"))?;
+    let mut pipe = signal(SignalKind::pipe()).map_err(setup("SIGPIPE handler"))?;
+    let mut terminal = !detached && has_terminal();
     opts.paths
         .create()
         .map_err(|e| crate::state::StateError::io(opts.paths.root(), "create", e))?;
@@ -128,7 +138,21 @@ pub async fn run(opts: WatchOptions) -> Result<(), WatchdogError> {
             _ = term.recv() => { stopped_by = Some("SIGTERM"); break }
             _ = int.recv() => { stopped_by = Some("SIGINT"); break }
             _ = usr1.recv() => handle.reload().await,
+            _ = pipe.recv() => {}
             _ = hup.recv() => {
+                if terminal && !has_terminal() {
+                    // The terminal hung up: nobody reads our echo any more, and nobody
+                    // asked for a restart. Keep supervising.
+                    terminal = false;
+                    log.set_echo(false);
+                    log.record(
+                        Level::Warn,
+                        "watchdog.terminal_lost",
+                        json!({"effect": "echo to stderr off; still supervising",
+                               "dropped_stderr_writes": crate::telemetry::dropped_stderr_writes()}),
+                    );
+                    continue;
+                }
                 let h = handle.clone();
                 tokio::spawn(async move { h.restart_serve().await });
             }
@@ -149,6 +173,10 @@ pub async fn run(opts: WatchOptions) -> Result<(), WatchdogError> {
     {
         let _ = std::fs::remove_file(&pid_file);
     }
-    log.record(Level::Info, "watchdog.stopped", json!({}));
+    log.record(
+        Level::Info,
+        "watchdog.stopped",
+        json!({"dropped_stderr_writes": crate::telemetry::dropped_stderr_writes()}),
+    );
     Ok(())
 }

@@ -69,11 +69,7 @@ fn pid_file(path: &std::path::Path) -> Option<u32> {
 /// Gathers the status of the state directory `paths`; `sample` is how long CPU use is
 /// measured over (sysinfo needs two readings).
 pub async fn gather(paths: &StatePaths, sample: Duration) -> StatusReport {
-    let kill_switch = KillSwitch::read(paths).unwrap_or_else(|_| KillSwitch {
-        manual_shutdown: true,
-        updated_by: "unreadable state.json".to_owned(),
-        ..KillSwitch::default()
-    });
+    let kill_switch = KillSwitch::read_last_known(paths);
     let wd_pid = lock_holder(&paths.watchdog_lock()).or_else(|| pid_file(&paths.watchdog_pid()));
     let info = ServeInfo::read(paths).ok().flatten();
     let serve_pid = lock_holder(&paths.serve_lock())
@@ -261,6 +257,9 @@ pub fn render(r: &StatusReport) -> String {
     };
     let ks = &r.kill_switch;
     let _ = writeln!(s, "state dir:    {}", r.state_dir.display());
+    if let Some(e) = &ks.unreadable {
+        let _ = writeln!(s, "kill switch:  unreadable ({e}); as last known:");
+    }
     let _ = writeln!(
         s,
         "kill switch:  {} (changed by {}, {})",
