@@ -1,15 +1,19 @@
 //! A repair of the real `grace serve` by the watchdog becomes an incident: SIGKILLed or
 //! SIGSTOPped, serve is replaced, and the next serve records one `serve` incident,
 //! resolved `recovered_by_restart`, with its MTTR; restarts after it never duplicate it.
+//! A crash loop that ends in a pause and a healthy start is one repair too.
 
 mod watchdog_support;
 
 use std::time::Duration;
 
+use grace::audit::{AuditConfig, AuditLog};
+use grace::incident::{import_watchdog_repairs, IncidentStore, IncidentsConfig};
 use grace::state::ServeInfo;
+use grace::watchdog::incident_record::{read_repairs, repairs_path, Cause};
 use nix::sys::signal::Signal;
 use serde_json::Value;
-use watchdog_support::{poll, signal, Instance};
+use watchdog_support::{fake_serve_main, poll, signal, Instance};
 
 const SECS: Duration = Duration::from_secs(10);
 const FAST: &str = r#"check_interval = "100ms"
@@ -22,17 +26,21 @@ fn serve_info(inst: &Instance) -> Option<ServeInfo> {
     ServeInfo::read(&inst.paths).ok().flatten()
 }
 
-fn healthy(info: &ServeInfo) -> bool {
+fn get(info: &ServeInfo, path: &str) -> Option<grace::alerts::http::HttpAnswer> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("rt");
     rt.block_on(grace::alerts::http::get(
         info.health_addr(),
-        "/health",
+        path,
         Duration::from_secs(1),
     ))
-    .is_ok_and(|a| a.status == 200)
+    .ok()
+}
+
+fn healthy(info: &ServeInfo) -> bool {
+    get(info, "/health").is_some_and(|a| a.status == 200)
 }
 
 /// The `serve` incidents `grace incidents --json` lists.
@@ -95,6 +103,16 @@ fn a_sigkilled_serve_becomes_one_resolved_serve_incident_and_stays_one() {
     assert_eq!(inc["details"]["watchdog_repair"]["signal"], "SIGKILL");
     assert_eq!(inc["details"]["watchdog_repair"]["new_pid"], second.pid);
     assert_eq!(inst.events_named("watchdog.repair_recorded").len(), 1);
+    // The running serve's API lists it like any incident.
+    let api = get(&second, "/api/incidents").expect("GET /api/incidents");
+    let doc: Value = serde_json::from_slice(&api.body).expect("json");
+    let listed = doc["incidents"].as_array().expect("incidents");
+    assert!(
+        listed
+            .iter()
+            .any(|i| i["incident_id"] == inc["incident_id"]),
+        "{doc}"
+    );
 
     // A restart that is not a fault (SIGHUP to the watchdog) imports nothing new.
     signal(_w.id(), Signal::SIGHUP);
@@ -134,4 +152,65 @@ fn a_hung_serve_becomes_a_serve_hang_incident() {
         inc["details"]["watchdog_repair"]["reason"],
         "hung: health probe failed"
     );
+}
+
+/// Entry of the fake serve process (this binary re-executed by the watchdog).
+#[test]
+fn fake_serve_entry() {
+    if fake_serve_main() {
+        return;
+    }
+    assert!(std::env::var_os(watchdog_support::FAKE_SERVE).is_none());
+}
+
+#[test]
+fn a_crash_loop_ended_by_a_healthy_start_is_one_serve_crash_loop_incident() {
+    let inst = Instance::new("");
+    let dir = inst.root().display().to_string();
+    // The first two starts exit 1; the third is a (fake) serve that answers /health.
+    let script = format!(
+        "if [ $(cat {dir}/fails 2>/dev/null | wc -l) -ge 2 ]; then exec \"$0\" \"$@\"; fi; \
+         echo x >> {dir}/fails; exit 1"
+    );
+    let exe = std::env::current_exe().expect("exe").display().to_string();
+    let cfg = format!(
+        "[watchdog]\ncommand = [\"sh\", \"-c\", {script:?}, {exe:?}, \"--exact\", \
+         \"fake_serve_entry\", \"--nocapture\", \"--test-threads=1\", {dir:?}]\n\
+         health_check = true\ncheck_interval = \"100ms\"\nhealth_timeout = \"100ms\"\n\
+         min_uptime = \"200ms\"\nmax_consecutive_failures = 2\n\
+         pause_after_failures = \"300ms\"\nbackoff_initial = \"10ms\"\nstop_timeout = \"1s\"\n"
+    );
+    std::fs::write(&inst.config, cfg).expect("config");
+    let _w = inst.watch();
+    let path = repairs_path(&inst.paths);
+    assert!(
+        poll(SECS, || read_repairs(&path)
+            .is_ok_and(|(r, _)| r.len() == 1)),
+        "{:?}",
+        inst.events()
+    );
+    let (repairs, _) = read_repairs(&path).expect("read");
+    let r = &repairs[0];
+    assert_eq!(r.cause, Cause::CrashLoop, "{r:?}");
+    assert_eq!(r.reason, "exited with status 1");
+    assert_eq!(r.exit_code, Some(1));
+    assert_eq!(r.failed_starts, 1);
+    assert_eq!(inst.events_named("watchdog.crash_loop").len(), 1);
+
+    let audit = AuditLog::open(&inst.paths.audit_log(), &AuditConfig::default()).expect("audit");
+    let store = IncidentStore::load(
+        &inst.paths.incidents(),
+        std::sync::Arc::new(audit),
+        &IncidentsConfig::default(),
+    )
+    .expect("store");
+    assert_eq!(
+        import_watchdog_repairs(&store, &inst.paths).expect("import"),
+        1
+    );
+    let inc = &store.for_component("serve", 5)[0];
+    assert_eq!(inc.failure_mode, "serve_crash_loop");
+    // Detected at the first exit; recovered after the pause.
+    let mttr = inc.mttr_seconds.expect("mttr");
+    assert!((0.3..10.0).contains(&mttr), "{inc:?}");
 }
