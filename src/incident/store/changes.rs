@@ -91,7 +91,7 @@ impl IncidentStore {
         })
     }
 
-    pub(super) fn update(
+    fn update(
         &self,
         id: &str,
         kind: &str,
