@@ -107,6 +107,7 @@ pub async fn run(opts: ServeOptions) -> Result<i32, ServeError> {
         .map_err(|e| StateError::io(opts.paths.root().to_path_buf(), "create", e))?;
     let _lock = StateLock::acquire(&opts.paths.serve_lock(), "a serve")?;
     let system: Arc<System> = System::open(Arc::new(opts.loaded.config.clone()), opts.paths)?;
+    crate::incident::import_watchdog_repairs_logged(&system.incidents, &system.paths);
     tracing::info!(
         state_dir = %system.paths.root().display(),
         config = %opts.loaded.source.display(),

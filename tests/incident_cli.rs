@@ -66,6 +66,7 @@ fn the_table_lists_incidents_with_mttr_and_ends_with_the_summary() {
     assert!(lines[0].starts_with("ID"), "{text}");
     for h in [
         "STATUS",
+        "REASON",
         "TRIGGER",
         "COMPONENT",
         "PLAYBOOK",
@@ -77,17 +78,24 @@ fn the_table_lists_incidents_with_mttr_and_ends_with_the_summary() {
     let first: Vec<&str> = lines[1].split_whitespace().collect();
     assert_eq!(first[0], resolved);
     assert_eq!(
-        &first[1..5],
-        ["resolved", "heartbeat_failure", "worker", "restart_kernel"]
+        &first[1..6],
+        [
+            "resolved",
+            "verified",
+            "heartbeat_failure",
+            "worker",
+            "restart_kernel"
+        ]
     );
-    assert!(first[5].ends_with('s'), "MTTR column: {text}");
-    assert_eq!(first[6], "2");
+    assert!(first[6].ends_with('s'), "MTTR column: {text}");
+    assert_eq!(first[7], "2");
     let second: Vec<&str> = lines[2].split_whitespace().collect();
     assert_eq!(
         second,
         [
             open.as_str(),
             "open",
+            "-",
             "resource_spike",
             "host",
             "-",

@@ -1,5 +1,5 @@
 //! The incident store on real files: deduplication and occurrences, MTTR and the
-//! summary, a torn last line, reloading open incidents, ids, audit records.
+//! summary, a torn last line, reloading open incidents (as orphans), ids, audit records.
 
 use std::collections::HashSet;
 use std::io::Write;
@@ -227,7 +227,7 @@ fn a_torn_last_line_is_tolerated_by_readers_and_cut_by_the_writer() {
 }
 
 #[test]
-fn reopening_the_store_reloads_open_incidents_and_keeps_dedup() {
+fn reopening_the_store_reloads_open_incidents_as_orphans() {
     let d = tempfile::tempdir().expect("tempdir");
     let (open_id, closed_id) = {
         let store = store_in(d.path(), FsyncPolicy::Group);
@@ -247,17 +247,15 @@ fn reopening_the_store_reloads_open_incidents_and_keeps_dedup() {
     let open = store.open_incidents();
     assert_eq!(open.len(), 1);
     assert_eq!(open[0].incident_id, open_id);
-    assert_eq!(
-        store
-            .open(draft("heartbeat_failure", "worker"))
-            .expect("open"),
-        Opened::Repeat {
-            incident_id: open_id.clone(),
-            occurrences: 2
-        }
-    );
-    assert_eq!(store.summary().total, 2);
-    assert_eq!(store.recent(10).len(), 2);
+    assert_eq!(store.orphans(), open);
+    // No one works on the orphan: a new occurrence opens a new incident.
+    let again = store
+        .open(draft("heartbeat_failure", "worker"))
+        .expect("open");
+    assert!(again.is_new(), "{again:?}");
+    assert_ne!(again.incident_id(), open_id);
+    assert_eq!(store.summary().total, 3);
+    assert_eq!(store.recent(10).len(), 3);
     assert_eq!(
         store.get(&closed_id).expect("get").expect("found").status,
         IncidentStatus::Resolved

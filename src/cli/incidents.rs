@@ -1,4 +1,5 @@
-//! `grace incidents [--json] [--open]`: incidents with MTTR, then a summary line.
+//! `grace incidents [--json] [--open]`: incidents with why they were closed and their
+//! MTTR, then a summary line.
 
 use std::io::Write;
 
@@ -8,9 +9,10 @@ use serde_json::json;
 use crate::incident::{format_seconds, read_journal, summarize, Incident};
 use crate::state::StatePaths;
 
-const HEADERS: [&str; 7] = [
+const HEADERS: [&str; 8] = [
     "ID",
     "STATUS",
+    "REASON",
     "TRIGGER",
     "COMPONENT",
     "PLAYBOOK",
@@ -18,10 +20,12 @@ const HEADERS: [&str; 7] = [
     "OCCURRENCES",
 ];
 
-fn row(i: &Incident) -> [String; 7] {
+fn row(i: &Incident) -> [String; 8] {
     [
         i.incident_id.clone(),
         i.status.to_string(),
+        i.closed_reason
+            .map_or_else(|| "-".to_owned(), |r| r.to_string()),
         i.trigger.clone(),
         i.component.clone(),
         i.playbook.clone().unwrap_or_else(|| "-".to_owned()),
@@ -65,7 +69,7 @@ pub fn incidents(
         };
         writeln!(out, "no {what} in {}", paths.incidents().display())?;
     } else {
-        let rows: Vec<[String; 7]> = shown.iter().map(|i| row(i)).collect();
+        let rows: Vec<[String; 8]> = shown.iter().map(|i| row(i)).collect();
         let mut widths = HEADERS.map(str::len);
         for r in &rows {
             for (w, cell) in widths.iter_mut().zip(r) {

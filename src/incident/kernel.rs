@@ -5,7 +5,9 @@
 //! this actor, so that killing it loses no record: appends go on while it restarts. What
 //! the kernel adds is the heartbeat of the durable path: at every tick it syncs both
 //! files (the group-commit point) and fails, to be restarted and reported, if the disk
-//! refuses.
+//! refuses. It reports degraded while the store's last change could not be recorded
+//! ([`crate::incident::IncidentStore::durability_error`]), and at each tick imports the
+//! watchdog's new repairs of serve as incidents (one `stat` when there are none).
 
 use async_trait::async_trait;
 use serde_json::{json, Value};
@@ -17,9 +19,25 @@ use crate::kernel::{Health, Kernel, KernelContext, KernelError, Request};
 pub struct IncidentLogKernel {
     syncs: u64,
     last_error: Option<String>,
+    import_error: Option<String>,
 }
 
 impl IncidentLogKernel {
+    /// Imports the watchdog's new repair records; logs a failure once until it changes.
+    fn import(&mut self, ctx: &KernelContext) {
+        let r = crate::incident::import_watchdog_repairs(&ctx.system.incidents, &ctx.system.paths);
+        match r {
+            Ok(_) => self.import_error = None,
+            Err(e) => {
+                let e = e.to_string();
+                if self.import_error.as_ref() != Some(&e) {
+                    tracing::error!(error = %e, "cannot record the watchdog's repairs of serve as incidents");
+                }
+                self.import_error = Some(e);
+            }
+        }
+    }
+
     fn sync(&mut self, ctx: &KernelContext) -> Result<(), KernelError> {
         let r = ctx
             .system
@@ -44,6 +62,7 @@ impl IncidentLogKernel {
 #[async_trait]
 impl Kernel for IncidentLogKernel {
     async fn tick(&mut self, ctx: &KernelContext) -> Result<(), KernelError> {
+        self.import(ctx);
         self.sync(ctx)
     }
 
@@ -61,10 +80,13 @@ impl Kernel for IncidentLogKernel {
         }
     }
 
-    async fn health(&mut self, _ctx: &KernelContext) -> Health {
-        match &self.last_error {
-            None => Health::Healthy,
-            Some(e) => Health::Degraded { reason: e.clone() },
+    async fn health(&mut self, ctx: &KernelContext) -> Health {
+        match (&self.last_error, ctx.system.incidents.durability_error()) {
+            (Some(e), _) => Health::Degraded { reason: e.clone() },
+            (None, Some(e)) => Health::Degraded {
+                reason: format!("last incident change not recorded: {e}"),
+            },
+            (None, None) => Health::Healthy,
         }
     }
 
@@ -79,6 +101,9 @@ impl IncidentLogKernel {
             "syncs": self.syncs,
             "audit_records": ctx.system.audit.len(),
             "open_incidents": ctx.system.incidents.open_incidents().len(),
+            "orphans": ctx.system.incidents.orphans().len(),
+            "durability_error": ctx.system.incidents.durability_error(),
+            "import_error": self.import_error,
             "last_error": self.last_error,
         })
     }

@@ -6,6 +6,7 @@
 //! record, and answers the queries of the HTTP API and dashboard. [`read_journal`] is for
 //! readers such as `grace incidents`: it folds the lines by `incident_id` and tolerates a
 //! torn last line. The store records; publishing `event.incident` is the dispatcher's.
+//! [`import_watchdog_repairs`] turns the watchdog's repairs of serve into incidents.
 
 mod config;
 mod ids;
@@ -15,6 +16,7 @@ mod model;
 mod query;
 mod store;
 mod summary;
+mod watchdog_import;
 
 pub use config::IncidentsConfig;
 pub use ids::{format_id, parse_id};
@@ -25,3 +27,6 @@ pub use model::{
 };
 pub use store::{Closing, IncidentError, IncidentStore};
 pub use summary::{format_seconds, percentile, summarize, StatusCounts, Summary};
+pub use watchdog_import::{
+    import_watchdog_repairs, import_watchdog_repairs_logged, repair_incident,
+};

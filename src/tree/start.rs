@@ -86,6 +86,9 @@ impl Tree {
         let root = SupervisorHandle::start(spec, system.clone()).await?;
         let heartbeat = spawn_heartbeat(system.clone(), cfg.heartbeat.clone());
         tracing::info!(kernels = system.registry.len(), "supervision tree started");
+        // The triggers run now, so the conditions of incidents an earlier serve left
+        // open can be checked again.
+        dispatcher.resume(system);
         Ok(Tree {
             kind_of: Arc::new(kind_of),
             root,

@@ -78,6 +78,7 @@ pub(crate) struct Actor {
     pub(super) phase_name: &'static str,
     pub(super) serve_pid: Option<u32>,
     pub(super) serve_ready: bool,
+    pub(super) repair: Option<super::incident_record::Pending>,
 }
 
 /// Starts the actor on the current runtime; returns its handle and its task.
@@ -99,6 +100,7 @@ pub(crate) fn spawn(
         phase_name: "stopped",
         serve_pid: None,
         serve_ready: false,
+        repair: None,
     };
     (WatchdogHandle { tx }, tokio::spawn(actor.run()))
 }

@@ -50,6 +50,7 @@ mod config;
 mod error;
 mod events;
 mod handle;
+pub mod incident_record;
 pub mod logs;
 pub mod policy;
 mod port;

@@ -65,6 +65,7 @@ impl Actor {
     }
 
     pub(super) fn record_exit(&mut self, run: &Run, end: &RunEnd) {
+        self.note_fault(run, end);
         let reason = end.kind.reason();
         let level = if end.kind == ExitKind::RestartRequested {
             Level::Info

@@ -109,6 +109,7 @@ impl Actor {
             json!({"pid": run.pid, "ready_ms": ms, "addr": run.addr.map(|a| a.to_string())}),
         );
         self.sd(&format!("STATUS=serve healthy (pid {})", run.pid));
+        self.note_healthy(run);
         if run.stable {
             self.mark_stable(run);
         }

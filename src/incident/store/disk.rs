@@ -1,8 +1,9 @@
 //! The store's file: loading `incidents.jsonl` (cutting a torn last line and folding the
-//! incidents back into the in-memory index), appending each change as a line and an
-//! audit record, and making the changes durable as the fsync policy says.
+//! incidents back into the in-memory index, open ones as orphans), appending each change
+//! as a line and an audit record (both or neither), and making the changes durable as the
+//! fsync policy says.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
@@ -11,8 +12,8 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use serde_json::json;
 
-use super::{IncidentError, IncidentStore, Inner};
-use crate::audit::{AuditError, AuditLog, FsyncPolicy, Syncer};
+use super::{ImportCursor, IncidentError, IncidentStore, Inner};
+use crate::audit::{AuditLog, FsyncPolicy, Syncer};
 use crate::incident::config::IncidentsConfig;
 use crate::incident::ids::IdClock;
 use crate::incident::journal::fold;
@@ -21,14 +22,14 @@ use crate::incident::summary::StatusCounts;
 
 pub(super) struct Recorded {
     ticket: u64,
-    audit_ticket: Option<u64>,
-    audit: Option<AuditError>,
+    audit_ticket: u64,
 }
 
 impl IncidentStore {
     /// Loads (creating) the store at `path`, recording every change to `audit` too.
-    /// Reloads open incidents (so deduplication survives a restart) and cuts a torn last
-    /// line left by a crash.
+    /// Cuts a torn last line left by a crash. Incidents an earlier run left open are
+    /// reloaded as orphans ([`IncidentStore::orphans`]): open, but a new draft for the
+    /// same trigger and component opens a new incident rather than counting on them.
     pub fn load(
         path: &Path,
         audit: Arc<AuditLog>,
@@ -77,22 +78,24 @@ impl IncidentStore {
             ids: IdClock::default(),
             open: HashMap::new(),
             dedup: HashMap::new(),
+            orphans: HashSet::new(),
             recent: VecDeque::new(),
             keep_recent: config.keep_recent.max(1),
             counts: StatusCounts::default(),
             mttrs: Vec::new(),
         };
+        let mut imports = ImportCursor::default();
         for i in journal.incidents {
             inner.ids.observe(&i.incident_id);
             inner.counts.add(i.status);
             if let Some(m) = i.mttr_seconds {
                 inner.mttrs.push(m);
             }
+            if let Some(seq) = super::orphans::watchdog_seq(&i) {
+                imports.imported = imports.imported.max(Some(seq));
+            }
             if i.status.is_open() {
-                inner.dedup.insert(
-                    (i.trigger.clone(), i.component.clone()),
-                    i.incident_id.clone(),
-                );
+                inner.orphans.insert(i.incident_id.clone());
                 inner.open.insert(i.incident_id.clone(), i);
             } else {
                 inner.remember_closed(i);
@@ -104,6 +107,8 @@ impl IncidentStore {
             policy: config.fsync,
             syncer: Syncer::new(file, config.fsync, config.group_interval),
             inner: Mutex::new(inner),
+            durability: Mutex::new(None),
+            imports: Mutex::new(imports),
         })
     }
 
@@ -114,10 +119,25 @@ impl IncidentStore {
         }
     }
 
-    /// Appends `inc` as a line and as an audit record of `kind`. Call with the lock held.
-    /// Fails only when the line was not written; returns the line's durability ticket and
-    /// the audit error, if the audit record failed (the change itself stands).
+    /// Appends `inc` as a line and as an audit record of `kind`, as one step: if the
+    /// audit record cannot be written, the line is cut off again and the error returned,
+    /// so the caller leaves memory as it was. Call with the lock held. Returns the
+    /// durability tickets of the line and the record.
     pub(super) fn record(
+        &self,
+        g: &mut Inner,
+        kind: &str,
+        inc: &Incident,
+    ) -> Result<Recorded, IncidentError> {
+        let r = self.record_both(g, kind, inc);
+        if let Err(e) = &r {
+            tracing::error!(error = %e, incident = %inc.incident_id, kind, "incident change not recorded");
+            *self.durability.lock() = Some(e.to_string());
+        }
+        r
+    }
+
+    fn record_both(
         &self,
         g: &mut Inner,
         kind: &str,
@@ -125,51 +145,64 @@ impl IncidentStore {
     ) -> Result<Recorded, IncidentError> {
         let mut line = serde_json::to_vec(inc).map_err(|e| (self.io())(e.into()))?;
         line.push(b'\n');
-        if let Err(e) = g.file.write_all_at(&line, g.end) {
+        let before = g.end;
+        if let Err(e) = g.file.write_all_at(&line, before) {
             // Leave no partial line for the next one to be glued to.
-            let _ = g.file.set_len(g.end);
+            let _ = g.file.set_len(before);
             return Err((self.io())(e));
         }
-        g.end += line.len() as u64;
-        let ticket = self.syncer.note_write();
         let data = serde_json::to_value(inc).unwrap_or_default();
         // The audit record is written now, in order with the line, and made durable
         // after the lock is released, so concurrent changes share fsyncs.
-        let (audit_ticket, audit) = match self.audit.append_deferred(kind, &data) {
-            Ok((_, t)) => (Some(t), None),
+        let audit_ticket = match self.audit.append_deferred(kind, &data) {
+            Ok((_, t)) => t,
             Err(e) => {
-                tracing::error!(error = %e, incident = %inc.incident_id, kind, "incident change not audited");
-                (None, Some(e))
+                // Without its audit record the line must not stand: a reader (or the
+                // next serve) would see a change the audit log never heard of.
+                if let Err(cut) = g.file.set_len(before) {
+                    tracing::error!(error = %cut, file = %self.path.display(),
+                        "cannot cut an unaudited incident line; it stays in the file");
+                    g.end = before + line.len() as u64;
+                }
+                return Err(e.into());
             }
         };
+        g.end = before + line.len() as u64;
+        let ticket = self.syncer.note_write();
         Ok(Recorded {
             ticket,
             audit_ticket,
-            audit,
         })
     }
 
-    /// After the lock is released: waits for durability as the policy says, and reports
-    /// an audit failure.
+    /// After the lock is released: waits for durability as the policy says; records
+    /// the outcome for [`IncidentStore::durability_error`].
     pub(super) fn settle(&self, r: Recorded) -> Result<(), IncidentError> {
+        let out = self.wait_for(r);
+        self.set_durability(&out);
+        out
+    }
+
+    fn wait_for(&self, r: Recorded) -> Result<(), IncidentError> {
         if self.policy == FsyncPolicy::Always {
             self.syncer.sync_to(r.ticket).map_err(self.io())?;
         }
-        if let Some(t) = r.audit_ticket {
-            if self.audit.policy() == FsyncPolicy::Always {
-                self.audit.wait_durable(t)?;
-            }
+        if self.audit.policy() == FsyncPolicy::Always {
+            self.audit.wait_durable(r.audit_ticket)?;
         }
-        match r.audit {
-            Some(e) => Err(e.into()),
-            None => Ok(()),
-        }
+        Ok(())
     }
 
     /// Makes every change recorded so far durable (incidents file and audit log).
     pub fn sync(&self) -> Result<(), IncidentError> {
-        self.syncer.sync_all().map_err(self.io())?;
-        self.audit.sync()?;
-        Ok(())
+        let r = self
+            .syncer
+            .sync_all()
+            .map_err(self.io())
+            .and_then(|()| Ok(self.audit.sync()?));
+        if r.is_err() {
+            self.set_durability(&r);
+        }
+        r
     }
 }

@@ -36,7 +36,10 @@ impl Dispatcher {
         let details = json!({ "playbook": playbook.map(|p| p.name.clone()), "not_run": reason });
         let why = reason.clone();
         tokio::spawn(async move {
-            let mut c = Closing::new(IncidentStatus::Escalated);
+            let mut c = Closing::new(
+                IncidentStatus::Escalated,
+                Closing::default_reason(IncidentStatus::Escalated),
+            );
             c.remediation = details;
             me.escalate_and_close(&system, &inc, &why, c).await;
         });
@@ -183,8 +186,7 @@ pub(super) fn verdict_closing(
         None if !run_succeeded => (IncidentStatus::Failed, ClosedReason::RemediationFailed),
         None => (IncidentStatus::Failed, ClosedReason::VerificationFailed),
     };
-    let mut c = Closing::new(status);
-    c.reason = reason;
+    let mut c = Closing::new(status, reason);
     c.recovered_at = recovered;
     c.remediation = remediation;
     c

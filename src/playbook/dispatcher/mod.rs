@@ -12,6 +12,7 @@
 
 mod close;
 mod remediate;
+mod resume;
 
 use std::sync::Arc;
 

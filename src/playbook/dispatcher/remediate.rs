@@ -35,7 +35,7 @@ pub(super) struct Verification {
 }
 
 /// Samples the incident's steady state until the verdict.
-pub(super) async fn verify(run: &Run, settings: VerifySettings) -> Verification {
+pub(super) async fn verify_incident(run: &Run, settings: VerifySettings) -> Verification {
     let t0 = crate::time::mono_ms();
     let mut streak = Streak::new(settings, t0);
     let extra = run
@@ -71,7 +71,7 @@ pub(super) async fn verify(run: &Run, settings: VerifySettings) -> Verification 
 }
 
 /// The wall-clock time of monotonic instant `mono_ms`.
-fn wall_of(mono_ms: u64) -> chrono::DateTime<chrono::Utc> {
+pub(super) fn wall_of(mono_ms: u64) -> chrono::DateTime<chrono::Utc> {
     let ago = crate::time::mono_ms().saturating_sub(mono_ms);
     crate::time::now() - chrono::Duration::milliseconds(i64::try_from(ago).unwrap_or(0))
 }
@@ -103,7 +103,10 @@ impl Dispatcher {
         if let Some(reason) = &report.escalated {
             tracing::info!(incident = %inc.incident_id, %reason, "escalated by its playbook");
             self.stats.finished(&pb.name, false, report.slo_met);
-            let mut c = Closing::new(IncidentStatus::Escalated);
+            let mut c = Closing::new(
+                IncidentStatus::Escalated,
+                Closing::default_reason(IncidentStatus::Escalated),
+            );
             c.steps = steps;
             c.remediation = details;
             self.close(&system, &inc, c);
@@ -112,7 +115,10 @@ impl Dispatcher {
         if report.dry_run {
             self.stats.finished(&pb.name, false, report.slo_met);
             let reason = format!("dry run of playbook {}: nothing was done", pb.name);
-            let mut c = Closing::new(IncidentStatus::Escalated);
+            let mut c = Closing::new(
+                IncidentStatus::Escalated,
+                Closing::default_reason(IncidentStatus::Escalated),
+            );
             c.steps = steps;
             c.remediation = details;
             self.escalate_and_close(&system, &inc, &reason, c).await;
@@ -123,7 +129,7 @@ impl Dispatcher {
             Some(o) => system.config.playbooks.verify.with(o),
             None => system.config.playbooks.verify,
         };
-        let v = verify(&run, settings).await;
+        let v = verify_incident(&run, settings).await;
         let acted = outcome::acted(&report.steps);
         details["acted"] = json!(acted);
         details["verification"] = json!({
