@@ -27,8 +27,21 @@ pub struct UsageError(pub String);
 /// The exit status for an error: 2 when its chain holds a usage or configuration error,
 /// else 1.
 pub fn exit_status(err: &anyhow::Error) -> i32 {
+    use crate::serve::ServeError;
+    use crate::tree::StartError;
     for cause in err.chain() {
         if cause.is::<UsageError>() || cause.is::<crate::config::ConfigError>() {
+            return 2;
+        }
+        // Serve's configuration errors are transparent: the chain shows only the
+        // serve error that holds them.
+        if matches!(
+            cause.downcast_ref::<ServeError>(),
+            Some(ServeError::Config(_) | ServeError::Tree(StartError::Config(_)))
+        ) || matches!(
+            cause.downcast_ref::<StartError>(),
+            Some(StartError::Config(_))
+        ) {
             return 2;
         }
     }

@@ -3,10 +3,13 @@
 //! `kv_store`, `model`; library users add theirs with [`register_kind`].
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::sync::{Arc, LazyLock};
 
 use parking_lot::RwLock;
 use serde::de::DeserializeOwned;
+use toml::de::{DeValue, ValueDeserializer};
+use toml::Spanned;
 
 use super::demo::{
     KvStoreKernel, KvStoreOptions, ModelKernel, ModelOptions, WorkerPoolKernel, WorkerPoolOptions,
@@ -22,12 +25,36 @@ pub type Built = (KernelFactory, Option<Isolation>);
 /// Builds a kind's factory from the kernel's name and `options` table.
 pub type KindBuilder = Arc<dyn Fn(&str, &toml::Table) -> Result<Built, KernelError> + Send + Sync>;
 
-static KINDS: LazyLock<RwLock<BTreeMap<String, KindBuilder>>> = LazyLock::new(|| {
-    let mut m: BTreeMap<String, KindBuilder> = BTreeMap::new();
-    m.insert("exec".into(), Arc::new(build_exec));
-    m.insert("worker_pool".into(), Arc::new(build_worker_pool));
-    m.insert("kv_store".into(), Arc::new(build_kv_store));
-    m.insert("model".into(), Arc::new(build_model));
+/// Checks a built-in kind's options straight from the configuration document, so that
+/// an error carries the span of the offending option.
+type Check = fn(Spanned<DeValue<'_>>) -> Result<(), OptionError>;
+
+/// A registered kind: its builder, and for a built-in kind its spanned check.
+#[derive(Clone)]
+struct Kind {
+    builder: KindBuilder,
+    check: Option<Check>,
+}
+
+fn builtin(builder: KindBuilder, check: Check) -> Kind {
+    Kind {
+        builder,
+        check: Some(check),
+    }
+}
+
+static KINDS: LazyLock<RwLock<BTreeMap<String, Kind>>> = LazyLock::new(|| {
+    let mut m: BTreeMap<String, Kind> = BTreeMap::new();
+    m.insert("exec".into(), builtin(Arc::new(build_exec), check_exec));
+    m.insert(
+        "worker_pool".into(),
+        builtin(Arc::new(build_worker_pool), check_worker_pool),
+    );
+    m.insert(
+        "kv_store".into(),
+        builtin(Arc::new(build_kv_store), check_kv_store),
+    );
+    m.insert("model".into(), builtin(Arc::new(build_model), check_model));
     RwLock::new(m)
 });
 
@@ -36,10 +63,11 @@ pub fn register_kind(
     name: &str,
     builder: impl Fn(&str, &toml::Table) -> Result<Built, KernelError> + Send + Sync + 'static,
 ) -> bool {
-    KINDS
-        .write()
-        .insert(name.to_owned(), Arc::new(builder))
-        .is_some()
+    let kind = Kind {
+        builder: Arc::new(builder),
+        check: None,
+    };
+    KINDS.write().insert(name.to_owned(), kind).is_some()
 }
 
 /// The registered kind names, sorted.
@@ -49,7 +77,7 @@ pub fn kind_names() -> Vec<String> {
 
 /// Builds kernel `name` of kind `kind` from its options.
 pub fn build_kind(kind: &str, name: &str, options: &toml::Table) -> Result<Built, KernelError> {
-    let builder = KINDS.read().get(kind).cloned();
+    let builder = KINDS.read().get(kind).map(|k| k.builder.clone());
     let builder = builder.ok_or_else(|| KernelError::BadOptions {
         kernel: name.to_owned(),
         kind: kind.to_owned(),
@@ -123,6 +151,156 @@ pub fn resolve_kind(k: &KernelConfig) -> Result<Built, ConfigError> {
     build_kind(&k.kind, &k.name, &k.options).map_err(|e| ConfigError(e.to_string()))
 }
 
+/// A kernel's options that its kind refuses, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptionError {
+    /// The span of the offending option in the configuration text; else of the
+    /// `options` table, or of the kernel when it has none.
+    pub span: Range<usize>,
+    /// What is wrong, naming the option.
+    pub reason: String,
+    /// How to fix it.
+    pub fix: String,
+}
+
+/// Checks kernel `name`'s options against its kind `kind`, which must be registered.
+/// `options` is the kernel's `options` value from the configuration document, with its
+/// spans (an empty table spanning the kernel when it has none); `table` is the same
+/// options as parsed. A built-in kind deserialises them strictly (unknown options, wrong
+/// types and out-of-range values are refused, with the span of the option); a kind a
+/// library user registered is built once, and its error spans the whole table.
+pub fn check_options(
+    kind: &str,
+    name: &str,
+    options: Spanned<DeValue<'_>>,
+    table: &toml::Table,
+) -> Result<(), OptionError> {
+    let whole = options.span();
+    let Some(k) = KINDS.read().get(kind).cloned() else {
+        return Err(OptionError {
+            span: whole,
+            reason: format!("unknown kind {kind:?}"),
+            fix: format!("use one of {}", kind_names().join(", ")),
+        });
+    };
+    if let Some(check) = k.check {
+        return check(options);
+    }
+    match (k.builder)(name, table) {
+        Ok(_) => Ok(()),
+        Err(KernelError::BadOptions { reason, fix, .. }) => Err(OptionError {
+            span: whole,
+            reason,
+            fix,
+        }),
+        Err(e) => Err(OptionError {
+            span: whole,
+            reason: e.to_string(),
+            fix: format!("see the documentation of kind {kind:?}"),
+        }),
+    }
+}
+
+/// Deserialises `T` from `options` and runs `validate`; errors carry the option's span.
+fn check_spanned<T: DeserializeOwned>(
+    options: Spanned<DeValue<'_>>,
+    fix: &str,
+    validate: impl Fn(&T) -> Result<(), String>,
+) -> Result<(), OptionError> {
+    let whole = options.span();
+    let doc = options.clone();
+    let failed = |span: Range<usize>, reason: String| OptionError {
+        span,
+        reason,
+        fix: fix.to_owned(),
+    };
+    let o = T::deserialize(ValueDeserializer::from(options)).map_err(|e| {
+        let span = e.span().unwrap_or_else(|| whole.clone());
+        let msg = e.message().trim_end();
+        if let Some(field) = msg
+            .strip_prefix("missing field `")
+            .and_then(|r| r.strip_suffix('`'))
+        {
+            return failed(span, format!("option {field} is required"));
+        }
+        match option_path_at(&doc, span.start) {
+            // Reported at the option's key, whichever part of it serde pointed at.
+            Some(o) => {
+                let key = option_span(&doc, &o).unwrap_or(span);
+                if msg.contains(&format!("`{o}`")) {
+                    failed(key, format!("in options: {msg}"))
+                } else {
+                    failed(key, format!("option {o}: {msg}"))
+                }
+            }
+            None => failed(span, format!("in options: {msg}")),
+        }
+    })?;
+    validate(&o).map_err(|reason| {
+        let span = option_named(&reason)
+            .and_then(|n| option_span(&doc, n))
+            .unwrap_or(whole);
+        failed(span, reason)
+    })
+}
+
+/// The dotted path of the option whose key or value holds byte `at`.
+fn option_path_at(v: &Spanned<DeValue<'_>>, at: usize) -> Option<String> {
+    let t = v.get_ref().as_table()?;
+    t.iter().find_map(|(k, val)| {
+        let inside = |r: Range<usize>| r.contains(&at);
+        if !(inside(k.span()) || inside(val.span())) {
+            return None;
+        }
+        Some(match option_path_at(val, at) {
+            Some(sub) => format!("{}.{sub}", k.get_ref()),
+            None => k.get_ref().to_string(),
+        })
+    })
+}
+
+/// The option a validation message names: the word after its leading `option `.
+fn option_named(reason: &str) -> Option<&str> {
+    let rest = reason.strip_prefix("option ")?;
+    let end = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+        .unwrap_or(rest.len());
+    Some(&rest[..end]).filter(|n| !n.is_empty())
+}
+
+/// The span of the key of dotted option `path` in `v`.
+fn option_span(v: &Spanned<DeValue<'_>>, path: &str) -> Option<Range<usize>> {
+    let (head, rest) = match path.split_once('.') {
+        Some((h, r)) => (h, Some(r)),
+        None => (path, None),
+    };
+    let (k, val) = v
+        .get_ref()
+        .as_table()?
+        .iter()
+        .find(|(k, _)| k.get_ref().as_ref() == head)?;
+    match rest {
+        Some(r) => option_span(val, r).or(Some(k.span())),
+        None => Some(k.span()),
+    }
+}
+
+fn check_exec(o: Spanned<DeValue<'_>>) -> Result<(), OptionError> {
+    check_spanned(o, EXEC_FIX, ExecOptions::validate)
+}
+
+fn check_worker_pool(o: Spanned<DeValue<'_>>) -> Result<(), OptionError> {
+    check_spanned(o, WORKER_POOL_FIX, WorkerPoolOptions::validate)
+}
+
+fn check_kv_store(o: Spanned<DeValue<'_>>) -> Result<(), OptionError> {
+    check_spanned(o, KV_STORE_FIX, kv_store_validate)
+}
+
+fn check_model(o: Spanned<DeValue<'_>>) -> Result<(), OptionError> {
+    check_spanned(o, MODEL_FIX, ModelOptions::validate)
+}
+
 fn build_exec(name: &str, t: &toml::Table) -> Result<Built, KernelError> {
     let o: ExecOptions = parse_options(name, "exec", t, EXEC_FIX)?;
     o.validate().map_err(|r| bad(name, "exec", r, EXEC_FIX))?;
@@ -147,10 +325,20 @@ to the state directory), max_entries";
 
 fn build_kv_store(name: &str, t: &toml::Table) -> Result<Built, KernelError> {
     let o: KvStoreOptions = parse_options(name, "kv_store", t, KV_STORE_FIX)?;
+    kv_store_validate(&o).map_err(|r| bad(name, "kv_store", r, KV_STORE_FIX))?;
     Ok((
         Arc::new(move || Box::new(KvStoreKernel::new(o.clone()))),
         None,
     ))
+}
+
+fn kv_store_validate(o: &KvStoreOptions) -> Result<(), String> {
+    if o.max_entries == 0 {
+        return Err(
+            "option max_entries must be at least 1 (a store of 0 keys refuses every put)".into(),
+        );
+    }
+    Ok(())
 }
 
 const MODEL_FIX: &str = "model options are weights (relative to the state directory), inputs \

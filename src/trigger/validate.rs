@@ -181,16 +181,19 @@ impl TriggersConfig {
                     .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
             {
                 return Err(TriggerError::config(
-                    "exec",
+                    &t,
                     "name",
                     format!("{:?}: use letters, digits, _ and -", e.name),
                 ));
             }
             if !seen.insert(&e.name) {
                 return Err(TriggerError::config(
-                    "exec",
+                    &t,
                     "name",
-                    format!("{:?} is used twice", e.name),
+                    format!(
+                        "{:?} is used twice; give each exec trigger its own name",
+                        e.name
+                    ),
                 ));
             }
             if e.command.trim().is_empty() {
