@@ -77,6 +77,16 @@ pub fn validate(l: &Loaded) -> Result<(), ConfigError> {
             "kernels.max_window must be above zero (e.g. \"60s\")",
         ));
     }
+    if c.http.bind.parse::<std::net::IpAddr>().is_err() {
+        return Err(at(
+            l,
+            place(&[&[K("http"), K("bind")]]),
+            format!(
+                "[http] bind {:?} is not an IP address; use e.g. \"127.0.0.1\" or \"0.0.0.0\"",
+                c.http.bind
+            ),
+        ));
+    }
     if let Err(e) = c.triggers.validate() {
         return Err(at(l, trigger_span(&doc, c, &e), e));
     }
@@ -150,6 +160,12 @@ mod tests {
         assert!(e.starts_with("g.toml:2:1: "), "{e}");
         let e = bad("[heartbeat]\ninterval = \"1s\"\n  timeout = \"1s\"\n");
         assert!(e.starts_with("g.toml:3:3: "), "{e}");
+    }
+
+    #[test]
+    fn a_bind_address_that_is_not_an_ip_is_reported_at_its_key() {
+        let e = bad("[http]\nport = 8000\nbind = \"localhost\"\n");
+        assert!(e.starts_with("g.toml:3:1: "), "{e}");
     }
 
     #[test]

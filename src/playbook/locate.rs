@@ -71,7 +71,10 @@ impl<'a> Locator<'a> {
         self.lines
             .iter()
             .position(|l| matches!(key_value(l), Some((0, k, _)) if k == key))
-            .map_or(Pos::START, |i| Pos { line: i + 1, col: 1 })
+            .map_or(Pos::START, |i| Pos {
+                line: i + 1,
+                col: 1,
+            })
     }
 
     /// Where the key of 0-based line `i` is (its first non-blank column without one).
