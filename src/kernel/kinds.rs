@@ -3,18 +3,19 @@
 //! `kv_store`, `model`; library users add theirs with [`register_kind`].
 
 use std::collections::BTreeMap;
-use std::ops::Range;
 use std::sync::{Arc, LazyLock};
 
 use parking_lot::RwLock;
 use serde::de::DeserializeOwned;
-use toml::de::{DeValue, ValueDeserializer};
+use toml::de::DeValue;
 use toml::Spanned;
 
 use super::demo::{
     KvStoreKernel, KvStoreOptions, ModelKernel, ModelOptions, WorkerPoolKernel, WorkerPoolOptions,
 };
 use super::exec::{ExecKernel, ExecOptions, EXEC_FIX};
+use super::option_check::check_spanned;
+pub use super::option_check::OptionError;
 use super::{Isolation, KernelError, KernelFactory};
 use crate::config::{ConfigError, KernelConfig};
 
@@ -151,18 +152,6 @@ pub fn resolve_kind(k: &KernelConfig) -> Result<Built, ConfigError> {
     build_kind(&k.kind, &k.name, &k.options).map_err(|e| ConfigError(e.to_string()))
 }
 
-/// A kernel's options that its kind refuses, and where.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OptionError {
-    /// The span of the offending option in the configuration text; else of the
-    /// `options` table, or of the kernel when it has none.
-    pub span: Range<usize>,
-    /// What is wrong, naming the option.
-    pub reason: String,
-    /// How to fix it.
-    pub fix: String,
-}
-
 /// Checks kernel `name`'s options against its kind `kind`, which must be registered.
 /// `options` is the kernel's `options` value from the configuration document, with its
 /// spans (an empty table spanning the kernel when it has none); `table` is the same
@@ -198,90 +187,6 @@ pub fn check_options(
             reason: e.to_string(),
             fix: format!("see the documentation of kind {kind:?}"),
         }),
-    }
-}
-
-/// Deserialises `T` from `options` and runs `validate`; errors carry the option's span.
-fn check_spanned<T: DeserializeOwned>(
-    options: Spanned<DeValue<'_>>,
-    fix: &str,
-    validate: impl Fn(&T) -> Result<(), String>,
-) -> Result<(), OptionError> {
-    let whole = options.span();
-    let doc = options.clone();
-    let failed = |span: Range<usize>, reason: String| OptionError {
-        span,
-        reason,
-        fix: fix.to_owned(),
-    };
-    let o = T::deserialize(ValueDeserializer::from(options)).map_err(|e| {
-        let span = e.span().unwrap_or_else(|| whole.clone());
-        let msg = e.message().trim_end();
-        if let Some(field) = msg
-            .strip_prefix("missing field `")
-            .and_then(|r| r.strip_suffix('`'))
-        {
-            return failed(span, format!("option {field} is required"));
-        }
-        match option_path_at(&doc, span.start) {
-            // Reported at the option's key, whichever part of it serde pointed at.
-            Some(o) => {
-                let key = option_span(&doc, &o).unwrap_or(span);
-                if msg.contains(&format!("`{o}`")) {
-                    failed(key, format!("in options: {msg}"))
-                } else {
-                    failed(key, format!("option {o}: {msg}"))
-                }
-            }
-            None => failed(span, format!("in options: {msg}")),
-        }
-    })?;
-    validate(&o).map_err(|reason| {
-        let span = option_named(&reason)
-            .and_then(|n| option_span(&doc, n))
-            .unwrap_or(whole);
-        failed(span, reason)
-    })
-}
-
-/// The dotted path of the option whose key or value holds byte `at`.
-fn option_path_at(v: &Spanned<DeValue<'_>>, at: usize) -> Option<String> {
-    let t = v.get_ref().as_table()?;
-    t.iter().find_map(|(k, val)| {
-        let inside = |r: Range<usize>| r.contains(&at);
-        if !(inside(k.span()) || inside(val.span())) {
-            return None;
-        }
-        Some(match option_path_at(val, at) {
-            Some(sub) => format!("{}.{sub}", k.get_ref()),
-            None => k.get_ref().to_string(),
-        })
-    })
-}
-
-/// The option a validation message names: the word after its leading `option `.
-fn option_named(reason: &str) -> Option<&str> {
-    let rest = reason.strip_prefix("option ")?;
-    let end = rest
-        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
-        .unwrap_or(rest.len());
-    Some(&rest[..end]).filter(|n| !n.is_empty())
-}
-
-/// The span of the key of dotted option `path` in `v`.
-fn option_span(v: &Spanned<DeValue<'_>>, path: &str) -> Option<Range<usize>> {
-    let (head, rest) = match path.split_once('.') {
-        Some((h, r)) => (h, Some(r)),
-        None => (path, None),
-    };
-    let (k, val) = v
-        .get_ref()
-        .as_table()?
-        .iter()
-        .find(|(k, _)| k.get_ref().as_ref() == head)?;
-    match rest {
-        Some(r) => option_span(val, r).or(Some(k.span())),
-        None => Some(k.span()),
     }
 }
 
@@ -430,6 +335,33 @@ mod tests {
         assert!(kind_names().contains(&"test_kind_registered".to_owned()));
         let e = err(build_kind("test_kind_registered", "x", &toml::Table::new()));
         assert_eq!(e.to_string(), "built x");
+    }
+
+    #[test]
+    fn a_registered_kind_is_checked_by_building_it() {
+        register_kind("test_kind_checked", |name, t| {
+            if t.contains_key("size") {
+                build_kind("model", name, &toml::Table::new())
+            } else {
+                Err(bad(
+                    name,
+                    "test_kind_checked",
+                    "option size is required".into(),
+                    "set size",
+                ))
+            }
+        });
+        let text = "{ colour = 1 }";
+        let v = DeValue::parse(text).expect("value");
+        let e =
+            check_options("test_kind_checked", "k", v, &table("colour = 1")).expect_err("refused");
+        assert_eq!(e.span, 0..text.len(), "the whole table");
+        assert_eq!(
+            (e.reason.as_str(), e.fix.as_str()),
+            ("option size is required", "set size")
+        );
+        let v = DeValue::parse("{ size = 1 }").expect("value");
+        assert!(check_options("test_kind_checked", "k", v, &table("size = 1")).is_ok());
     }
 
     #[test]

@@ -19,6 +19,7 @@ mod api;
 pub mod demo;
 pub mod exec;
 mod kinds;
+mod option_check;
 mod spec;
 mod status;
 pub mod thread;
