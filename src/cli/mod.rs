@@ -149,3 +149,24 @@ fn unreachable_control() -> anyhow::Result<i32> {
     // this dispatcher, reported as a run-time failure rather than a panic.
     anyhow::bail!("internal error: control command not dispatched")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ConfigError;
+    use crate::serve::ServeError;
+    use crate::tree::StartError;
+
+    #[test]
+    fn configuration_errors_map_to_2_however_deep() {
+        let config = || ConfigError("g.toml:1:1: bad".into());
+        assert_eq!(exit_status(&anyhow::Error::new(config())), 2);
+        assert_eq!(exit_status(&ServeError::Config(config()).into()), 2);
+        let tree = ServeError::Tree(StartError::Config(config()));
+        assert_eq!(exit_status(&tree.into()), 2);
+        let wrapped = anyhow::Error::new(StartError::Config(config())).context("starting");
+        assert_eq!(exit_status(&wrapped), 2);
+        let other = ServeError::Signals(std::io::Error::other("no"));
+        assert_eq!(exit_status(&other.into()), 1);
+    }
+}
