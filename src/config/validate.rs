@@ -176,5 +176,8 @@ mod tests {
         let e = bad(&format!("{exec}{exec}"));
         assert!(e.starts_with("g.toml:7:1: "), "{e}");
         assert!(e.contains("used twice"), "{e}");
+        let e = bad(&format!("{exec}[[triggers.exec]]\nname = \"b\"\ncommand = \"true\"\nplaybook = \"x\"\n  interval = \"0s\"\n"));
+        assert!(e.starts_with("g.toml:10:3: "), "{e}");
+        assert!(e.contains("[triggers.exec.b] interval"), "{e}");
     }
 }

@@ -58,9 +58,15 @@ impl TriggersConfig {
         percent("triggers", "flap_high", self.flap_high)?;
         percent("triggers", "flap_low", self.flap_low)?;
         positive("triggers", "repeat_interval", self.repeat_interval)?;
-        let mut sections = self.sections();
-        sections.extend(self.exec.iter().map(|e| ("exec", e.enabled, e.common())));
-        for (t, _, c) in &sections {
+        let mut sections: Vec<_> = (self.sections().into_iter())
+            .map(|(t, _, c)| (t.to_owned(), c))
+            .collect();
+        sections.extend(
+            self.exec
+                .iter()
+                .map(|e| (format!("exec.{}", e.name), e.common())),
+        );
+        for (t, c) in &sections {
             positive(t, "interval", c.interval)?;
             let rule = self.rule(*c);
             percent(t, "flap_high", rule.flap.high)?;
