@@ -44,6 +44,9 @@ pub struct ServeOptions {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ServeError {
+    /// The configuration, a kernel's kind or options, or a playbook is wrong.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     /// The state directory is in use or unreadable.
     #[error(transparent)]
     State(#[from] StateError),
@@ -94,6 +97,9 @@ impl StopReason {
 
 /// Runs serve until it is told to stop; returns the process exit status.
 pub async fn run(opts: ServeOptions) -> Result<i32, ServeError> {
+    // Everything the configuration refers to is checked before the state directory, the
+    // log, the lock or the port is touched: a bad configuration leaves nothing behind.
+    crate::config::preflight(&opts.loaded)?;
     let _log = crate::telemetry::init(
         &opts.loaded.config.telemetry.log_level,
         Some(&opts.paths.logs_dir()),

@@ -52,22 +52,22 @@ pub fn init(dir: &Path, force: bool, out: &mut dyn Write) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// Validates the configuration (and everything it refers to); prints a summary.
+/// Validates the configuration and everything it refers to (kernel kinds and options,
+/// triggers, playbooks), exactly as `grace serve` does before it starts; prints a
+/// summary.
 pub fn check(config_path: Option<&Path>, out: &mut dyn Write) -> anyhow::Result<()> {
     let loaded = config::load(config_path)?;
+    let set = config::preflight(&loaded)?;
     writeln!(
         out,
         "ok: {}: {} kernels",
         loaded.source.display(),
         loaded.config.kernel.len()
     )?;
-    let pb = &loaded.config.playbooks;
-    let dir = pb.resolve_dir(loaded.source.path());
-    let set = crate::playbook::load_playbooks(dir.as_deref())?;
     writeln!(
         out,
         "ok: {}: {} playbooks",
-        dir.map_or_else(
+        loaded.config.playbooks.dir.as_deref().map_or_else(
             || "<embedded playbooks>".to_owned(),
             |d| d.display().to_string()
         ),

@@ -27,8 +27,21 @@ pub struct UsageError(pub String);
 /// The exit status for an error: 2 when its chain holds a usage or configuration error,
 /// else 1.
 pub fn exit_status(err: &anyhow::Error) -> i32 {
+    use crate::serve::ServeError;
+    use crate::tree::StartError;
     for cause in err.chain() {
         if cause.is::<UsageError>() || cause.is::<crate::config::ConfigError>() {
+            return 2;
+        }
+        // Serve's configuration errors are transparent: the chain shows only the
+        // serve error that holds them.
+        if matches!(
+            cause.downcast_ref::<ServeError>(),
+            Some(ServeError::Config(_) | ServeError::Tree(StartError::Config(_)))
+        ) || matches!(
+            cause.downcast_ref::<StartError>(),
+            Some(StartError::Config(_))
+        ) {
             return 2;
         }
     }
@@ -135,4 +148,25 @@ fn unreachable_control() -> anyhow::Result<i32> {
     // `control::dispatch` handles these before the match; reaching here is a bug in
     // this dispatcher, reported as a run-time failure rather than a panic.
     anyhow::bail!("internal error: control command not dispatched")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ConfigError;
+    use crate::serve::ServeError;
+    use crate::tree::StartError;
+
+    #[test]
+    fn configuration_errors_map_to_2_however_deep() {
+        let config = || ConfigError("g.toml:1:1: bad".into());
+        assert_eq!(exit_status(&anyhow::Error::new(config())), 2);
+        assert_eq!(exit_status(&ServeError::Config(config()).into()), 2);
+        let tree = ServeError::Tree(StartError::Config(config()));
+        assert_eq!(exit_status(&tree.into()), 2);
+        let wrapped = anyhow::Error::new(StartError::Config(config())).context("starting");
+        assert_eq!(exit_status(&wrapped), 2);
+        let other = ServeError::Signals(std::io::Error::other("no"));
+        assert_eq!(exit_status(&other.into()), 1);
+    }
 }

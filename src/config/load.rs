@@ -83,11 +83,17 @@ pub fn parse(text: &str, source: ConfigSource) -> Result<Loaded, ConfigError> {
             e.message().trim_end()
         ))
     })?;
-    let loaded = Loaded {
+    let mut loaded = Loaded {
         config,
         source,
         text: text.to_owned(),
     };
+    // The playbook directory is relative to the configuration file: resolved once,
+    // here, to an absolute path, so that every reader (check, serve) loads the same one.
+    let pb = &mut loaded.config.playbooks;
+    pb.dir = pb
+        .resolve_dir(loaded.source.path())
+        .map(|d| std::path::absolute(&d).unwrap_or(d));
     super::validate::validate(&loaded)?;
     Ok(loaded)
 }

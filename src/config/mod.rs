@@ -4,11 +4,16 @@
 //! [`crate::watchdog::WatchdogConfig`]); this module assembles them and reports errors
 //! with file, line and reason.
 
+mod kernels;
 mod load;
+mod preflight;
 mod schema;
+mod spans;
 mod validate;
 
+pub use kernels::check_kinds;
 pub use load::{line_col, line_of, load, parse, ConfigSource, Loaded, DEFAULT_TOML};
+pub use preflight::{preflight, preflight_with};
 pub use schema::{
     ChaosConfig, Config, HeartbeatConfig, KernelConfig, KernelsConfig, TelemetryConfig,
 };

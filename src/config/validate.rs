@@ -1,12 +1,13 @@
-//! Checks a parsed configuration beyond its shape: unique names, timings that make
-//! sense, kinds that exist. Each error names the file, the line and the fix.
+//! Checks a parsed configuration beyond its shape: timings that make sense, trigger
+//! settings, and (in `kernels.rs`) the kernel tables. Each error names the file, the
+//! line and column of the offending key, and the fix.
 
-use std::collections::HashSet;
+use std::ops::Range;
 use std::time::Duration;
 
-use super::load::{line_of, Loaded};
+use super::load::{line_col, Loaded};
+use super::spans::{Doc, Seg};
 use super::ConfigError;
-use crate::kernel::Isolation;
 
 /// Names the tree uses for its own parts; a user kernel may not take them.
 pub const RESERVED_NAMES: [&str; 9] = [
@@ -21,133 +22,112 @@ pub const RESERVED_NAMES: [&str; 9] = [
     "triggers",
 ];
 
-fn err(l: &Loaded, needle: &str, msg: String) -> ConfigError {
-    ConfigError(format!(
-        "{}:{}: {msg}",
-        l.source.display(),
-        line_of(&l.text, needle)
-    ))
-}
-
-fn valid_name(n: &str) -> bool {
-    !n.is_empty()
-        && n.len() <= 64
-        && n.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+/// An error at `span` of the configuration text: `file:line:column: msg` (line 1,
+/// column 1 when the place is not known).
+pub(crate) fn at(
+    l: &Loaded,
+    span: Option<Range<usize>>,
+    msg: impl std::fmt::Display,
+) -> ConfigError {
+    let (line, col) = span.map_or((1, 1), |s| line_col(&l.text, s.start));
+    ConfigError(format!("{}:{line}:{col}: {msg}", l.source.display()))
 }
 
 /// Validates `l.config`.
 pub fn validate(l: &Loaded) -> Result<(), ConfigError> {
+    use Seg::Key as K;
+    let doc = Doc::parse(&l.text);
     let c = &l.config;
     let hb = &c.heartbeat;
+    let place = |paths: &[&[Seg<'_>]]| doc.first(paths);
     if hb.timeout <= hb.interval {
-        return Err(err(
+        return Err(at(
             l,
-            "timeout",
+            place(&[&[K("heartbeat"), K("timeout")], &[K("heartbeat"), K("interval")]]),
             format!(
-                "heartbeat.timeout ({:?}) must be longer than heartbeat.interval ({:?})",
+                "heartbeat.timeout ({:?}) must be longer than heartbeat.interval ({:?}); raise timeout or lower interval",
                 hb.timeout, hb.interval
             ),
         ));
     }
     if hb.critical_timeout <= hb.critical_interval {
-        return Err(err(
+        return Err(at(
             l,
-            "critical_timeout",
-            "heartbeat.critical_timeout must be longer than heartbeat.critical_interval".into(),
+            place(&[
+                &[K("heartbeat"), K("critical_timeout")],
+                &[K("heartbeat"), K("critical_interval")],
+            ]),
+            format!(
+                "heartbeat.critical_timeout ({:?}) must be longer than heartbeat.critical_interval ({:?})",
+                hb.critical_timeout, hb.critical_interval
+            ),
         ));
     }
     if hb.check_interval.is_zero() {
-        return Err(err(
+        return Err(at(
             l,
-            "check_interval",
-            "heartbeat.check_interval must be above zero".into(),
+            place(&[&[K("heartbeat"), K("check_interval")]]),
+            "heartbeat.check_interval must be above zero (e.g. \"1s\")",
         ));
     }
     if c.kernels.max_window.is_zero() {
-        return Err(err(
+        return Err(at(
             l,
-            "max_window",
-            "kernels.max_window must be above zero (e.g. \"60s\")".into(),
+            place(&[&[K("kernels"), K("max_window")]]),
+            "kernels.max_window must be above zero (e.g. \"60s\")",
+        ));
+    }
+    if c.http.bind.parse::<std::net::IpAddr>().is_err() {
+        return Err(at(
+            l,
+            place(&[&[K("http"), K("bind")]]),
+            format!(
+                "[http] bind {:?} is not an IP address; use e.g. \"127.0.0.1\" or \"0.0.0.0\"",
+                c.http.bind
+            ),
         ));
     }
     if let Err(e) = c.triggers.validate() {
-        let at = match &e {
-            crate::trigger::TriggerError::Config { trigger, .. } => format!("[triggers.{trigger}"),
-            _ => "[triggers".to_owned(),
+        return Err(at(l, trigger_span(&doc, c, &e), e));
+    }
+    super::kernels::check_tables(l, &doc)
+}
+
+/// Where a `[triggers]` error is: the key in its section, else the same key at the top
+/// of `[triggers]` (where sections inherit it from), else the section.
+fn trigger_span(
+    doc: &Doc<'_>,
+    c: &super::Config,
+    e: &crate::trigger::TriggerError,
+) -> Option<Range<usize>> {
+    use Seg::{Index as I, Key as K};
+    let crate::trigger::TriggerError::Config { trigger, key, .. } = e else {
+        return doc.span(&[K("triggers")]);
+    };
+    if trigger == "triggers" {
+        return doc.span(&[K("triggers"), K(key)]);
+    }
+    if let Some(name) = trigger.strip_prefix("exec.") {
+        // A name used twice is reported at its second use.
+        let uses: Vec<usize> = (c.triggers.exec.iter().enumerate())
+            .filter(|(_, x)| x.name == name)
+            .map(|(i, _)| i)
+            .collect();
+        let i = if key == "name" {
+            uses.last()
+        } else {
+            uses.first()
         };
-        return Err(err(l, &at, e.to_string()));
+        if let Some(&i) = i {
+            return doc.span(&[K("triggers"), K("exec"), I(i), K(key)]);
+        }
+        return doc.span(&[K("triggers"), K("exec")]);
     }
-    let mut seen = HashSet::new();
-    for k in &c.kernel {
-        let at = format!("\"{}\"", k.name);
-        if !valid_name(&k.name) {
-            return Err(err(
-                l,
-                &at,
-                format!(
-                    "kernel name {:?} is not valid: use 1-64 lowercase letters, digits, '_' or '-'",
-                    k.name
-                ),
-            ));
-        }
-        if RESERVED_NAMES.contains(&k.name.as_str()) {
-            return Err(err(
-                l,
-                &at,
-                format!(
-                    "kernel name {:?} is reserved for the tree's own parts; choose another",
-                    k.name
-                ),
-            ));
-        }
-        if !seen.insert(k.name.as_str()) {
-            return Err(err(
-                l,
-                &at,
-                format!(
-                    "kernel name {:?} is used twice; names must be unique",
-                    k.name
-                ),
-            ));
-        }
-        let (interval, timeout) = heartbeat_of(c, k);
-        if timeout <= interval {
-            return Err(err(
-                l,
-                &at,
-                format!(
-                    "kernel {}: heartbeat_timeout ({timeout:?}) must be longer than heartbeat_interval ({interval:?})",
-                    k.name
-                ),
-            ));
-        }
-        let exec = k.kind == "exec";
-        match k.isolation {
-            Some(Isolation::Process) if !exec => {
-                return Err(err(
-                    l,
-                    &at,
-                    format!(
-                        "kernel {}: isolation \"process\" is only for kind \"exec\"; use \"task\" or \"thread\"",
-                        k.name
-                    ),
-                ))
-            }
-            Some(Isolation::Task | Isolation::Thread) if exec => {
-                return Err(err(
-                    l,
-                    &at,
-                    format!(
-                        "kernel {}: kind \"exec\" always runs as a process; remove `isolation`",
-                        k.name
-                    ),
-                ))
-            }
-            _ => {}
-        }
-    }
-    Ok(())
+    doc.first(&[
+        &[K("triggers"), K(trigger), K(key)],
+        &[K("triggers"), K(key)],
+        &[K("triggers"), K(trigger)],
+    ])
 }
 
 /// The effective heartbeat interval and timeout of a kernel.
@@ -175,26 +155,29 @@ mod tests {
     }
 
     #[test]
-    fn duplicate_names_are_rejected_with_their_line() {
-        let e = bad("[[kernel]]\nname = \"a\"\nkind = \"model\"\n[[kernel]]\nname = \"a\"\nkind = \"model\"\n");
-        assert!(e.starts_with("g.toml:2:"), "{e}");
+    fn heartbeat_timing_is_reported_at_its_key() {
+        let e = bad("[heartbeat]\ninterval = \"90s\"\n");
+        assert!(e.starts_with("g.toml:2:1: "), "{e}");
+        let e = bad("[heartbeat]\ninterval = \"1s\"\n  timeout = \"1s\"\n");
+        assert!(e.starts_with("g.toml:3:3: "), "{e}");
+    }
+
+    #[test]
+    fn a_bind_address_that_is_not_an_ip_is_reported_at_its_key() {
+        let e = bad("[http]\nport = 8000\nbind = \"localhost\"\n");
+        assert!(e.starts_with("g.toml:3:1: "), "{e}");
+    }
+
+    #[test]
+    fn trigger_errors_are_reported_at_their_key() {
+        let e = bad("[triggers]\n\n[triggers.api_timeout]\nmin_timeouts = 0\n");
+        assert!(e.starts_with("g.toml:4:1: "), "{e}");
+        let exec = "[[triggers.exec]]\nname = \"a\"\ncommand = \"true\"\nplaybook = \"x\"\n\n";
+        let e = bad(&format!("{exec}{exec}"));
+        assert!(e.starts_with("g.toml:7:1: "), "{e}");
         assert!(e.contains("used twice"), "{e}");
-    }
-
-    #[test]
-    fn reserved_names_are_rejected() {
-        assert!(bad("[[kernel]]\nname = \"message_bus\"\nkind = \"model\"\n").contains("reserved"));
-    }
-
-    #[test]
-    fn timeouts_shorter_than_intervals_are_rejected() {
-        let e = bad("[[kernel]]\nname = \"a\"\nkind = \"model\"\nheartbeat_interval = \"10s\"\nheartbeat_timeout = \"1s\"\n");
-        assert!(e.contains("must be longer"), "{e}");
-    }
-
-    #[test]
-    fn process_isolation_needs_exec() {
-        let e = bad("[[kernel]]\nname = \"a\"\nkind = \"model\"\nisolation = \"process\"\n");
-        assert!(e.contains("only for kind \"exec\""), "{e}");
+        let e = bad(&format!("{exec}[[triggers.exec]]\nname = \"b\"\ncommand = \"true\"\nplaybook = \"x\"\n  interval = \"0s\"\n"));
+        assert!(e.starts_with("g.toml:10:3: "), "{e}");
+        assert!(e.contains("[triggers.exec.b] interval"), "{e}");
     }
 }

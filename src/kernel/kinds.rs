@@ -7,11 +7,15 @@ use std::sync::{Arc, LazyLock};
 
 use parking_lot::RwLock;
 use serde::de::DeserializeOwned;
+use toml::de::DeValue;
+use toml::Spanned;
 
 use super::demo::{
     KvStoreKernel, KvStoreOptions, ModelKernel, ModelOptions, WorkerPoolKernel, WorkerPoolOptions,
 };
 use super::exec::{ExecKernel, ExecOptions, EXEC_FIX};
+use super::option_check::check_spanned;
+pub use super::option_check::OptionError;
 use super::{Isolation, KernelError, KernelFactory};
 use crate::config::{ConfigError, KernelConfig};
 
@@ -22,12 +26,36 @@ pub type Built = (KernelFactory, Option<Isolation>);
 /// Builds a kind's factory from the kernel's name and `options` table.
 pub type KindBuilder = Arc<dyn Fn(&str, &toml::Table) -> Result<Built, KernelError> + Send + Sync>;
 
-static KINDS: LazyLock<RwLock<BTreeMap<String, KindBuilder>>> = LazyLock::new(|| {
-    let mut m: BTreeMap<String, KindBuilder> = BTreeMap::new();
-    m.insert("exec".into(), Arc::new(build_exec));
-    m.insert("worker_pool".into(), Arc::new(build_worker_pool));
-    m.insert("kv_store".into(), Arc::new(build_kv_store));
-    m.insert("model".into(), Arc::new(build_model));
+/// Checks a built-in kind's options straight from the configuration document, so that
+/// an error carries the span of the offending option.
+type Check = fn(Spanned<DeValue<'_>>) -> Result<(), OptionError>;
+
+/// A registered kind: its builder, and for a built-in kind its spanned check.
+#[derive(Clone)]
+struct Kind {
+    builder: KindBuilder,
+    check: Option<Check>,
+}
+
+fn builtin(builder: KindBuilder, check: Check) -> Kind {
+    Kind {
+        builder,
+        check: Some(check),
+    }
+}
+
+static KINDS: LazyLock<RwLock<BTreeMap<String, Kind>>> = LazyLock::new(|| {
+    let mut m: BTreeMap<String, Kind> = BTreeMap::new();
+    m.insert("exec".into(), builtin(Arc::new(build_exec), check_exec));
+    m.insert(
+        "worker_pool".into(),
+        builtin(Arc::new(build_worker_pool), check_worker_pool),
+    );
+    m.insert(
+        "kv_store".into(),
+        builtin(Arc::new(build_kv_store), check_kv_store),
+    );
+    m.insert("model".into(), builtin(Arc::new(build_model), check_model));
     RwLock::new(m)
 });
 
@@ -36,10 +64,11 @@ pub fn register_kind(
     name: &str,
     builder: impl Fn(&str, &toml::Table) -> Result<Built, KernelError> + Send + Sync + 'static,
 ) -> bool {
-    KINDS
-        .write()
-        .insert(name.to_owned(), Arc::new(builder))
-        .is_some()
+    let kind = Kind {
+        builder: Arc::new(builder),
+        check: None,
+    };
+    KINDS.write().insert(name.to_owned(), kind).is_some()
 }
 
 /// The registered kind names, sorted.
@@ -49,7 +78,7 @@ pub fn kind_names() -> Vec<String> {
 
 /// Builds kernel `name` of kind `kind` from its options.
 pub fn build_kind(kind: &str, name: &str, options: &toml::Table) -> Result<Built, KernelError> {
-    let builder = KINDS.read().get(kind).cloned();
+    let builder = KINDS.read().get(kind).map(|k| k.builder.clone());
     let builder = builder.ok_or_else(|| KernelError::BadOptions {
         kernel: name.to_owned(),
         kind: kind.to_owned(),
@@ -123,6 +152,60 @@ pub fn resolve_kind(k: &KernelConfig) -> Result<Built, ConfigError> {
     build_kind(&k.kind, &k.name, &k.options).map_err(|e| ConfigError(e.to_string()))
 }
 
+/// Checks kernel `name`'s options against its kind `kind`, which must be registered.
+/// `options` is the kernel's `options` value from the configuration document, with its
+/// spans (an empty table spanning the kernel when it has none); `table` is the same
+/// options as parsed. A built-in kind deserialises them strictly (unknown options, wrong
+/// types and out-of-range values are refused, with the span of the option); a kind a
+/// library user registered is built once, and its error spans the whole table.
+pub fn check_options(
+    kind: &str,
+    name: &str,
+    options: Spanned<DeValue<'_>>,
+    table: &toml::Table,
+) -> Result<(), OptionError> {
+    let whole = options.span();
+    let Some(k) = KINDS.read().get(kind).cloned() else {
+        return Err(OptionError {
+            span: whole,
+            reason: format!("unknown kind {kind:?}"),
+            fix: format!("use one of {}", kind_names().join(", ")),
+        });
+    };
+    if let Some(check) = k.check {
+        return check(options);
+    }
+    match (k.builder)(name, table) {
+        Ok(_) => Ok(()),
+        Err(KernelError::BadOptions { reason, fix, .. }) => Err(OptionError {
+            span: whole,
+            reason,
+            fix,
+        }),
+        Err(e) => Err(OptionError {
+            span: whole,
+            reason: e.to_string(),
+            fix: format!("see the documentation of kind {kind:?}"),
+        }),
+    }
+}
+
+fn check_exec(o: Spanned<DeValue<'_>>) -> Result<(), OptionError> {
+    check_spanned(o, EXEC_FIX, ExecOptions::validate)
+}
+
+fn check_worker_pool(o: Spanned<DeValue<'_>>) -> Result<(), OptionError> {
+    check_spanned(o, WORKER_POOL_FIX, WorkerPoolOptions::validate)
+}
+
+fn check_kv_store(o: Spanned<DeValue<'_>>) -> Result<(), OptionError> {
+    check_spanned(o, KV_STORE_FIX, kv_store_validate)
+}
+
+fn check_model(o: Spanned<DeValue<'_>>) -> Result<(), OptionError> {
+    check_spanned(o, MODEL_FIX, ModelOptions::validate)
+}
+
 fn build_exec(name: &str, t: &toml::Table) -> Result<Built, KernelError> {
     let o: ExecOptions = parse_options(name, "exec", t, EXEC_FIX)?;
     o.validate().map_err(|r| bad(name, "exec", r, EXEC_FIX))?;
@@ -147,10 +230,20 @@ to the state directory), max_entries";
 
 fn build_kv_store(name: &str, t: &toml::Table) -> Result<Built, KernelError> {
     let o: KvStoreOptions = parse_options(name, "kv_store", t, KV_STORE_FIX)?;
+    kv_store_validate(&o).map_err(|r| bad(name, "kv_store", r, KV_STORE_FIX))?;
     Ok((
         Arc::new(move || Box::new(KvStoreKernel::new(o.clone()))),
         None,
     ))
+}
+
+fn kv_store_validate(o: &KvStoreOptions) -> Result<(), String> {
+    if o.max_entries == 0 {
+        return Err(
+            "option max_entries must be at least 1 (a store of 0 keys refuses every put)".into(),
+        );
+    }
+    Ok(())
 }
 
 const MODEL_FIX: &str = "model options are weights (relative to the state directory), inputs \
@@ -242,6 +335,33 @@ mod tests {
         assert!(kind_names().contains(&"test_kind_registered".to_owned()));
         let e = err(build_kind("test_kind_registered", "x", &toml::Table::new()));
         assert_eq!(e.to_string(), "built x");
+    }
+
+    #[test]
+    fn a_registered_kind_is_checked_by_building_it() {
+        register_kind("test_kind_checked", |name, t| {
+            if t.contains_key("size") {
+                build_kind("model", name, &toml::Table::new())
+            } else {
+                Err(bad(
+                    name,
+                    "test_kind_checked",
+                    "option size is required".into(),
+                    "set size",
+                ))
+            }
+        });
+        let text = "{ colour = 1 }";
+        let v = DeValue::parse(text).expect("value");
+        let e =
+            check_options("test_kind_checked", "k", v, &table("colour = 1")).expect_err("refused");
+        assert_eq!(e.span, 0..text.len(), "the whole table");
+        assert_eq!(
+            (e.reason.as_str(), e.fix.as_str()),
+            ("option size is required", "set size")
+        );
+        let v = DeValue::parse("{ size = 1 }").expect("value");
+        assert!(check_options("test_kind_checked", "k", v, &table("size = 1")).is_ok());
     }
 
     #[test]

@@ -19,6 +19,7 @@ mod api;
 pub mod demo;
 pub mod exec;
 mod kinds;
+mod option_check;
 mod spec;
 mod status;
 pub mod thread;
@@ -30,7 +31,8 @@ pub use api::{
     RestartNote,
 };
 pub use kinds::{
-    build_kind, kind_names, parse_options, register_kind, resolve_kind, Built, KindBuilder,
+    build_kind, check_options, kind_names, parse_options, register_kind, resolve_kind, Built,
+    KindBuilder, OptionError,
 };
 pub use spec::{Isolation, KernelFactory, KernelSpec};
 pub use status::{KernelState, KernelStatus, StatusSnapshot};

@@ -5,6 +5,26 @@
 //! introduced by `- `); when it cannot find a key it falls back to the nearest line it
 //! knows, the step's `name:` or the first line.
 
+/// A 1-based line and column in a YAML text; shown as `line:column`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Pos {
+    /// The line.
+    pub line: usize,
+    /// The column.
+    pub col: usize,
+}
+
+impl Pos {
+    /// The start of the file.
+    pub(crate) const START: Pos = Pos { line: 1, col: 1 };
+}
+
+impl std::fmt::Display for Pos {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.line, self.col)
+    }
+}
+
 /// Lines of one YAML text.
 pub(crate) struct Locator<'a> {
     lines: Vec<&'a str>,
@@ -46,12 +66,25 @@ impl<'a> Locator<'a> {
         }
     }
 
-    /// The 1-based line of a top-level `key:` (column 0), or 1.
-    pub(crate) fn top(&self, key: &str) -> usize {
+    /// Where a top-level `key:` (column 0) is, or the start of the file.
+    pub(crate) fn top(&self, key: &str) -> Pos {
         self.lines
             .iter()
             .position(|l| matches!(key_value(l), Some((0, k, _)) if k == key))
-            .map_or(1, |i| i + 1)
+            .map_or(Pos::START, |i| Pos {
+                line: i + 1,
+                col: 1,
+            })
+    }
+
+    /// Where the key of 0-based line `i` is (its first non-blank column without one).
+    fn pos(&self, i: usize) -> Pos {
+        let l = self.lines.get(i).copied().unwrap_or_default();
+        let col = key_value(l).map_or_else(|| indent(l), |(c, _, _)| c);
+        Pos {
+            line: i + 1,
+            col: col + 1,
+        }
     }
 
     /// The 0-based line range of the list item that holds `name: <step>`.
@@ -78,11 +111,11 @@ impl<'a> Locator<'a> {
         Some((start, end))
     }
 
-    /// The 1-based line of `key:` inside the step named `step` (the first match, nested
-    /// keys such as arguments included); else the step's `name:` line; else 1.
-    pub(crate) fn in_step(&self, step: &str, key: &str) -> usize {
+    /// Where `key:` is inside the step named `step` (the first match, nested keys such
+    /// as arguments included); else the step's `name:`; else the start of the file.
+    pub(crate) fn in_step(&self, step: &str, key: &str) -> Pos {
         let Some((start, end)) = self.step_block(step) else {
-            return 1;
+            return Pos::START;
         };
         (start..end)
             .find(|&i| matches!(key_value(self.lines[i]), Some((_, k, _)) if k == key))
@@ -91,7 +124,7 @@ impl<'a> Locator<'a> {
                     |&i| matches!(key_value(self.lines[i]), Some((_, "name", v)) if v == step),
                 )
             })
-            .map_or(start + 1, |i| i + 1)
+            .map_or(self.pos(start), |i| self.pos(i))
     }
 }
 
@@ -121,14 +154,20 @@ steps:
     #[test]
     fn finds_top_level_keys_and_keys_inside_steps() {
         let l = Locator::new(TEXT);
-        assert_eq!(l.top("slo"), 2);
-        assert_eq!(l.top("missing"), 1);
-        assert_eq!(l.in_step("first", "action"), 4, "key before name");
-        assert_eq!(l.in_step("first", "duration"), 7);
-        assert_eq!(l.in_step("b", "action"), 14);
-        assert_eq!(l.in_step("second", "parallel"), 9);
-        assert_eq!(l.in_step("third", "action"), 16);
-        assert_eq!(l.in_step("third", "retries"), 15, "falls back to the name");
-        assert_eq!(l.in_step("nope", "action"), 1);
+        let at = |p: Pos| (p.line, p.col);
+        assert_eq!(at(l.top("slo")), (2, 1));
+        assert_eq!(at(l.top("missing")), (1, 1));
+        assert_eq!(at(l.in_step("first", "action")), (4, 5), "key before name");
+        assert_eq!(at(l.in_step("first", "duration")), (7, 7));
+        assert_eq!(at(l.in_step("b", "action")), (14, 9));
+        assert_eq!(at(l.in_step("second", "parallel")), (9, 5));
+        assert_eq!(at(l.in_step("third", "action")), (16, 5));
+        assert_eq!(
+            at(l.in_step("third", "retries")),
+            (15, 5),
+            "falls back to the name"
+        );
+        assert_eq!(at(l.in_step("nope", "action")), (1, 1));
+        assert_eq!(l.in_step("first", "duration").to_string(), "7:7");
     }
 }

@@ -1,6 +1,6 @@
 //! Parsing and validating one playbook file: YAML errors with their line and column,
 //! then the checks serde cannot make (unknown actions, bad arguments and templates,
-//! step structure), each with the line of the offending key.
+//! step structure), each with the line and column of the offending key.
 
 use std::collections::HashMap;
 
@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::action::{ActionRegistry, Args};
 use super::load::SkippedPlaybook;
-use super::locate::Locator;
+use super::locate::{Locator, Pos};
 use super::model::{Playbook, Step};
 use super::template;
 use crate::config::ConfigError;
@@ -22,7 +22,8 @@ pub enum Parsed {
     Skipped(SkippedPlaybook),
 }
 
-/// Parses and validates one playbook file. Errors read `file:line: what; how to fix`.
+/// Parses and validates one playbook file. Errors read `file:line:column: what; how to
+/// fix`.
 pub fn parse_playbook(
     file: &str,
     text: &str,
@@ -36,11 +37,11 @@ pub fn parse_playbook(
                 let msg = msg.strip_suffix(&suffix).unwrap_or(&msg);
                 ConfigError(format!("{file}:{}:{}: {msg}", l.line(), l.column()))
             }
-            None => ConfigError(format!("{file}:1: {msg}")),
+            None => ConfigError(format!("{file}:1:1: {msg}")),
         }
     })?;
     let loc = Locator::new(text);
-    let err = |line: usize, msg: String| ConfigError(format!("{file}:{line}: {msg}"));
+    let err = |at: Pos, msg: String| ConfigError(format!("{file}:{at}: {msg}"));
     if p.name.is_empty()
         || !p
             .name
@@ -110,10 +111,10 @@ fn check_step(
     loc: &Locator<'_>,
     actions: &ActionRegistry,
     names: &mut HashMap<String, ()>,
-) -> Result<(), (usize, String)> {
+) -> Result<(), (Pos, String)> {
     let at = |key: &str| loc.in_step(&s.name, key);
     if s.name.is_empty() {
-        return Err((1, "a step needs a non-empty name".into()));
+        return Err((Pos::START, "a step needs a non-empty name".into()));
     }
     if names.insert(s.name.clone(), ()).is_some() {
         return Err((

@@ -280,7 +280,7 @@ mod tests {
         let text = "[heartbeat]\n\n[triggers.scheduled]\ncron = \"*/0 * * * *\"\n";
         let e = crate::config::parse(text, crate::config::ConfigSource::File("g.toml".into()))
             .expect_err("rejected");
-        assert!(e.0.starts_with("g.toml:3:"), "{}", e.0);
+        assert!(e.0.starts_with("g.toml:4:1: "), "{}", e.0);
         assert!(e.0.contains("cron"), "{}", e.0);
     }
 }

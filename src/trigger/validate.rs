@@ -58,9 +58,15 @@ impl TriggersConfig {
         percent("triggers", "flap_high", self.flap_high)?;
         percent("triggers", "flap_low", self.flap_low)?;
         positive("triggers", "repeat_interval", self.repeat_interval)?;
-        let mut sections = self.sections();
-        sections.extend(self.exec.iter().map(|e| ("exec", e.enabled, e.common())));
-        for (t, _, c) in &sections {
+        let mut sections: Vec<_> = (self.sections().into_iter())
+            .map(|(t, _, c)| (t.to_owned(), c))
+            .collect();
+        sections.extend(
+            self.exec
+                .iter()
+                .map(|e| (format!("exec.{}", e.name), e.common())),
+        );
+        for (t, c) in &sections {
             positive(t, "interval", c.interval)?;
             let rule = self.rule(*c);
             percent(t, "flap_high", rule.flap.high)?;
@@ -181,16 +187,19 @@ impl TriggersConfig {
                     .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
             {
                 return Err(TriggerError::config(
-                    "exec",
+                    &t,
                     "name",
                     format!("{:?}: use letters, digits, _ and -", e.name),
                 ));
             }
             if !seen.insert(&e.name) {
                 return Err(TriggerError::config(
-                    "exec",
+                    &t,
                     "name",
-                    format!("{:?} is used twice", e.name),
+                    format!(
+                        "{:?} is used twice; give each exec trigger its own name",
+                        e.name
+                    ),
                 ));
             }
             if e.command.trim().is_empty() {

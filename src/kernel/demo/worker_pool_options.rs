@@ -43,6 +43,11 @@ impl Default for WorkerPoolOptions {
 impl WorkerPoolOptions {
     /// Checks the ranges serde cannot.
     pub fn validate(&self) -> Result<(), String> {
+        if self.workers == 0 {
+            return Err(
+                "option workers must be at least 1 (a pool of 0 workers runs no job)".into(),
+            );
+        }
         if self.workers > self.max_workers {
             return Err(format!(
                 "option workers ({}) is above max_workers ({})",
@@ -57,6 +62,9 @@ impl WorkerPoolOptions {
         }
         if self.job_bytes == 0 || self.job_bytes > 16 << 20 {
             return Err("option job_bytes must be between 1 and 16777216".into());
+        }
+        if self.max_backlog == 0 {
+            return Err("option max_backlog must be at least 1 (0 would reject every job)".into());
         }
         Ok(())
     }
@@ -77,5 +85,13 @@ mod tests {
             ..WorkerPoolOptions::default()
         };
         assert!(o.validate().expect_err("too many").contains("max_workers"));
+        o = WorkerPoolOptions {
+            workers: 0,
+            ..WorkerPoolOptions::default()
+        };
+        assert!(o
+            .validate()
+            .expect_err("none")
+            .starts_with("option workers"));
     }
 }
