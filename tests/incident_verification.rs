@@ -55,7 +55,15 @@ struct Running {
 /// Starts the tree over `BASE` with `extra` appended (a later table of the same name
 /// is not allowed in TOML, so `extra` replaces a whole `[triggers.X]` section by name).
 async fn start(extra: &str, replace: &[&str]) -> Running {
+    start_with(extra, replace, &[]).await
+}
+
+/// [`start`], with `files` (name, content) written into the state directory first.
+async fn start_with(extra: &str, replace: &[&str], files: &[(&str, &str)]) -> Running {
     let dir = tempfile::tempdir().expect("tempdir");
+    for (name, content) in files {
+        std::fs::write(dir.path().join(name), content).expect("write file");
+    }
     let mut text = String::new();
     let mut skip = false;
     for line in BASE.lines() {
@@ -150,8 +158,8 @@ async fn a_full_disk_that_cleanup_cannot_free_is_a_failed_incident_not_a_resolve
 interval = "100ms"
 for = "0s"
 disk_percent = 0.0001
-cpu_percent = 100000.0
-memory_percent = 100.0
+cpu_for = "1h"
+memory_for = "1h"
 "#,
         &["resource_spike"],
     )
@@ -182,7 +190,9 @@ memory_percent = 100.0
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drift_that_no_snapshot_can_undo_is_not_reported_as_restored() {
-    let r = start(
+    // The file is in the baseline from the start; no snapshot of it exists, so the
+    // restore step has nothing to put back.
+    let r = start_with(
         r#"
 [triggers.config_drift]
 interval = "100ms"
@@ -190,36 +200,21 @@ for = "0s"
 paths = ["$DIR/app.toml"]
 "#,
         &["config_drift"],
+        &[("app.toml", "a = 1\n")],
     )
     .await;
-    let file = r.dir.path().join("app.toml");
-    std::fs::write(&file, "a = 1\n").expect("write");
-    // Let the trigger take the new file as its baseline first (an added file is a
-    // change too): wait for its incident, then drift the content.
-    let t0 = Instant::now();
-    while !r
-        .incidents()
-        .values()
-        .any(|v| v["trigger"] == "config_drift")
-        && t0.elapsed() < Duration::from_secs(3)
-    {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let before: Vec<String> = r.incidents().into_keys().collect();
-    std::fs::write(&file, "a = 2\n").expect("drift");
-    let inc = loop {
-        let found = r.incidents().into_values().find(|v| {
-            v["trigger"] == "config_drift"
-                && v["resolved_at"].is_string()
-                && !before.contains(&v["incident_id"].as_str().unwrap_or_default().to_owned())
-        });
-        if let Some(v) = found {
-            break v;
-        }
-        assert!(t0.elapsed() < WAIT, "{:#?}", r.incidents());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    // Give the trigger its first check (the baseline), then drift the file.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(r.incidents().is_empty(), "{:#?}", r.incidents());
+    std::fs::write(r.dir.path().join("app.toml"), "a = 2\n").expect("drift");
+    let inc = r.closed("config_drift").await;
     assert_ne!(inc["status"], "resolved", "the file still differs: {inc:#}");
+    assert_eq!(inc["closed_reason"], "verification_failed", "{inc:#}");
+    assert_eq!(
+        step(&inc, "restore_from_snapshot")["status"],
+        "skipped",
+        "{inc:#}"
+    );
     let summaries = r.alert_summaries();
     assert!(
         !summaries
