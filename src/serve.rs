@@ -172,6 +172,7 @@ pub async fn run(opts: ServeOptions) -> Result<i32, ServeError> {
     let _ = system.audit.sync();
     let _ = system.incidents.sync();
     let _ = ServeInfo::remove_if_pid(&system.paths, std::process::id());
+    crate::kernel::exec::cgroup::remove_base();
     tracing::info!(exit_status = reason.exit_status(), "serve stopped");
     Ok(reason.exit_status())
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 /// Where the cgroup v2 hierarchy holds this process's cgroup, from `/proc/self/cgroup`
 /// (the `0::<path>` line) and the `cgroup2` mount in `/proc/self/mountinfo`.
-pub(crate) fn own_dir() -> Result<PathBuf, String> {
+pub fn own_dir() -> Result<PathBuf, String> {
     dir_of("self")
 }
 
@@ -52,6 +52,7 @@ pub(crate) fn dir_of(who: &str) -> Result<PathBuf, String> {
 /// (older than Linux 5.14) does not count.
 pub(crate) fn create_base() -> Result<PathBuf, String> {
     let own = own_dir()?;
+    remove_stale(&own);
     let base = own.join(format!("grace-{}", std::process::id()));
     match std::fs::create_dir(&base) {
         Ok(()) => {}
@@ -71,6 +72,42 @@ pub(crate) fn create_base() -> Result<PathBuf, String> {
     Ok(base)
 }
 
+/// Ends and removes the kernel cgroups of serves that no longer run (`grace-<pid>`
+/// beside ours, its pid gone): what a serve that died without a watchdog left.
+fn remove_stale(own: &Path) {
+    let Ok(rd) = std::fs::read_dir(own) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("grace-"))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let dir = e.path();
+        if populated(&dir) {
+            tracing::warn!(cgroup = %dir.display(), "ending the kernels of a serve that died");
+            let _ = kill(&dir);
+            wait_empty(&dir, Duration::from_secs(1));
+        }
+        remove(&dir);
+    }
+}
+
+/// Removes this process's base cgroup if no kernel cgroup is left in it (serve calls
+/// this as it exits).
+pub fn remove_base() {
+    if let Ok(own) = own_dir() {
+        let _ = std::fs::remove_dir(own.join(format!("grace-{}", std::process::id())));
+    }
+}
+
 /// Creates the cgroup of one kernel start under `base`; the name keeps only characters
 /// that are safe in a path.
 pub(crate) fn create_kernel(base: &Path, kernel: &str, generation: u64) -> std::io::Result<PathBuf> {
@@ -85,7 +122,8 @@ pub(crate) fn create_kernel(base: &Path, kernel: &str, generation: u64) -> std::
         })
         .collect();
     let dir = base.join(format!("{safe}-{generation:016x}"));
-    std::fs::create_dir(&dir)?;
+    // The base too: a serve that ended in this process may have removed it.
+    std::fs::create_dir_all(&dir)?;
     Ok(dir)
 }
 
