@@ -49,7 +49,9 @@ fn start_after_the_watchdog_was_killed_reports_the_new_serve() {
     let out = ok(inst.run(&["start", "--port", "0"]));
     let now = reported(&out);
     assert_ne!(now, first, "reported the leftover serve: {out}");
-    let info = ServeInfo::read(&inst.paths).expect("read").expect("serve.json");
+    let info = ServeInfo::read(&inst.paths)
+        .expect("read")
+        .expect("serve.json");
     assert_eq!(info.pid, now, "serve.json names the reported serve");
     assert!(!alive(first), "the leftover was replaced");
 

@@ -88,7 +88,9 @@ fn stop_all_leaves_nothing_of_term_ignoring_forking_and_setsid_kernels() {
     let inst = instance();
     ok(inst.run(&["start", "--port", "0"]));
     assert!(poll(SECS, || all_running(&inst)), "{:?}", inst.procs());
-    let info = ServeInfo::read(&inst.paths).expect("read").expect("serve.json");
+    let info = ServeInfo::read(&inst.paths)
+        .expect("read")
+        .expect("serve.json");
     let bound = info.shutdown_timeout().expect("the bound is recorded");
     // Two kernels ignoring SIGTERM for 1 s each, one after the other: the bound covers it.
     assert!(bound >= Duration::from_secs(2), "{bound:?}");
@@ -125,9 +127,13 @@ fn old_generation_ends_after_kill_9(mode: &str) {
     let inst = instance();
     let _watch = watch(&inst, mode);
     assert!(poll(SECS, || all_running(&inst)), "{:?}", inst.procs());
-    let old = ServeInfo::read(&inst.paths).expect("read").expect("serve.json");
+    let old = ServeInfo::read(&inst.paths)
+        .expect("read")
+        .expect("serve.json");
     assert!(
-        old.containment.as_deref().is_some_and(|c| mode == "auto" || c.starts_with(mode)),
+        old.containment
+            .as_deref()
+            .is_some_and(|c| mode == "auto" || c.starts_with(mode)),
         "{:?}",
         old.containment
     );

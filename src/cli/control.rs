@@ -133,7 +133,12 @@ fn leftovers(paths: &StatePaths) -> Vec<(u32, String)> {
     pids.into_iter()
         .filter_map(|pid| {
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            let state = stat.rsplit_once(')')?.1.split_whitespace().next()?.to_owned();
+            let state = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .next()?
+                .to_owned();
             if state == "Z" {
                 return None;
             }
@@ -202,7 +207,9 @@ pub fn stop(ctx: &ControlContext, all: bool) -> anyhow::Result<()> {
             }
         }
     }
-    let rest = wait.saturating_sub(started.elapsed()).max(Duration::from_secs(1));
+    let rest = wait
+        .saturating_sub(started.elapsed())
+        .max(Duration::from_secs(1));
     if !poll_until(rest, || leftovers(paths).is_empty()) {
         let why = format!("still running {wait:?} after the stop began, despite SIGKILL");
         return Err(left_running(&leftovers(paths), &why));
@@ -244,7 +251,10 @@ fn stop_without_watchdog(ctx: &ControlContext, pid: u32) -> anyhow::Result<()> {
             .into())
         }
     };
-    let info = ServeInfo::read(paths).ok().flatten().filter(|i| i.pid == pid);
+    let info = ServeInfo::read(paths)
+        .ok()
+        .flatten()
+        .filter(|i| i.pid == pid);
     let timeout = ServeInfo::stop_timeout(info.as_ref(), ctx.config.watchdog.stop_timeout);
     let gone = runtime()?.block_on(crate::watchdog::stop_process(pid, pgid, timeout));
     if !gone {
@@ -294,7 +304,12 @@ fn spawn_watchdog(ctx: &ControlContext, serve: &ServeArgs) -> anyhow::Result<std
 /// The parent of `pid`, from `/proc`.
 fn parent_of(pid: u32) -> Option<u32> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 /// Waits until the serve that watchdog `watchdog` started (its child, other than

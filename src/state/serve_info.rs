@@ -63,13 +63,17 @@ impl ServeInfo {
 
     /// The shutdown bound recorded by serve, if any.
     pub fn shutdown_timeout(&self) -> Option<std::time::Duration> {
-        self.shutdown_timeout_ms.map(std::time::Duration::from_millis)
+        self.shutdown_timeout_ms
+            .map(std::time::Duration::from_millis)
     }
 
     /// How long a watchdog waits for this serve to stop after SIGTERM before SIGKILL:
     /// its recorded bound and [`ServeInfo::STOP_MARGIN`], at least `floor` (the configured
     /// `stop_timeout`).
-    pub fn stop_timeout(info: Option<&ServeInfo>, floor: std::time::Duration) -> std::time::Duration {
+    pub fn stop_timeout(
+        info: Option<&ServeInfo>,
+        floor: std::time::Duration,
+    ) -> std::time::Duration {
         info.and_then(ServeInfo::shutdown_timeout)
             .map_or(floor, |b| floor.max(b + ServeInfo::STOP_MARGIN))
     }
@@ -145,7 +149,10 @@ mod tests {
         info.containment = Some("subreaper (test)".to_owned());
         info.write(&paths).expect("write");
         assert_eq!(ServeInfo::read(&paths).expect("read"), Some(info.clone()));
-        assert_eq!(info.shutdown_timeout(), Some(std::time::Duration::from_secs(7)));
+        assert_eq!(
+            info.shutdown_timeout(),
+            Some(std::time::Duration::from_secs(7))
+        );
         assert_eq!(info.health_addr().to_string(), "127.0.0.1:8123");
         info.bind = "::".to_owned();
         assert_eq!(info.health_addr().to_string(), "[::1]:8123");

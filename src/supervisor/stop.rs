@@ -87,9 +87,8 @@ mod tests {
     use crate::supervisor::{ChildSpec, Strategy, SupervisorSpec};
 
     fn kernel(name: &str, s: Shutdown) -> ChildSpec {
-        let f = crate::kernel::exec::ExecKernel::factory(crate::kernel::exec::ExecOptions::new(
-            "true",
-        ));
+        let f =
+            crate::kernel::exec::ExecKernel::factory(crate::kernel::exec::ExecOptions::new("true"));
         ChildSpec::kernel(crate::kernel::KernelSpec::new(name, f)).shutdown(s)
     }
 

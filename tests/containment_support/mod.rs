@@ -41,9 +41,7 @@ pub fn marked(marker: &str, zombies: bool) -> Vec<(u32, u32, char)> {
         };
         let argv = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
         let args: Vec<&[u8]> = argv.split(|b| *b == 0).collect();
-        let is = args.len() >= 2
-            && args[0].ends_with(b"sleep")
-            && args[1] == marker.as_bytes();
+        let is = args.len() >= 2 && args[0].ends_with(b"sleep") && args[1] == marker.as_bytes();
         let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
         let Some((_, rest)) = stat.rsplit_once(')') else {
             continue;
@@ -99,17 +97,22 @@ fn stubborn_script(m: &Markers) -> String {
 }
 
 async fn all_running(m: &Markers) {
-    eventually(Duration::from_secs(5), "every marked sleeper to run", || {
-        m.0.iter().all(|k| !marked(k, false).is_empty())
-    })
+    eventually(
+        Duration::from_secs(5),
+        "every marked sleeper to run",
+        || m.0.iter().all(|k| !marked(k, false).is_empty()),
+    )
     .await;
 }
 
 async fn none_left(m: &Markers, within: Duration) {
     let me = std::process::id();
     eventually(within, "no marked process, and no zombie of ours", || {
-        m.0.iter()
-            .all(|k| marked(k, true).iter().all(|&(_, ppid, st)| st == 'Z' && ppid != me))
+        m.0.iter().all(|k| {
+            marked(k, true)
+                .iter()
+                .all(|&(_, ppid, st)| st == 'Z' && ppid != me)
+        })
     })
     .await;
 }
@@ -142,7 +145,11 @@ pub async fn a_killed_kernel_leaves_nothing(case: u32) {
     let dir = tempfile::tempdir().expect("tempdir");
     let h = Harness::new(system(dir.path()), true).await;
     let (actor, _) = h
-        .spawn(&spec("killed", &stubborn_script(&m), Duration::from_secs(5)))
+        .spawn(&spec(
+            "killed",
+            &stubborn_script(&m),
+            Duration::from_secs(5),
+        ))
         .await
         .expect("starts");
     all_running(&m).await;
@@ -171,7 +178,10 @@ pub async fn a_crashed_leader_leaves_nothing(case: u32) {
     all_running(&m).await;
     std::fs::write(&go, b"").expect("go");
     let exit = h.exit_of(actor.get_id(), Duration::from_secs(5)).await;
-    assert_eq!(exit, Seen::Failed(actor.get_id(), "exited with status 4".into()));
+    assert_eq!(
+        exit,
+        Seen::Failed(actor.get_id(), "exited with status 4".into())
+    );
     none_left(&m, Duration::from_secs(3)).await;
 }
 

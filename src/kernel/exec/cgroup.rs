@@ -110,7 +110,11 @@ pub fn remove_base() {
 
 /// Creates the cgroup of one kernel start under `base`; the name keeps only characters
 /// that are safe in a path.
-pub(crate) fn create_kernel(base: &Path, kernel: &str, generation: u64) -> std::io::Result<PathBuf> {
+pub(crate) fn create_kernel(
+    base: &Path,
+    kernel: &str,
+    generation: u64,
+) -> std::io::Result<PathBuf> {
     let safe: String = kernel
         .chars()
         .map(|c| {

@@ -127,11 +127,7 @@ fn reaper() {
         let g = global();
         {
             let leaders = g.leaders.lock().unwrap_or_else(|p| p.into_inner());
-            let groups = g
-                .groups
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone();
+            let groups = g.groups.lock().unwrap_or_else(|p| p.into_inner()).clone();
             for pid in procfs::children_of(me) {
                 if leaders.contains(&pid) {
                     continue;
@@ -265,10 +261,7 @@ impl Contained {
                 if p.pid == me || p.pid <= 1 || p.zombie() || set.contains(&p.pid) {
                     continue;
                 }
-                if set.contains(&p.ppid)
-                    || groups.contains(&p.pgrp)
-                    || sessions.contains(&p.sid)
-                {
+                if set.contains(&p.ppid) || groups.contains(&p.pgrp) || sessions.contains(&p.sid) {
                     set.insert(p.pid);
                 }
             }

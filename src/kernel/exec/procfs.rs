@@ -85,9 +85,7 @@ fn environ(pid: u32) -> Vec<u8> {
 
 /// Whether the environment of `pid` holds exactly `key=value` (`kv`).
 pub fn env_has(pid: u32, kv: &str) -> bool {
-    environ(pid)
-        .split(|b| *b == 0)
-        .any(|e| e == kv.as_bytes())
+    environ(pid).split(|b| *b == 0).any(|e| e == kv.as_bytes())
 }
 
 /// Whether the environment of `pid` holds an entry starting with `prefix`.
