@@ -301,6 +301,20 @@ fn spawn_watchdog(ctx: &ControlContext, serve: &ServeArgs) -> anyhow::Result<std
     cmd.spawn().context("cannot start the watchdog")
 }
 
+/// Whether `pid` descends from `ancestor` (a configured command may run serve under a
+/// wrapper, so serve need not be the watchdog's own child).
+fn descends_from(pid: u32, ancestor: u32) -> bool {
+    let mut p = pid;
+    for _ in 0..64 {
+        match parent_of(p) {
+            Some(pp) if pp == ancestor => return true,
+            Some(pp) if pp > 1 => p = pp,
+            _ => return false,
+        }
+    }
+    false
+}
+
 /// The parent of `pid`, from `/proc`.
 fn parent_of(pid: u32) -> Option<u32> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -312,7 +326,7 @@ fn parent_of(pid: u32) -> Option<u32> {
         .ok()
 }
 
-/// Waits until the serve that watchdog `watchdog` started (its child, other than
+/// Waits until the serve that watchdog `watchdog` started (its descendant, other than
 /// `not_pid`) runs and is healthy: it answers `GET /health` with 200 at the address its
 /// own `serve.json` names (when health is not probed, until it runs). A leftover serve
 /// that the watchdog is about to replace is never taken for it.
@@ -337,7 +351,7 @@ fn wait_healthy(
             }
         }
         let ours = serve_pid(&ctx.paths)
-            .filter(|p| Some(*p) != not_pid && parent_of(*p) == Some(watchdog));
+            .filter(|p| Some(*p) != not_pid && descends_from(*p, watchdog));
         if let Some(pid) = ours {
             if !cfg.probes_health() {
                 return Ok(pid);
