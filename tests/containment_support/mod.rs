@@ -29,6 +29,8 @@ pub fn run<F: std::future::Future<Output = ()>>(mode: &'static str, body: F) {
         .build()
         .expect("runtime")
         .block_on(body);
+    // This process's base cgroup, once no test uses it (a later kernel recreates it).
+    grace::kernel::exec::cgroup::remove_base();
 }
 
 /// Every process whose argv is `sleep <marker>` (zombies included when `zombies`):
