@@ -350,8 +350,8 @@ fn wait_healthy(
                 );
             }
         }
-        let ours = serve_pid(&ctx.paths)
-            .filter(|p| Some(*p) != not_pid && descends_from(*p, watchdog));
+        let ours =
+            serve_pid(&ctx.paths).filter(|p| Some(*p) != not_pid && descends_from(*p, watchdog));
         if let Some(pid) = ours {
             if !cfg.probes_health() {
                 return Ok(pid);

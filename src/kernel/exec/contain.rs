@@ -243,12 +243,13 @@ impl Contained {
         }
         // Descendants, then whoever shares a group or a session with a member.
         let (own_pgrp, own_sid) = own.map_or((0, 0), |p| (p.pgrp, p.sid));
+        let parent_pgrp = own.and_then(|p| by_pid.get(&p.ppid)).map_or(0, |p| p.pgrp);
         loop {
             let groups: HashSet<i32> = set
                 .iter()
                 .filter_map(|p| by_pid.get(p))
                 .map(|p| p.pgrp)
-                .filter(|g| *g > 1 && *g != own_pgrp)
+                .filter(|g| *g > 1 && *g != own_pgrp && *g != parent_pgrp)
                 .collect();
             let sessions: HashSet<i32> = set
                 .iter()
@@ -291,11 +292,14 @@ impl Contained {
     /// there were.
     pub fn signal_all(&self, sig: Signal) -> usize {
         let members = self.members();
+        // Never serve's own group nor its parent's (the watchdog's), whatever a member
+        // joined.
         let own_pgrp = nix::unistd::getpgrp().as_raw();
+        let parent_pgrp = procfs::stat(std::os::unix::process::parent_id()).map_or(0, |p| p.pgrp);
         let mut groups = HashSet::new();
         for p in &members {
             let _ = kill(Pid::from_raw(p.pid as i32), sig);
-            if p.pgrp > 1 && p.pgrp != own_pgrp {
+            if p.pgrp > 1 && p.pgrp != own_pgrp && p.pgrp != parent_pgrp {
                 groups.insert(p.pgrp);
             }
         }
