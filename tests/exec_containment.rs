@@ -19,7 +19,9 @@ fn the_mechanism_follows_the_host() {
         match m {
             Mechanism::Cgroup(dir) => {
                 assert!(writable);
-                assert!(dir.join("cgroup.kill").exists(), "{dir:?}");
+                let own = grace::kernel::exec::cgroup::own_dir().expect("own cgroup");
+                assert_eq!(dir, &own.join(format!("grace-{}", std::process::id())));
+                assert!(own.join("cgroup.procs").exists(), "{own:?}");
             }
             Mechanism::Subreaper { why } => assert!(why.contains("cgroup"), "{why}"),
         }
