@@ -24,8 +24,12 @@ use crate::watchdog::PortDecision;
 /// Exit status of a serve that asks its watchdog to restart it (not a crash).
 pub const EXIT_RESTART_REQUESTED: i32 = 75;
 
-/// How long an ordered shutdown of the whole tree may take before serve exits anyway.
+/// How long an ordered shutdown of the whole tree may take before serve exits anyway,
+/// when the tree's own bound is unknown (a kernel stopped with `Shutdown::Infinity`).
 pub const SHUTDOWN_BOUND: Duration = Duration::from_secs(20);
+
+/// What serve's exit may take beyond stopping the tree (flushing the logs).
+const EXIT_MARGIN: Duration = Duration::from_secs(1);
 
 /// What `grace serve` runs with.
 #[derive(Debug, Clone)]
@@ -112,6 +116,8 @@ pub async fn run(opts: ServeOptions) -> Result<i32, ServeError> {
         .create()
         .map_err(|e| StateError::io(opts.paths.root().to_path_buf(), "create", e))?;
     let _lock = StateLock::acquire(&opts.paths.serve_lock(), "a serve")?;
+    // Before any kernel starts: the cgroup, or the subreaper flag and its reaper.
+    let containment = crate::kernel::exec::contain::init().describe();
     let system: Arc<System> = System::open(Arc::new(opts.loaded.config.clone()), opts.paths)?;
     crate::incident::import_watchdog_repairs_logged(&system.incidents, &system.paths);
     tracing::info!(
@@ -124,7 +130,8 @@ pub async fn run(opts: ServeOptions) -> Result<i32, ServeError> {
     let mut int = signal(SignalKind::interrupt()).map_err(ServeError::Signals)?;
     let mut restarts = system.restart_requests();
 
-    let http = start_http(&system, opts.port, opts.bind.as_deref()).await?;
+    let (http, mut info) =
+        start_http(&system, opts.port, opts.bind.as_deref(), &containment).await?;
     let http_child = http.map(|server| {
         let hb = &system.config.heartbeat;
         ChildSpec::kernel(
@@ -141,6 +148,11 @@ pub async fn run(opts: ServeOptions) -> Result<i32, ServeError> {
     )
     .await?;
     crate::audit::announce_set_aside(&system);
+    // The tree's bound, enforced by `shutdown` below, and known to the watchdog.
+    let bound = tree.shutdown_bound.unwrap_or(SHUTDOWN_BOUND);
+    info.shutdown_timeout_ms =
+        Some((bound + crate::supervisor::KILL_WAIT + EXIT_MARGIN).as_millis() as u64);
+    info.write(&system.paths)?;
     let reporter = crate::telemetry::spawn_reporter(
         system.clone(),
         system.config.telemetry.metrics_interval,
@@ -161,13 +173,14 @@ pub async fn run(opts: ServeOptions) -> Result<i32, ServeError> {
         exit = tree.wait() => StopReason::RootFailed(format!("{exit:?}")),
     };
     tracing::info!(reason = ?reason, "serve stopping");
-    let exit = tree.shutdown(SHUTDOWN_BOUND).await;
+    let exit = tree.shutdown(bound).await;
     tracing::info!(root = ?exit, "supervision tree stopped");
     reporter.abort();
     snapshot_schedule.abort();
     let _ = system.audit.sync();
     let _ = system.incidents.sync();
     let _ = ServeInfo::remove_if_pid(&system.paths, std::process::id());
+    crate::kernel::exec::cgroup::remove_base();
     tracing::info!(
         exit_status = reason.exit_status(),
         dropped_stderr_writes = crate::telemetry::dropped_stderr_writes(),
@@ -181,12 +194,14 @@ async fn start_http(
     system: &Arc<System>,
     port: Option<u16>,
     bind: Option<&str>,
-) -> Result<Option<HttpServer>, ServeError> {
+    containment: &str,
+) -> Result<(Option<HttpServer>, ServeInfo), ServeError> {
     let cfg = &system.config.http;
     if !cfg.enabled {
-        ServeInfo::for_this_process(&system.paths, bind.unwrap_or(&cfg.bind), 0)
-            .write(&system.paths)?;
-        return Ok(None);
+        let mut info = ServeInfo::for_this_process(&system.paths, bind.unwrap_or(&cfg.bind), 0);
+        info.containment = Some(containment.to_owned());
+        info.write(&system.paths)?;
+        return Ok((None, info));
     }
     let server = match crate::http::start(system.clone(), cfg, port, bind).await {
         Err(HttpError::PortInUse { port: taken, .. }) => {
@@ -195,10 +210,11 @@ async fn start_http(
         other => other?,
     };
     let addr = server.local_addr();
-    ServeInfo::for_this_process(&system.paths, &addr.ip().to_string(), addr.port())
-        .write(&system.paths)?;
+    let mut info = ServeInfo::for_this_process(&system.paths, &addr.ip().to_string(), addr.port());
+    info.containment = Some(containment.to_owned());
+    info.write(&system.paths)?;
     tracing::info!(%addr, "http listening");
-    Ok(Some(server))
+    Ok((Some(server), info))
 }
 
 /// Network healing: serve's port is taken. A stale serve of this state directory is

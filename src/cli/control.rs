@@ -110,22 +110,94 @@ fn poll_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// How long stopping serve may take: the bound serve recorded in `serve.json` with the
+/// watchdog's margin (at least `[watchdog] stop_timeout`), then the watchdog's ending of
+/// what is left of the generation, and a margin for this command's polling.
+fn stop_wait(ctx: &ControlContext) -> Duration {
+    let info = ServeInfo::read(&ctx.paths).ok().flatten();
+    ServeInfo::stop_timeout(info.as_ref(), ctx.config.watchdog.stop_timeout)
+        + ServeInfo::GENERATION_END_WAIT
+        + Duration::from_secs(2)
+}
+
+/// What of this state directory's serve still runs: serve itself and every process
+/// carrying its watchdog's mark, each with its state and command line.
+fn leftovers(paths: &StatePaths) -> Vec<(u32, String)> {
+    let mut pids = watchdog::supervised_processes(paths);
+    if let Some(p) = serve_pid(paths) {
+        if !pids.contains(&p) {
+            pids.push(p);
+        }
+    }
+    pids.sort_unstable();
+    pids.into_iter()
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let state = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .next()?
+                .to_owned();
+            if state == "Z" {
+                return None;
+            }
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|b| {
+                    b.split(|c| *c == 0)
+                        .filter(|a| !a.is_empty())
+                        .map(|a| String::from_utf8_lossy(a).into_owned())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .unwrap_or_default();
+            Some((pid, format!("{cmd} (state {state})")))
+        })
+        .collect()
+}
+
+/// The error of a stop that left processes running: each one, and why.
+fn left_running(left: &[(u32, String)], why: &str) -> anyhow::Error {
+    let list: Vec<String> = left
+        .iter()
+        .map(|(pid, cmd)| format!("  pid {pid}: {cmd}"))
+        .collect();
+    anyhow::anyhow!(
+        "{} process(es) of serve still running ({why}):\n{}\n\
+         a process in state D (uninterruptible sleep) ends only when its I/O returns; \
+         others can be ended with `kill -9 PID`",
+        left.len(),
+        list.join("\n")
+    )
+}
+
 /// `grace stop [--all]`: sets the kill switch and stops serve gracefully (through the
 /// watchdog when one runs, else directly after checking the process is this
-/// directory's serve); with `all`, stops the watchdog too.
+/// directory's serve); with `all`, stops the watchdog too. Exits 0 only when nothing of
+/// serve is left running; else names what is left (pid, command) and why.
 pub fn stop(ctx: &ControlContext, all: bool) -> anyhow::Result<()> {
     let paths = &ctx.paths;
     KillSwitch::set_manual_shutdown(paths, true, "grace stop")?;
-    let wait = ctx.config.watchdog.stop_timeout + Duration::from_secs(5);
+    // Read before the stop: serve removes serve.json as it exits.
+    let wait = stop_wait(ctx);
+    let started = std::time::Instant::now();
     match watchdog_pid(paths) {
         Some(w) if all => {
             signal(w, Signal::SIGTERM)?;
             if !poll_until(wait, || watchdog_pid(paths).is_none()) {
-                return Err(WatchdogError::Timeout {
-                    what: format!("the watchdog (pid {w}) stopping"),
-                    waited: wait,
+                let left = leftovers(paths);
+                let why = format!(
+                    "the watchdog (pid {w}) is still stopping serve after {wait:?}, the \
+                     bound serve recorded plus the watchdog's margins"
+                );
+                if left.is_empty() {
+                    return Err(WatchdogError::Timeout {
+                        what: format!("the watchdog (pid {w}) stopping"),
+                        waited: wait,
+                    }
+                    .into());
                 }
-                .into());
+                return Err(left_running(&left, &why));
             }
         }
         Some(w) => signal(w, Signal::SIGUSR1)?,
@@ -135,15 +207,16 @@ pub fn stop(ctx: &ControlContext, all: bool) -> anyhow::Result<()> {
             }
         }
     }
-    if !poll_until(wait, || serve_pid(paths).is_none()) {
-        return Err(WatchdogError::Timeout {
-            what: "serve stopping".to_owned(),
-            waited: wait,
-        }
-        .into());
+    let rest = wait
+        .saturating_sub(started.elapsed())
+        .max(Duration::from_secs(1));
+    if !poll_until(rest, || leftovers(paths).is_empty()) {
+        let why = format!("still running {wait:?} after the stop began, despite SIGKILL");
+        return Err(left_running(&leftovers(paths), &why));
     }
     println!(
-        "serve stopped{}; the kill switch is set (`grace start` clears it)",
+        "serve stopped{}; nothing of it is left running; the kill switch is set \
+         (`grace start` clears it)",
         if all { ", watchdog stopped" } else { "" }
     );
     Ok(())
@@ -178,11 +251,12 @@ fn stop_without_watchdog(ctx: &ControlContext, pid: u32) -> anyhow::Result<()> {
             .into())
         }
     };
-    let gone = runtime()?.block_on(crate::watchdog::stop_process(
-        pid,
-        pgid,
-        ctx.config.watchdog.stop_timeout,
-    ));
+    let info = ServeInfo::read(paths)
+        .ok()
+        .flatten()
+        .filter(|i| i.pid == pid);
+    let timeout = ServeInfo::stop_timeout(info.as_ref(), ctx.config.watchdog.stop_timeout);
+    let gone = runtime()?.block_on(crate::watchdog::stop_process(pid, pgid, timeout));
     if !gone {
         anyhow::bail!("serve (pid {pid}) did not stop, even after SIGKILL");
     }
@@ -227,15 +301,44 @@ fn spawn_watchdog(ctx: &ControlContext, serve: &ServeArgs) -> anyhow::Result<std
     cmd.spawn().context("cannot start the watchdog")
 }
 
-/// Waits until a serve other than `not_pid` runs and is healthy (answers `GET /health`
-/// with 200; when health is not probed, until it runs).
+/// Whether `pid` descends from `ancestor` (a configured command may run serve under a
+/// wrapper, so serve need not be the watchdog's own child).
+fn descends_from(pid: u32, ancestor: u32) -> bool {
+    let mut p = pid;
+    for _ in 0..64 {
+        match parent_of(p) {
+            Some(pp) if pp == ancestor => return true,
+            Some(pp) if pp > 1 => p = pp,
+            _ => return false,
+        }
+    }
+    false
+}
+
+/// The parent of `pid`, from `/proc`.
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// Waits until the serve that watchdog `watchdog` started (its descendant, other than
+/// `not_pid`) runs and is healthy: it answers `GET /health` with 200 at the address its
+/// own `serve.json` names (when health is not probed, until it runs). A leftover serve
+/// that the watchdog is about to replace is never taken for it.
 fn wait_healthy(
     ctx: &ControlContext,
     not_pid: Option<u32>,
+    watchdog: u32,
     mut spawned: Option<std::process::Child>,
 ) -> anyhow::Result<u32> {
     let cfg = &ctx.config.watchdog;
-    let wait = cfg.ready_timeout + cfg.stop_timeout + Duration::from_secs(5);
+    // A new watchdog may first have to stop a leftover serve.
+    let wait = cfg.ready_timeout + stop_wait(ctx) + Duration::from_secs(5);
     let rt = runtime()?;
     let deadline = std::time::Instant::now() + wait;
     loop {
@@ -247,11 +350,17 @@ fn wait_healthy(
                 );
             }
         }
-        if let Some(pid) = serve_pid(&ctx.paths).filter(|p| Some(*p) != not_pid) {
+        let ours =
+            serve_pid(&ctx.paths).filter(|p| Some(*p) != not_pid && descends_from(*p, watchdog));
+        if let Some(pid) = ours {
             if !cfg.probes_health() {
                 return Ok(pid);
             }
-            let addr = crate::watchdog::health_addr(cfg, &ctx.paths, pid);
+            let recorded = ServeInfo::read(&ctx.paths)
+                .ok()
+                .flatten()
+                .is_some_and(|i| i.pid == pid);
+            let addr = crate::watchdog::health_addr(cfg, &ctx.paths, pid).filter(|_| recorded);
             if let Some(addr) = addr {
                 let ok = rt.block_on(crate::alerts::http::get(
                     addr,
@@ -275,17 +384,20 @@ fn wait_healthy(
 }
 
 /// `grace start`: clears the kill switch; starts a background watchdog if none runs;
-/// returns once serve is healthy.
+/// returns once the serve this watchdog started is healthy.
 pub fn start(ctx: &ControlContext, serve: &ServeArgs) -> anyhow::Result<()> {
     KillSwitch::set_manual_shutdown(&ctx.paths, false, "grace start")?;
-    let spawned = match watchdog_pid(&ctx.paths) {
+    let (watchdog, spawned) = match watchdog_pid(&ctx.paths) {
         Some(w) => {
             signal(w, Signal::SIGUSR1)?;
-            None
+            (w, None)
         }
-        None => Some(spawn_watchdog(ctx, serve)?),
+        None => {
+            let c = spawn_watchdog(ctx, serve)?;
+            (c.id(), Some(c))
+        }
     };
-    let pid = wait_healthy(ctx, None, spawned)?;
+    let pid = wait_healthy(ctx, None, watchdog, spawned)?;
     println!("serve running (pid {pid}), healthy");
     Ok(())
 }
@@ -301,19 +413,20 @@ pub fn restart(ctx: &ControlContext, serve: &ServeArgs) -> anyhow::Result<()> {
         .into());
     }
     let old = serve_pid(&ctx.paths);
-    let spawned = match watchdog_pid(&ctx.paths) {
+    let (watchdog, spawned) = match watchdog_pid(&ctx.paths) {
         Some(w) => {
             signal(w, Signal::SIGHUP)?;
-            None
+            (w, None)
         }
         None => {
             if let Some(pid) = old {
                 stop_without_watchdog(ctx, pid)?;
             }
-            Some(spawn_watchdog(ctx, serve)?)
+            let c = spawn_watchdog(ctx, serve)?;
+            (c.id(), Some(c))
         }
     };
-    let pid = wait_healthy(ctx, old, spawned)?;
+    let pid = wait_healthy(ctx, old, watchdog, spawned)?;
     println!("serve restarted (pid {pid}), healthy");
     Ok(())
 }

@@ -24,6 +24,15 @@ pub struct ServeInfo {
     /// The state directory it serves (absolute when it could be resolved).
     #[serde(default)]
     pub state_dir: Option<PathBuf>,
+    /// The longest its graceful shutdown can take, computed from its supervision tree
+    /// (each child's shutdown timeout and kill wait, summed); absent until the tree
+    /// has started. The watchdog and `grace stop` wait that long (and a margin).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shutdown_timeout_ms: Option<u64>,
+    /// How its exec kernels' processes are contained (`cgroup (<dir>)` or
+    /// `subreaper (<why>)`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub containment: Option<String>,
 }
 
 fn default_bind() -> String {
@@ -31,6 +40,12 @@ fn default_bind() -> String {
 }
 
 impl ServeInfo {
+    /// What a watchdog allows serve beyond its recorded shutdown bound (the exit).
+    pub const STOP_MARGIN: std::time::Duration = std::time::Duration::from_secs(2);
+    /// How long a watchdog keeps killing what is left of a serve generation after serve
+    /// itself is gone.
+    pub const GENERATION_END_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
     /// The record for this process, listening on `bind`:`port`, started now.
     pub fn for_this_process(paths: &StatePaths, bind: &str, port: u16) -> ServeInfo {
         ServeInfo {
@@ -41,7 +56,26 @@ impl ServeInfo {
             state_dir: Some(
                 std::fs::canonicalize(paths.root()).unwrap_or_else(|_| paths.root().to_path_buf()),
             ),
+            shutdown_timeout_ms: None,
+            containment: None,
         }
+    }
+
+    /// The shutdown bound recorded by serve, if any.
+    pub fn shutdown_timeout(&self) -> Option<std::time::Duration> {
+        self.shutdown_timeout_ms
+            .map(std::time::Duration::from_millis)
+    }
+
+    /// How long a watchdog waits for this serve to stop after SIGTERM before SIGKILL:
+    /// its recorded bound and [`ServeInfo::STOP_MARGIN`], at least `floor` (the configured
+    /// `stop_timeout`).
+    pub fn stop_timeout(
+        info: Option<&ServeInfo>,
+        floor: std::time::Duration,
+    ) -> std::time::Duration {
+        info.and_then(ServeInfo::shutdown_timeout)
+            .map_or(floor, |b| floor.max(b + ServeInfo::STOP_MARGIN))
     }
 
     /// Where to send health probes: the bound address, or loopback when bound to all
@@ -111,8 +145,14 @@ mod tests {
         let paths = StatePaths::new(d.path());
         assert_eq!(ServeInfo::read(&paths).expect("read"), None);
         let mut info = ServeInfo::for_this_process(&paths, "0.0.0.0", 8123);
+        info.shutdown_timeout_ms = Some(7000);
+        info.containment = Some("subreaper (test)".to_owned());
         info.write(&paths).expect("write");
         assert_eq!(ServeInfo::read(&paths).expect("read"), Some(info.clone()));
+        assert_eq!(
+            info.shutdown_timeout(),
+            Some(std::time::Duration::from_secs(7))
+        );
         assert_eq!(info.health_addr().to_string(), "127.0.0.1:8123");
         info.bind = "::".to_owned();
         assert_eq!(info.health_addr().to_string(), "[::1]:8123");

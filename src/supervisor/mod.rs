@@ -32,4 +32,4 @@ pub use spec::{
     AttemptLimit, Backoff, ChildInfo, ChildKind, ChildSpec, Counts, Intensity, RestartType,
     Shutdown, Strategy, SupervisorError, SupervisorMsg, SupervisorSpec,
 };
-pub use stop::KILL_WAIT;
+pub use stop::{child_bound, shutdown_bound, KILL_WAIT};

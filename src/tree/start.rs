@@ -48,6 +48,8 @@ pub struct Tree {
     pub dispatcher: Arc<Dispatcher>,
     heartbeat: HeartbeatHandle,
     kind_of: Arc<HashMap<String, &'static str>>,
+    /// The longest its graceful shutdown can take (`None`: unbounded).
+    pub shutdown_bound: Option<std::time::Duration>,
 }
 
 impl Tree {
@@ -83,6 +85,7 @@ impl Tree {
             build::kernels_supervisor(cfg, &kinds)?,
             ext.http,
         );
+        let shutdown_bound = crate::supervisor::shutdown_bound(&spec);
         let root = SupervisorHandle::start(spec, system.clone()).await?;
         let heartbeat = spawn_heartbeat(system.clone(), cfg.heartbeat.clone());
         tracing::info!(kernels = system.registry.len(), "supervision tree started");
@@ -91,6 +94,7 @@ impl Tree {
         dispatcher.resume(system);
         Ok(Tree {
             kind_of: Arc::new(kind_of),
+            shutdown_bound,
             root,
             dispatcher,
             heartbeat,

@@ -293,6 +293,51 @@ pub(crate) fn sweep_orphans(keep: Option<u32>, kill: bool) -> Vec<u32> {
     dealt
 }
 
+/// What ending a generation left running: pid and command line.
+pub(crate) type Left = Vec<(u32, String)>;
+
+/// Ends every process of the serve generation that just ended (serve `old` exited, was
+/// killed or was stopped), before the next serve starts: the kernels' cgroups that
+/// serve left (`cgroup.kill`), and, round after round until none is left, every child
+/// of ours (we are a subreaper: whatever is orphaned comes to us, even later, as its
+/// parents die) and every process marked with [`SUPERVISED_ENV`]`=mark`, each with its
+/// process group, all SIGKILLed and reaped. Returns what is still running after
+/// `timeout` (a process in uninterruptible sleep, say).
+pub(crate) async fn end_generation(old: u32, mark: &Path, timeout: Duration) -> Left {
+    let deadline = tokio::time::Instant::now() + timeout;
+    crate::kernel::exec::cgroup::end_serve_cgroups(old, timeout.min(Duration::from_secs(1)));
+    let own_pgrp = nix::unistd::getpgrp().as_raw();
+    loop {
+        let mut targets = children_of_self();
+        for pid in with_env(SUPERVISED_ENV, mark.as_os_str().as_encoded_bytes()) {
+            if !targets.contains(&pid) {
+                targets.push(pid);
+            }
+        }
+        let live: Vec<u32> = targets.into_iter().filter(|p| alive(*p)).collect();
+        // Reap whoever of ours has exited (killed in the round before).
+        sweep_orphans(None, false);
+        if live.is_empty() {
+            return Vec::new();
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return live
+                .into_iter()
+                .map(|p| (p, cmdline(p).map(|a| a.join(" ")).unwrap_or_default()))
+                .collect();
+        }
+        for pid in &live {
+            if let Some(s) = stat(*pid) {
+                if s.pgrp > 1 && s.pgrp != own_pgrp {
+                    signal_group(s.pgrp, Signal::SIGKILL);
+                }
+            }
+            let _ = signal::kill(Pid::from_raw(*pid as i32), Signal::SIGKILL);
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -58,6 +58,8 @@ pub struct StatusReport {
     pub serve: Option<ProcessStatus>,
     /// Serve's port from `serve.json`.
     pub port: Option<u16>,
+    /// How serve contains its exec kernels' processes, from `serve.json`.
+    pub containment: Option<String>,
     /// Health and API, when serve runs.
     pub health: Option<ServeHealth>,
 }
@@ -100,6 +102,7 @@ pub async fn gather(paths: &StatePaths, sample: Duration) -> StatusReport {
         kill_switch,
         watchdog: wd_pid.map(proc_status),
         serve,
+        containment: info.as_ref().and_then(|i| i.containment.clone()),
         port: info.map(|i| i.port),
         health,
     }
@@ -273,6 +276,9 @@ pub fn render(r: &StatusReport) -> String {
     );
     let _ = writeln!(s, "watchdog:     {}", proc_line(&r.watchdog));
     let _ = writeln!(s, "serve:        {}", proc_line(&r.serve));
+    if let Some(c) = &r.containment {
+        let _ = writeln!(s, "containment:  {c}");
+    }
     if let Some(h) = &r.health {
         let _ = writeln!(
             s,

@@ -14,6 +14,7 @@ use serde_json::json;
 
 use super::actor::{Actor, Outcome, Phase, ProbeFuture, Run};
 use super::events::Level;
+const END_WAIT: Duration = crate::state::ServeInfo::GENERATION_END_WAIT;
 
 impl Actor {
     /// Waits on everything at once while serve runs.
@@ -126,10 +127,36 @@ impl Actor {
         self.failures = 0;
     }
 
+    /// How long stopping serve `pid` may take: the shutdown bound it recorded in
+    /// `serve.json` (computed from its tree) and a margin, at least the configured
+    /// `stop_timeout`.
+    pub(super) fn stop_timeout_for(&self, pid: u32) -> Duration {
+        let info = crate::state::ServeInfo::read(&self.opts.paths)
+            .ok()
+            .flatten()
+            .filter(|i| i.pid == pid);
+        crate::state::ServeInfo::stop_timeout(info.as_ref(), self.opts.config.stop_timeout)
+    }
+
+    /// Ends every process of the generation of serve `pid` (see
+    /// [`process::end_generation`]) and logs what it did.
+    async fn end_generation(&mut self, pid: u32) {
+        let mark = self.supervised_by();
+        let left = process::end_generation(pid, &mark, END_WAIT).await;
+        if !left.is_empty() {
+            self.log.record(
+                Level::Error,
+                "serve.generation_left",
+                json!({"pid": pid, "left": left.iter()
+                    .map(|(p, c)| json!({"pid": p, "command": c})).collect::<Vec<_>>()}),
+            );
+        }
+    }
+
     /// Carries out what follows the end of `supervise`.
     pub(super) async fn after(&mut self, mut run: Box<Run>, out: Outcome) -> Phase {
         let pgid = run.pid as i32;
-        let stop_timeout = self.opts.config.stop_timeout;
+        let stop_timeout = self.stop_timeout_for(run.pid);
         let kind = match out {
             Outcome::Exited(st) => {
                 // The leader is gone; nothing of its group may outlive it.
@@ -180,9 +207,10 @@ impl Actor {
             uptime: run.started.elapsed(),
             was_ready: run.health.ready,
         };
-        // Descendants that escaped the group became our children (we are a subreaper):
-        // kill them before the next serve starts, so only this generation's are hit.
-        process::sweep_orphans(None, true);
+        // Descendants that escaped the group became our children (we are a subreaper),
+        // or will as their parents die, or live in the dead serve's cgroups: end them
+        // all before the next serve starts, so only this generation's are hit.
+        self.end_generation(run.pid).await;
         // A stop may have raced the exit: the switch on disk decides.
         self.read_switch();
         let next = self.decide(&end);
@@ -193,7 +221,7 @@ impl Actor {
 
     async fn stop_run(&mut self, run: &mut Run, timeout: Duration, reason: &str) {
         let st = process::stop_group(&mut run.child, run.pid as i32, timeout).await;
-        process::sweep_orphans(None, true);
+        self.end_generation(run.pid).await;
         self.log.record(
             Level::Info,
             "serve.stopped",

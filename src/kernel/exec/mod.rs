@@ -1,20 +1,28 @@
 //! The `exec` kernel: an external command supervised like a supervisord program.
 //!
-//! The command runs in its own process group. A task waits on it from the start, so its
-//! exit is seen at once (never by polling) and fails the kernel with the reason
-//! `exited with status N` or `killed by signal S` (`exited with status 0` is a normal
-//! stop instead, which a `transient` kernel is not restarted after). When the leader
-//! exits, what remains of its group is killed.
+//! The command runs in its own process group (and, where cgroups are in force, its own
+//! cgroup: see [`contain`]). A task waits on it from the start, so its exit is seen at
+//! once (never by polling) and fails the kernel with the reason `exited with status N`
+//! or `killed by signal S` (`exited with status 0` is a normal stop instead, which a
+//! `transient` kernel is not restarted after). When the leader exits, every process it
+//! started is killed.
 //!
 //! Liveness is the process plus an optional probe run at every heartbeat tick: a failing
 //! probe withholds the heartbeat, so the heartbeat monitor declares the kernel hung after
-//! its timeout and it is restarted. A graceful stop sends SIGTERM to the group, waits
-//! `stop_timeout`, then SIGKILLs the group; if the kernel's actor is killed or panics
-//! instead, a drop guard SIGKILLs the group. No orphan or zombie survives either way.
+//! its timeout and it is restarted. A graceful stop sends SIGTERM to every process of
+//! the kernel, waits `stop_timeout`, then SIGKILLs them all; if the kernel's actor is
+//! killed or panics instead, a drop guard SIGKILLs them. What "every process" can reach
+//! depends on the containment mechanism in force and has limits: a cgroup holds all of
+//! them; without one, a process that left the kernel's tree, cleared its environment
+//! and was never seen at a tick, or that was re-parented to another subreaper than
+//! serve, is not found (see [`contain`] and the README).
 
+pub mod cgroup;
 mod child;
+pub mod contain;
 mod options;
 mod probe;
+pub(crate) mod procfs;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -79,7 +87,7 @@ impl Kernel for ExecKernel {
     async fn start(&mut self, ctx: &KernelContext) -> Result<(), KernelError> {
         self.generation = rand::random();
         let (me, generation) = (ctx.clone(), self.generation);
-        let group = Group::spawn(&ctx.name, &self.opts, move || {
+        let group = Group::spawn(&ctx.name, generation, &self.opts, move || {
             me.send_self(Request::new(EXITED, json!(generation)));
         })?;
         tracing::info!(kernel = %ctx.name, pid = group.pid(), command = %self.opts.command, "exec child started");
@@ -132,6 +140,9 @@ impl Kernel for ExecKernel {
         if let Some(reason) = self.exit_reason() {
             return Err(KernelError::Failed(reason));
         }
+        if let Some(g) = &self.group {
+            g.track();
+        }
         let Some(p) = &self.opts.probe else {
             return Ok(());
         };
@@ -163,6 +174,7 @@ impl Kernel for ExecKernel {
     fn stats(&self) -> Value {
         json!({
             "pid": self.group.as_ref().map(Group::pid),
+            "cgroup": self.group.as_ref().and_then(Group::cgroup),
             "command": self.opts.command,
             "probe": self.opts.probe.as_ref().map(|p| format!("{p:?}")),
             "probe_failures": self.probe_failures,
