@@ -37,6 +37,7 @@ fn report(
         serve,
         port: None,
         health,
+        containment: None,
     }
 }
 
