@@ -24,6 +24,10 @@ use crate::watchdog::PortDecision;
 /// Exit status of a serve that asks its watchdog to restart it (not a crash).
 pub const EXIT_RESTART_REQUESTED: i32 = 75;
 
+/// The exit status of a serve that refused its configuration (bad usage or bad
+/// configuration); the watchdog pauses instead of restarting it at once.
+pub const EXIT_BAD_CONFIG: i32 = 2;
+
 /// How long an ordered shutdown of the whole tree may take before serve exits anyway,
 /// when the tree's own bound is unknown (a kernel stopped with `Shutdown::Infinity`).
 pub const SHUTDOWN_BOUND: Duration = Duration::from_secs(20);

@@ -91,6 +91,12 @@ pub fn after_exit(
     if manual_shutdown {
         return (Next::StayStopped, failures);
     }
+    if end.kind == ExitKind::Code(crate::serve::EXIT_BAD_CONFIG) {
+        // Serve refused its configuration: starting it again at once cannot help (as
+        // systemd's RestartPreventExitStatus). Pause, with the critical alert a pause
+        // raises, and try again after it, when someone may have fixed the file.
+        return (Next::Pause(cfg.pause_after_failures), 0);
+    }
     let failed = is_failed_start(end, cfg.min_uptime);
     if end.kind == ExitKind::RestartRequested && !failed {
         return (Next::Restart(Duration::ZERO), 0);
@@ -216,6 +222,19 @@ pub fn on_switch(manual_shutdown: bool, phase: Phase) -> SwitchAction {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_serve_that_refuses_its_configuration_is_paused_not_restarted_at_once() {
+        let cfg = WatchdogConfig::default();
+        let end = RunEnd {
+            kind: ExitKind::from_status(Some(crate::serve::EXIT_BAD_CONFIG), None),
+            uptime: Duration::from_millis(5),
+            was_ready: false,
+        };
+        let (next, failures) = after_exit(&cfg, 0, &end, false, 0.0);
+        assert_eq!(next, Next::Pause(cfg.pause_after_failures));
+        assert_eq!(failures, 0);
+    }
     use super::*;
     use proptest::prelude::*;
 
