@@ -56,6 +56,8 @@ pub struct KernelStatus {
     pub critical: bool,
     /// Its isolation.
     pub isolation: Isolation,
+    /// Whether the user marked it `sandbox = true` (untrusted code).
+    pub sandbox: bool,
     heartbeat_interval_ms: AtomicU64,
     heartbeat_timeout_ms: AtomicU64,
     last_beat_ms: AtomicU64,
@@ -112,6 +114,7 @@ impl KernelStatus {
             name: spec.name.clone(),
             critical: spec.critical,
             isolation: spec.isolation,
+            sandbox: spec.sandbox,
             heartbeat_interval_ms: AtomicU64::new(spec.heartbeat_interval.as_millis() as u64),
             heartbeat_timeout_ms: AtomicU64::new(spec.heartbeat_timeout.as_millis() as u64),
             last_beat_ms: AtomicU64::new(now),
