@@ -20,6 +20,8 @@ pub use config::IncidentsConfig;
 pub use ids::{format_id, parse_id};
 pub use journal::{fold, read_journal, Journal};
 pub use kernel::IncidentLogKernel;
-pub use model::{ClosedReason, Incident, IncidentDraft, IncidentStatus, Opened, Severity, StepRecord};
+pub use model::{
+    ClosedReason, Incident, IncidentDraft, IncidentStatus, Opened, Severity, StepRecord,
+};
 pub use store::{IncidentError, IncidentStore};
 pub use summary::{format_seconds, percentile, summarize, StatusCounts, Summary};
