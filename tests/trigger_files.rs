@@ -206,6 +206,7 @@ async fn host_pressure_is_read_for_real_and_held_for_its_window() {
     let mut h = Harness::new(Config::default()).await;
     let mut t = only();
     t.resource_spike.enabled = true;
+    t.resource_spike.scope = grace::trigger::ResourceScope::Host;
     t.resource_spike.interval = 50 * MS;
     // Real readings against thresholds a live host is always above (memory, disk) or
     // never above (CPU).

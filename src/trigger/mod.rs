@@ -52,8 +52,8 @@ pub use checksum::{classify_read_error, expand, sha256_file, HashCache, ReadFail
 pub use config::{
     ApiTimeoutConfig, Common, ConfigDriftConfig, CriticalHeartbeatConfig, EventAnomalyConfig,
     ExecTriggerConfig, HeartbeatFailureConfig, KpiThresholdConfig, LatencyQueueConfig,
-    ModelIntegrityConfig, RepeatedErrorConfig, ResourceSpikeConfig, SandboxFailureConfig,
-    ScheduledConfig, TriggersConfig, TrustScoreConfig,
+    ModelIntegrityConfig, RepeatedErrorConfig, ResourceScope, ResourceSpikeConfig,
+    SandboxFailureConfig, ScheduledConfig, TriggersConfig, TrustScoreConfig,
 };
 pub use error::TriggerError;
 pub use holding::{ConditionKey, Conditions};
