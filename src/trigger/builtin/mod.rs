@@ -34,6 +34,11 @@ use serde_json::Value;
 
 use crate::bus::Event;
 
+/// Held by the tests that measure a spinning thread or process, so that they do not
+/// compete with each other for the cores they measure.
+#[cfg(test)]
+pub(crate) static CPU_TEST: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
+
 /// The kernel or component an event is about: the event's own, else the payload's
 /// `kernel`, `component` or `name`.
 pub(crate) fn event_component(event: &Event) -> Option<String> {

@@ -175,6 +175,7 @@ mod tests {
 
     #[test]
     fn a_busy_grandchild_counts_for_its_tree_and_a_busy_stranger_does_not() {
+        let _cores = crate::trigger::builtin::CPU_TEST.lock();
         // A parent whose child spins, and a spinner that is not its descendant.
         let parent = spawn("sh -c 'while :; do :; done' & wait");
         let stranger = spawn("while :; do :; done");
