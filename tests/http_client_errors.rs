@@ -1,7 +1,8 @@
 //! Client-caused errors over real HTTP on loopback, in the tree `grace serve` runs:
 //! a request body that never fully arrives is answered 408 and a client that breaks
 //! off its body is not counted either; neither is an API timeout, so api_timeout stays
-//! quiet. A handler that really is slow still is (504, incident).
+//! quiet. A handler that really is slow still is (504, incident). A client that never
+//! finishes its headers is disconnected.
 
 mod http_support;
 
@@ -164,4 +165,30 @@ async fn a_stalled_or_broken_off_body_is_the_clients_error_not_an_api_timeout() 
     let fired = eventually(5 * S, || async { api_timeout_incidents(&sys) == 1 }).await;
     assert!(fired, "{:?}", sys.incidents.recent(5));
     tree.shutdown(5 * S).await;
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_disconnected_after_the_request_timeout() {
+    let http_cfg = grace::http::HttpConfig {
+        request_timeout: 300 * MS,
+        ..http_config()
+    };
+    let h = harness(Config::default(), http_cfg, two_kernels()).await;
+    let mut s = TcpStream::connect(h.addr).await.expect("connect");
+    s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("write");
+    let started = tokio::time::Instant::now();
+    let mut buf = [0u8; 256];
+    let closed = tokio::time::timeout(5 * S, s.read(&mut buf))
+        .await
+        .expect("the server closes the connection");
+    assert!(matches!(closed, Ok(0) | Err(_)), "{closed:?}");
+    let after = started.elapsed();
+    assert!(after >= 250 * MS, "closed after {after:?}");
+    assert_eq!(h.server.stats().timeouts(), 0);
+    assert_eq!(h.sys.api.total_timeouts(), 0);
+    // Whole requests are served as before, on new connections.
+    assert_eq!(get(h.addr, "/health").await.status, 200);
+    h.server.shutdown().await;
 }
