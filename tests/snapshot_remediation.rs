@@ -141,8 +141,8 @@ async fn corrupted_weights_are_restored_within_a_second_of_the_write() {
     tree.shutdown(5 * S).await;
 }
 
-/// An exec kernel `job` that needs its artifact `out/result.bin` (without it the process
-/// exits at once), in a tree with `extra` config and the triggers `keep` names; returns
+/// A sandboxed (`sandbox = true`) exec kernel `job` that needs its artifact
+/// `out/result.bin` (without it the process exits at once), in a tree with `extra` config and the triggers `keep` names; returns
 /// once it runs.
 struct Job {
     dir: tempfile::TempDir,
@@ -165,6 +165,7 @@ async fn job(extra: &str, keep: &[&str]) -> Job {
         [[kernel]]
         name = "job"
         kind = "exec"
+        sandbox = true
         heartbeat_interval = "100ms"
         heartbeat_timeout = "500ms"
         options = {{ command = "sh", args = ["-c", "test -f out/result.bin || exit 2; exec sleep 60"], cwd = "{}" }}

@@ -115,6 +115,56 @@ async fn a_changed_config_file_is_seen_on_its_file_event_not_at_the_next_sweep()
 }
 
 #[tokio::test]
+async fn a_config_file_that_cannot_be_read_is_its_own_low_condition_not_drift() {
+    let mut h = Harness::new(Config::default()).await;
+    let watched = tempfile::tempdir().expect("tempdir");
+    let file = watched.path().join("app.toml");
+    std::fs::write(&file, "workers = 2\n").expect("write");
+    let mut t = only();
+    t.config_drift.enabled = true;
+    t.config_drift.interval = 50 * MS;
+    t.config_drift.paths = glob_in(watched.path(), "*.toml");
+    h.start_triggers(&t).await;
+    assert!(h.collect(300 * MS).await.is_empty());
+
+    // A directory in the file's place: reading it fails with EISDIR, not "not found".
+    std::fs::remove_file(&file).expect("rm");
+    std::fs::create_dir(&file).expect("mkdir");
+    let got = h.collect(600 * MS).await;
+    assert_eq!(got.len(), 1, "one condition, published once: {got:?}");
+    let (e, d) = &got[0];
+    assert!(is(e, d, Topic::EventIncident, "config_drift"));
+    assert_eq!(d.failure_mode, "file_unreadable");
+    assert_eq!(d.severity, Severity::Low);
+    assert_eq!(d.playbook, None);
+    assert_eq!(d.component, file.display().to_string());
+    assert_eq!(d.details["informational"], true);
+    assert!(
+        d.details["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("directory")),
+        "{}",
+        d.details
+    );
+    assert!(grace::trigger::is_informational(d));
+
+    // The baseline was kept: the same content back is quiet, other content is drift.
+    std::fs::remove_dir(&file).expect("rmdir");
+    std::fs::write(&file, "workers = 2\n").expect("write");
+    assert!(h.collect(300 * MS).await.is_empty());
+    std::fs::write(&file, "workers = 9\n").expect("write");
+    let (_, d) = h
+        .wait_for(5 * S, |e, d| is(e, d, Topic::EventIncident, "config_drift"))
+        .await
+        .expect("drift");
+    assert_eq!(
+        (d.failure_mode.as_str(), d.severity),
+        ("config_drift", Severity::High)
+    );
+    assert_eq!(d.details["change"], "modified");
+}
+
+#[tokio::test]
 async fn model_weights_that_do_not_match_their_checksum_are_restored() {
     let mut h = Harness::new(Config::default()).await;
     let models = tempfile::tempdir().expect("tempdir");
@@ -156,6 +206,7 @@ async fn host_pressure_is_read_for_real_and_held_for_its_window() {
     let mut h = Harness::new(Config::default()).await;
     let mut t = only();
     t.resource_spike.enabled = true;
+    t.resource_spike.scope = grace::trigger::ResourceScope::Host;
     t.resource_spike.interval = 50 * MS;
     // Real readings against thresholds a live host is always above (memory, disk) or
     // never above (CPU).

@@ -235,10 +235,15 @@ async fn the_same_error_three_times_is_escalated() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_crash_of_a_process_kernel_quarantines_and_of_a_task_kernel_does_not() {
+async fn a_crash_of_a_sandbox_kernel_quarantines_and_of_an_unmarked_process_kernel_does_not() {
     let mut h = Harness::new(Config::default()).await;
-    h.register(&idle("sandboxed", 60 * S).isolation(Isolation::Process));
-    h.register(&idle("inproc", 60 * S));
+    h.register(
+        &idle("sandboxed", 60 * S)
+            .isolation(Isolation::Process)
+            .sandbox(true),
+    );
+    // A user's own process (a web server): its crash is its supervisor's to repair.
+    h.register(&idle("inproc", 60 * S).isolation(Isolation::Process));
     let mut t = only();
     t.sandbox_failure.enabled = true;
     t.sandbox_failure.interval = S;
@@ -274,6 +279,7 @@ async fn a_crash_of_a_process_kernel_quarantines_and_of_a_task_kernel_does_not()
         ("sandboxed", "sandbox_crash", Some("quarantine_artifacts"))
     );
     assert_eq!(d.details["reason"], "exited with status 139");
+    assert_eq!(d.details["sandbox"], true);
 }
 
 #[tokio::test(start_paused = true)]

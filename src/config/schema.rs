@@ -133,6 +133,11 @@ pub struct KernelConfig {
     /// Allow restart in place.
     #[serde(default)]
     pub restart_in_place: bool,
+    /// The kernel runs untrusted code: its crashes are `sandbox_failure` incidents and
+    /// `quarantine_artifacts` may stop it. Default false: a crash is its supervisor's
+    /// to repair.
+    #[serde(default)]
+    pub sandbox: bool,
     /// Tick interval (default from `[heartbeat]`).
     #[serde(default, with = "humantime_serde")]
     pub heartbeat_interval: Option<Duration>,

@@ -3,15 +3,20 @@
 //! mutating calls, and chaos latency.
 
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
-use axum::body::{to_bytes, Body};
+use axum::body::{to_bytes, Body, Bytes};
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures::FutureExt;
+use hyper::body::{Frame, SizeHint};
+use parking_lot::Mutex;
 
 use super::error::ApiError;
 use super::server::AppState;
@@ -19,10 +24,15 @@ use super::server::AppState;
 /// Largest error body of an inner layer that is quoted in the JSON error.
 const QUOTE_LIMIT: usize = 512;
 
-/// Outermost layer: times the request, bounds it by `[http] request_timeout` (504),
-/// turns a handler panic into a 500, rewrites non-JSON error answers as JSON, and
-/// records the request for the api_timeout and kpi_threshold triggers
+/// Outermost layer: times the request, bounds it by `[http] request_timeout`, turns a
+/// handler panic into a 500, rewrites non-JSON error answers as JSON, and records the
+/// request for the api_timeout and kpi_threshold triggers
 /// ([`crate::trigger::ApiSignals`]) and for `/metrics` ([`super::ApiStats`]).
+///
+/// Only Grace's own slowness is an API timeout: the handler still running
+/// `request_timeout` after the request body was fully read (504). A handler waiting for
+/// body bytes the client does not send is answered 408, and a body the client broke off
+/// (a disconnect) gets the handler's own 4xx; neither is recorded for the triggers.
 pub(crate) async fn observe(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = req.method().to_string();
@@ -32,8 +42,25 @@ pub(crate) async fn observe(State(st): State<Arc<AppState>>, req: Request, next:
         .map_or("unmatched", |m| m.as_str())
         .to_owned();
     let limit = st.cfg.request_timeout;
+    let watch = Arc::new(BodyWatch::default());
+    let req = req.map(|b| Body::new(Watched::new(b, watch.clone())));
     let run = AssertUnwindSafe(next.run(req)).catch_unwind();
-    let (resp, timed_out) = match tokio::time::timeout(limit, run).await {
+    let mut run = std::pin::pin!(run);
+    let mut deadline = tokio::time::Instant::now() + limit;
+    let outcome = loop {
+        tokio::select! {
+            done = &mut run => break Ok(done),
+            () = tokio::time::sleep_until(deadline) => match watch.phase() {
+                BodyPhase::AwaitingClient => break Err(Late::Client),
+                // The body came in late: the handler gets its whole timeout from then.
+                BodyPhase::Received(at) if at + limit > deadline => deadline = at + limit,
+                _ => break Err(Late::Handler),
+            },
+        }
+    };
+    // What the client caused (a stalled or broken-off body) says nothing about serve.
+    let client_caused = matches!(outcome, Err(Late::Client)) || watch.broken();
+    let (resp, timed_out) = match outcome {
         Ok(Ok(resp)) => (json_errors(resp).await, false),
         Ok(Err(panic)) => {
             let what = panic
@@ -49,7 +76,20 @@ pub(crate) async fn observe(State(st): State<Arc<AppState>>, req: Request, next:
             );
             (e.into_response(), false)
         }
-        Err(_) => {
+        Err(Late::Client) => {
+            tracing::info!(%method, %route, timeout = ?limit, received = watch.received(), "http request body not received in time");
+            let e = ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the request body was not received within {} ({} bytes arrived)",
+                    humantime::format_duration(limit),
+                    watch.received()
+                ),
+                "send the whole body that Content-Length announces, or raise [http] request_timeout",
+            );
+            (e.into_response(), false)
+        }
+        Err(Late::Handler) => {
             tracing::warn!(%method, %route, timeout = ?limit, "http request timed out");
             let e = ApiError::new(
                 StatusCode::GATEWAY_TIMEOUT,
@@ -60,10 +100,125 @@ pub(crate) async fn observe(State(st): State<Arc<AppState>>, req: Request, next:
         }
     };
     let latency = start.elapsed();
-    st.system.api.record(latency, timed_out);
+    if !client_caused {
+        st.system.api.record(latency, timed_out);
+    }
     st.stats
         .record(&method, &route, resp.status().as_u16(), latency, timed_out);
     resp
+}
+
+/// Why a request ran out of time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Late {
+    /// The handler was waiting for body bytes the client did not send.
+    Client,
+    /// The handler itself (with the whole request in hand, or not needing it).
+    Handler,
+}
+
+/// Where the reading of a request body stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyPhase {
+    /// Not read, or not read to its end, and nobody waiting for it.
+    Idle,
+    /// The handler waits for bytes from the client.
+    AwaitingClient,
+    /// Read to its end at this instant.
+    Received(tokio::time::Instant),
+}
+
+/// What [`Watched`] saw of a request body.
+#[derive(Debug)]
+struct BodyWatch {
+    phase: Mutex<BodyPhase>,
+    received: std::sync::atomic::AtomicU64,
+    broken: AtomicBool,
+}
+
+impl Default for BodyWatch {
+    fn default() -> Self {
+        BodyWatch {
+            phase: Mutex::new(BodyPhase::Idle),
+            received: std::sync::atomic::AtomicU64::new(0),
+            broken: AtomicBool::new(false),
+        }
+    }
+}
+
+impl BodyWatch {
+    fn phase(&self) -> BodyPhase {
+        *self.phase.lock()
+    }
+
+    fn set(&self, p: BodyPhase) {
+        *self.phase.lock() = p;
+    }
+
+    fn received(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
+    }
+
+    /// Whether reading the body failed (the client went away mid-body).
+    fn broken(&self) -> bool {
+        self.broken.load(Ordering::Relaxed)
+    }
+}
+
+/// A request body that tells its [`BodyWatch`] whether the handler is waiting for the
+/// client, and when the body was read to its end.
+struct Watched {
+    inner: Body,
+    watch: Arc<BodyWatch>,
+}
+
+impl Watched {
+    fn new(inner: Body, watch: Arc<BodyWatch>) -> Watched {
+        if hyper::body::Body::is_end_stream(&inner) {
+            watch.set(BodyPhase::Received(tokio::time::Instant::now()));
+        }
+        Watched { inner, watch }
+    }
+}
+
+impl hyper::body::Body for Watched {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        let w = &self.watch;
+        match &polled {
+            Poll::Pending => w.set(BodyPhase::AwaitingClient),
+            Poll::Ready(None) => w.set(BodyPhase::Received(tokio::time::Instant::now())),
+            Poll::Ready(Some(Err(_))) => {
+                w.broken.store(true, Ordering::Relaxed);
+                w.set(BodyPhase::Idle);
+            }
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(d) = frame.data_ref() {
+                    w.received.fetch_add(d.len() as u64, Ordering::Relaxed);
+                }
+                if hyper::body::Body::is_end_stream(&self.inner) {
+                    w.set(BodyPhase::Received(tokio::time::Instant::now()));
+                } else {
+                    w.set(BodyPhase::Idle);
+                }
+            }
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// Rewrites an error answer that is not JSON (a rejection of axum or tower-http: 405,

@@ -1,5 +1,5 @@
-//! Starting and stopping the HTTP server: bind (loopback by default), serve the router,
-//! shut down gracefully.
+//! Starting and stopping the HTTP server: bind (loopback by default), accept connections
+//! (hyper HTTP/1 with a header read timeout), serve the router, shut down gracefully.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -94,6 +94,76 @@ impl Drop for HttpServer {
     }
 }
 
+/// Accepts connections until `stop` fires, then lets each open connection finish its
+/// request and waits for them all (the caller bounds the wait). A client gets
+/// `header_timeout` to send its request headers (hyper's `header_read_timeout`), after
+/// which its connection is closed without a request ever reaching a handler.
+async fn accept_loop(
+    listener: TcpListener,
+    app: axum::Router,
+    mut stop: oneshot::Receiver<()>,
+    header_timeout: Duration,
+) {
+    let (closing, _) = tokio::sync::watch::channel(false);
+    let mut open = tokio::task::JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = &mut stop => break,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) if connection_error(&e) => continue,
+            Err(e) => {
+                // Out of descriptors (EMFILE) and the like: wait for some to be freed.
+                tracing::error!(error = %e, "http accept failed; retrying in 1 s");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let svc = hyper_util::service::TowerToHyperService::new(tower::ServiceExt::map_request(
+            app.clone(),
+            |r: axum::http::Request<hyper::body::Incoming>| r.map(axum::body::Body::new),
+        ));
+        let mut closing = closing.subscribe();
+        open.spawn(async move {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(header_timeout);
+            let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
+            let mut conn = std::pin::pin!(conn);
+            loop {
+                tokio::select! {
+                    r = conn.as_mut() => {
+                        if let Err(e) = r {
+                            tracing::debug!(error = %e, "http connection ended with an error");
+                        }
+                        break;
+                    }
+                    _ = closing.changed() => conn.as_mut().graceful_shutdown(),
+                }
+            }
+        });
+        // Forget connections that have ended.
+        while open.try_join_next().is_some() {}
+    }
+    drop(listener);
+    let _ = closing.send(true);
+    while open.join_next().await.is_some() {}
+}
+
+/// Accept errors that concern one connection only.
+fn connection_error(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionRefused
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::ConnectionReset
+    )
+}
+
 /// Resolves the address to bind: overrides first, then `[http]`.
 pub fn bind_address(
     cfg: &HttpConfig,
@@ -157,16 +227,7 @@ pub async fn start(
     });
     let app = routes::router(state);
     let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = rx.await;
-            })
-            .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "http server stopped");
-        }
-    });
+    let task = tokio::spawn(accept_loop(listener, app, rx, cfg.request_timeout));
     tracing::info!(addr = %local, "http server listening");
     Ok(HttpServer {
         addr: local,

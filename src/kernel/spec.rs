@@ -50,8 +50,8 @@ pub struct KernelSpec {
     /// Whether a panic may be repaired in place (same actor, same mailbox) instead of a
     /// full respawn. Only honoured where the supervisor's strategy allows it.
     pub restart_in_place: bool,
-    /// The user marked the kernel's code untrusted: a crash is a sandbox failure, and
-    /// automation may stop and quarantine it.
+    /// The user marked it as running untrusted code (`sandbox = true`): a crash is a
+    /// `sandbox_failure`, and quarantining it is allowed. Default false.
     pub sandbox: bool,
     /// Makes the kernel value.
     pub factory: KernelFactory,
@@ -106,6 +106,12 @@ impl KernelSpec {
         self.restart_in_place = yes;
         self
     }
+
+    /// Marks the kernel as a sandbox (untrusted code) or not.
+    pub fn sandbox(mut self, yes: bool) -> KernelSpec {
+        self.sandbox = yes;
+        self
+    }
 }
 
 impl fmt::Debug for KernelSpec {
@@ -117,6 +123,7 @@ impl fmt::Debug for KernelSpec {
             .field("heartbeat_interval", &self.heartbeat_interval)
             .field("heartbeat_timeout", &self.heartbeat_timeout)
             .field("restart_in_place", &self.restart_in_place)
+            .field("sandbox", &self.sandbox)
             .finish_non_exhaustive()
     }
 }

@@ -56,7 +56,7 @@ pub struct KernelStatus {
     pub critical: bool,
     /// Its isolation.
     pub isolation: Isolation,
-    /// Whether the user marked it `sandbox = true`.
+    /// Whether the user marked it `sandbox = true` (untrusted code).
     pub sandbox: bool,
     heartbeat_interval_ms: AtomicU64,
     heartbeat_timeout_ms: AtomicU64,

@@ -43,7 +43,8 @@ pub fn user_kernel(
     let mut spec = KernelSpec::new(k.name.clone(), factory)
         .heartbeat(interval, timeout)
         .isolation(forced.or(k.isolation).unwrap_or_default())
-        .restart_in_place(k.restart_in_place);
+        .restart_in_place(k.restart_in_place)
+        .sandbox(k.sandbox);
     spec.critical = k.critical;
     let mut child = ChildSpec::kernel(spec).restart(k.restart);
     child.shutdown = if k.brutal_kill {

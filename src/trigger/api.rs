@@ -84,6 +84,33 @@ impl Alert {
         self
     }
 
+    /// Marks the alert informational: the condition is real, but nothing Grace runs can
+    /// act on it (or it says nothing about the component's health). Severity becomes
+    /// Low and the details get `"informational": true` and `reason`; the dispatcher
+    /// records such an incident as closed (reason `informational`) instead of running a
+    /// playbook.
+    pub fn informational(mut self, reason: impl Into<String>) -> Alert {
+        self.draft.severity = Severity::Low;
+        let mut details = match std::mem::take(&mut self.draft.details) {
+            Value::Object(m) => m,
+            Value::Null => serde_json::Map::new(),
+            other => {
+                let mut m = serde_json::Map::new();
+                m.insert("value".to_owned(), other);
+                m
+            }
+        };
+        details.insert("informational".to_owned(), Value::Bool(true));
+        details.insert("reason".to_owned(), Value::String(reason.into()));
+        self.draft.details = Value::Object(details);
+        self
+    }
+
+    /// Whether [`Alert::informational`] marked it.
+    pub fn is_informational(&self) -> bool {
+        is_informational(&self.draft)
+    }
+
     /// Sets the condition's own `for` duration.
     pub fn hold_for(mut self, d: Duration) -> Alert {
         self.hold_for = Some(d);
@@ -99,6 +126,12 @@ impl Alert {
             self.draft.failure_mode
         )
     }
+}
+
+/// Whether a draft is informational (`"informational": true` in its details): a real
+/// condition with nothing to remediate.
+pub fn is_informational(draft: &IncidentDraft) -> bool {
+    draft.details.get("informational").and_then(Value::as_bool) == Some(true)
 }
 
 /// What one check found.

@@ -1,5 +1,6 @@
 //! SHA-256 of watched files, with a cache keyed by each file's metadata so that large
-//! files (model weights) are only read again when they change.
+//! files (model weights) are only read again when they change, and what a failed read
+//! means ([`classify_read_error`]): only "not found" says the file is gone.
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
@@ -7,6 +8,26 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
+
+/// What a failed read of a watched file says about the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadFailure {
+    /// It is not there (`NotFound`): removed.
+    Missing,
+    /// It may well be there, but could not be read now (too many open files, permission
+    /// denied, an I/O error, a directory in its place): this says nothing about its
+    /// content, so it is neither drift nor corruption. The error's text.
+    Unreadable(String),
+}
+
+/// Classifies a read error: `NotFound` is [`ReadFailure::Missing`]; every other error
+/// (EMFILE, ENFILE, EACCES, EIO, EISDIR, ...) is [`ReadFailure::Unreadable`].
+pub fn classify_read_error(e: &std::io::Error) -> ReadFailure {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => ReadFailure::Missing,
+        _ => ReadFailure::Unreadable(e.to_string()),
+    }
+}
 
 /// The SHA-256 of a file, lower-case hex.
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {
@@ -105,6 +126,55 @@ mod tests {
         assert_eq!(c.hashed, 1, "an unchanged file is not read again");
         std::fs::write(&p, b"abd").expect("write");
         assert_ne!(c.digest(&p).expect("digest"), one);
+    }
+
+    #[test]
+    fn only_not_found_means_missing() {
+        use std::io::{Error, ErrorKind};
+        assert_eq!(
+            classify_read_error(&Error::from(ErrorKind::NotFound)),
+            ReadFailure::Missing
+        );
+        assert_eq!(
+            classify_read_error(&Error::from_raw_os_error(libc::ENOENT)),
+            ReadFailure::Missing
+        );
+        for errno in [
+            libc::EMFILE,
+            libc::ENFILE,
+            libc::EACCES,
+            libc::EIO,
+            libc::EISDIR,
+        ] {
+            let e = Error::from_raw_os_error(errno);
+            assert_eq!(
+                classify_read_error(&e),
+                ReadFailure::Unreadable(e.to_string()),
+                "errno {errno}"
+            );
+        }
+        let ReadFailure::Unreadable(text) =
+            classify_read_error(&Error::from_raw_os_error(libc::EMFILE))
+        else {
+            panic!("EMFILE is not missing");
+        };
+        assert!(text.contains("os error 24"), "{text}");
+    }
+
+    #[test]
+    fn a_directory_in_place_of_a_file_is_unreadable_not_missing() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let p = d.path().join("grace.toml");
+        std::fs::create_dir(&p).expect("mkdir");
+        let e = HashCache::default().digest(&p).expect_err("a directory");
+        assert!(matches!(
+            classify_read_error(&e),
+            ReadFailure::Unreadable(_)
+        ));
+        let gone = HashCache::default()
+            .digest(&d.path().join("gone.toml"))
+            .expect_err("missing");
+        assert_eq!(classify_read_error(&gone), ReadFailure::Missing);
     }
 
     #[test]

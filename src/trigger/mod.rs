@@ -47,13 +47,13 @@ mod validate;
 pub mod watch;
 
 pub use actor::{GateBook, Outgoing, TriggerKernel};
-pub use api::{Alert, Finding, Level, Trigger};
-pub use checksum::{expand, sha256_file, HashCache};
+pub use api::{is_informational, Alert, Finding, Level, Trigger};
+pub use checksum::{classify_read_error, expand, sha256_file, HashCache, ReadFailure};
 pub use config::{
     ApiTimeoutConfig, Common, ConfigDriftConfig, CriticalHeartbeatConfig, EventAnomalyConfig,
     ExecTriggerConfig, HeartbeatFailureConfig, KpiThresholdConfig, LatencyQueueConfig,
-    ModelIntegrityConfig, RepeatedErrorConfig, ResourceSpikeConfig, SandboxFailureConfig,
-    ScheduledConfig, TriggersConfig, TrustScoreConfig,
+    ModelIntegrityConfig, RepeatedErrorConfig, ResourceScope, ResourceSpikeConfig,
+    SandboxFailureConfig, ScheduledConfig, TriggersConfig, TrustScoreConfig,
 };
 pub use error::TriggerError;
 pub use holding::{ConditionKey, Conditions};

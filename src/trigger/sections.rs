@@ -9,6 +9,17 @@ use serde::Deserialize;
 
 use crate::incident::Severity;
 
+/// What `resource_spike` measures CPU and memory of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResourceScope {
+    /// Serve and its descendants (the processes of its exec kernels).
+    #[default]
+    Tree,
+    /// The whole host: an explicit choice, since other programs' use counts too.
+    Host,
+}
+
 /// The common keys of a trigger table, read by [`TriggersConfig::rule`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Common<'a> {
@@ -174,9 +185,16 @@ section! {
     /// Host CPU, memory and disk pressure (component `host`). `for` is the window of
     /// all three unless one sets its own; `playbook` replaces all three playbooks.
     ResourceSpikeConfig { interval: secs(5), hold_for: secs(60) } {
-        /// CPU use, percent, above which the host is under pressure.
+        /// What CPU and memory are measured: `tree` (default), serve's process tree
+        /// (serve and every process it started: its exec kernels); `host`, the whole
+        /// host, other programs included. Disk is always the state directory's file
+        /// system; `process`, when set, overrides this.
+        scope: ResourceScope = ResourceScope::Tree,
+        /// CPU use, percent of the host's CPU capacity (all cores), above which there
+        /// is pressure.
         cpu_percent: f64 = 85.0,
-        /// Memory use, percent.
+        /// Memory use, percent of the host's memory (resident memory of the tree, or
+        /// memory in use on the host).
         memory_percent: f64 = 80.0,
         /// Disk use of the state directory's file system, percent.
         disk_percent: f64 = 90.0,
@@ -202,8 +220,8 @@ section! {
         /// is then the process's (100 = one core), memory its resident set; while no such
         /// process runs there is no pressure.
         process: Option<String> = None,
-        /// Memory pressure above this many MiB in use (host) or resident (process),
-        /// instead of `memory_percent`.
+        /// Memory pressure above this many MiB in use (host) or resident (tree,
+        /// process), instead of `memory_percent`.
         memory_mib: Option<u64> = None,
     }
 }

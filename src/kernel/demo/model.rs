@@ -7,15 +7,22 @@
 //! `models/<name>.pt` (little-endian f32: an `outputs` x `inputs` matrix, then `outputs`
 //! biases), created with deterministic content when absent; and the manifest beside it,
 //! `<weights>.manifest.json`: `{"file", "sha256", "bytes", "inputs", "outputs"}`.
+//!
+//! A read error that passes (descriptors exhausted, an interrupted call) is not a
+//! corrupt model: start retries it a few times over a few hundred milliseconds instead
+//! of failing at once (which would use up the kernel's restart attempts in
+//! milliseconds), and a tick that meets one keeps the loaded weights and reports the
+//! kernel degraded until a check succeeds again.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::kernel::{Kernel, KernelContext, KernelError, Request};
+use crate::kernel::{Health, Kernel, KernelContext, KernelError, Request};
 use crate::state::atomic_write;
 
 /// Options of a `model` kernel.
@@ -74,6 +81,54 @@ pub fn manifest_path(weights: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// Waits between the attempts of a start that meets a transient read error: five
+/// retries, 310 ms in all.
+pub const START_RETRY_WAITS: [Duration; 5] = [
+    Duration::from_millis(10),
+    Duration::from_millis(20),
+    Duration::from_millis(40),
+    Duration::from_millis(80),
+    Duration::from_millis(160),
+];
+
+/// Whether a read error passes by itself: too many open files (EMFILE, ENFILE), try
+/// again (EAGAIN), an interrupted call (EINTR).
+pub fn is_transient(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::EAGAIN | libc::EINTR)
+    ) || matches!(
+        e.kind(),
+        std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock
+    )
+}
+
+fn transient(e: &KernelError) -> bool {
+    matches!(e, KernelError::Io { source, .. } if is_transient(source))
+}
+
+/// Runs `op` until it succeeds, fails with an error that is not a transient read
+/// error, or `waits` are used up (waiting each in turn before the next attempt).
+pub async fn retry_transient<T>(
+    waits: &[Duration],
+    mut op: impl FnMut() -> Result<T, KernelError>,
+) -> Result<T, KernelError> {
+    let mut waits = waits.iter();
+    loop {
+        let e = match op() {
+            Ok(v) => return Ok(v),
+            Err(e) => e,
+        };
+        match waits.next() {
+            Some(w) if transient(&e) => {
+                tracing::warn!(error = %e, retry_in = ?w, "transient read error; retrying");
+                tokio::time::sleep(*w).await;
+            }
+            _ => return Err(e),
+        }
+    }
+}
+
 /// Deterministic weights for `name`: a splitmix64 stream mapped to [-1, 1).
 fn generate(name: &str, count: usize) -> Vec<u8> {
     let mut x = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
@@ -100,6 +155,8 @@ pub struct ModelKernel {
     weights: Vec<f32>,
     predictions: u64,
     checks: u64,
+    /// The last check met a transient read error (the loaded weights stay in use).
+    degraded: Option<String>,
 }
 
 impl ModelKernel {
@@ -112,6 +169,7 @@ impl ModelKernel {
             weights: Vec::new(),
             predictions: 0,
             checks: 0,
+            degraded: None,
         }
     }
 
@@ -153,7 +211,11 @@ impl ModelKernel {
     /// Creates the weights (if absent) and the manifest (if absent).
     fn ensure_files(&mut self, name: &str) -> Result<(), KernelError> {
         let io = |context: String| move |source| KernelError::Io { context, source };
-        if !self.path.exists() {
+        let exists = self.path.try_exists().map_err(io(format!(
+            "looking for model weights {}",
+            self.path.display()
+        )))?;
+        if !exists {
             let bytes = generate(name, self.count());
             atomic_write(&self.path, &bytes)
                 .map_err(io(format!("writing model weights {}", self.path.display())))?;
@@ -219,8 +281,12 @@ impl Kernel for ModelKernel {
         let rel = self.opts.weights.clone();
         let rel = rel.unwrap_or_else(|| PathBuf::from(format!("models/{}.pt", ctx.name)));
         self.path = ctx.system.paths.root().join(rel);
-        self.ensure_files(&ctx.name)?;
-        let bytes = self.verify()?;
+        let name = ctx.name.to_string();
+        let bytes = retry_transient(&START_RETRY_WAITS, || {
+            self.ensure_files(&name)?;
+            self.verify()
+        })
+        .await?;
         self.weights = bytes
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
@@ -264,8 +330,28 @@ impl Kernel for ModelKernel {
         }
     }
 
-    async fn tick(&mut self, _ctx: &KernelContext) -> Result<(), KernelError> {
-        self.verify().map(|_| ())
+    async fn tick(&mut self, ctx: &KernelContext) -> Result<(), KernelError> {
+        match self.verify() {
+            Ok(_) => {
+                self.degraded = None;
+                Ok(())
+            }
+            Err(e) if transient(&e) => {
+                tracing::warn!(kernel = %ctx.name, error = %e, "model check could not read the weights; keeping the loaded ones");
+                self.degraded = Some(format!("cannot check the weights now: {e}"));
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn health(&mut self, _ctx: &KernelContext) -> Health {
+        match &self.degraded {
+            Some(reason) => Health::Degraded {
+                reason: reason.clone(),
+            },
+            None => Health::Healthy,
+        }
     }
 
     fn stats(&self) -> Value {
@@ -276,6 +362,7 @@ impl Kernel for ModelKernel {
             "outputs": self.opts.outputs,
             "predictions": self.predictions,
             "checks": self.checks,
+            "degraded": self.degraded,
         })
     }
 }
@@ -283,6 +370,61 @@ impl Kernel for ModelKernel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn io_err(errno: i32) -> KernelError {
+        KernelError::Io {
+            context: "reading model weights".into(),
+            source: std::io::Error::from_raw_os_error(errno),
+        }
+    }
+
+    #[test]
+    fn descriptor_exhaustion_and_interrupts_pass_and_the_rest_do_not() {
+        for errno in [libc::EMFILE, libc::ENFILE, libc::EAGAIN, libc::EINTR] {
+            assert!(transient(&io_err(errno)), "errno {errno}");
+        }
+        for errno in [libc::EACCES, libc::EIO, libc::ENOENT, libc::EISDIR] {
+            assert!(!transient(&io_err(errno)), "errno {errno}");
+        }
+        assert!(!transient(&KernelError::failed("checksum mismatch")));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_transient_error_is_retried_with_backoff_and_others_fail_at_once() {
+        let t = tokio::time::Instant::now();
+        let mut calls = 0;
+        let r = retry_transient(&START_RETRY_WAITS, || {
+            calls += 1;
+            if calls <= 3 {
+                Err(io_err(libc::EMFILE))
+            } else {
+                Ok(calls)
+            }
+        })
+        .await;
+        assert_eq!(r.expect("succeeds on the fourth attempt"), 4);
+        assert_eq!(t.elapsed(), Duration::from_millis(10 + 20 + 40));
+
+        let t = tokio::time::Instant::now();
+        let mut calls = 0;
+        let r: Result<(), _> = retry_transient(&START_RETRY_WAITS, || {
+            calls += 1;
+            Err(io_err(libc::EMFILE))
+        })
+        .await;
+        assert!(r.is_err());
+        assert_eq!(calls, 1 + START_RETRY_WAITS.len());
+        assert_eq!(t.elapsed(), Duration::from_millis(310), "bounded");
+
+        let mut calls = 0;
+        let r: Result<(), _> = retry_transient(&START_RETRY_WAITS, || {
+            calls += 1;
+            Err(io_err(libc::EACCES))
+        })
+        .await;
+        assert!(r.is_err());
+        assert_eq!(calls, 1, "not transient: no retry");
+    }
 
     #[test]
     fn generated_weights_are_deterministic_and_bounded() {

@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 
 use crate::incident::Severity;
 use crate::kernel::KernelContext;
-use crate::trigger::checksum::{expand, HashCache};
+use crate::trigger::checksum::{classify_read_error, expand, HashCache, ReadFailure};
 use crate::trigger::config::ConfigDriftConfig;
 use crate::trigger::watch::absolute;
 use crate::trigger::{Alert, Finding, Level, Trigger, TriggerError};
@@ -80,26 +80,80 @@ pub fn compare(accepted: &Checksums, current: &Checksums) -> Vec<(PathBuf, Chang
         .collect()
 }
 
-/// Hashes the files matching `patterns`; unreadable files are logged and left out.
-pub(crate) fn scan(trigger: &str, patterns: &[String], cache: &mut HashCache) -> Checksums {
-    let files = match expand(patterns) {
+/// One reading of the watched files.
+#[derive(Debug, Default)]
+pub(crate) struct Scan {
+    /// The checksums of the files that could be read.
+    pub sums: Checksums,
+    /// Files that are there (or may be) but could not be read, with the error: neither
+    /// drift nor removed.
+    pub unreadable: BTreeMap<PathBuf, String>,
+}
+
+/// Hashes the files matching `patterns`, and every file of `known` (the baseline) the
+/// patterns did not list: a directory that cannot be listed (too many open files) does
+/// not make its files "removed". Only a file that is not found is absent; one that
+/// cannot be read is in [`Scan::unreadable`].
+pub(crate) fn scan(
+    trigger: &str,
+    patterns: &[String],
+    known: &BTreeSet<PathBuf>,
+    cache: &mut HashCache,
+) -> Scan {
+    let mut files = match expand(patterns) {
         Ok(f) => f,
         Err(e) => {
             tracing::warn!(trigger, error = %e, "bad watch pattern");
             BTreeSet::new()
         }
     };
+    files.extend(known.iter().cloned());
     cache.retain(&files);
-    files
-        .into_iter()
-        .filter_map(|p| match cache.digest(&p) {
-            Ok(d) => Some((p, d)),
-            Err(e) => {
-                tracing::warn!(trigger, path = %p.display(), error = %e, "cannot hash watched file");
-                None
+    let mut out = Scan::default();
+    for p in files {
+        match cache.digest(&p) {
+            Ok(d) => {
+                out.sums.insert(p, d);
             }
-        })
-        .collect()
+            Err(e) => match classify_read_error(&e) {
+                ReadFailure::Missing => {}
+                ReadFailure::Unreadable(text) => {
+                    tracing::warn!(trigger, path = %p.display(), error = %text, "cannot read watched file");
+                    out.unreadable.insert(p, text);
+                }
+            },
+        }
+    }
+    out
+}
+
+/// The informational condition of a watched file that cannot be read (`file_unreadable`,
+/// severity Low): no remediation, and the baseline is kept.
+pub(crate) fn unreadable_alert(
+    trigger: &str,
+    path: &std::path::Path,
+    error: &str,
+    extra: Option<Value>,
+) -> Alert {
+    let shown = path.display().to_string();
+    let mut details = json!({ "path": shown, "error": error });
+    if let (Value::Object(d), Some(Value::Object(e))) = (&mut details, extra) {
+        d.extend(e);
+    }
+    Alert::new(
+        Level::Incident,
+        trigger,
+        &shown,
+        "file_unreadable",
+        Severity::Low,
+        None,
+        format!("watched file {shown} cannot be read: {error}"),
+    )
+    .details(details)
+    .informational(format!(
+        "the file could not be read ({error}); a read error other than \"not found\" says \
+         nothing about its content, so it is neither drift nor corruption"
+    ))
 }
 
 /// `config_drift`: compares the watched files with the accepted baseline.
@@ -108,6 +162,10 @@ pub struct ConfigDrift {
     baseline: SharedBaseline,
     cache: Option<HashCache>,
     accepted: u64,
+    /// Files that could not be read when the baseline was recorded: their first
+    /// successful read completes the baseline instead of being reported as added.
+    pending: BTreeSet<PathBuf>,
+    unreadable: usize,
 }
 
 impl ConfigDrift {
@@ -118,14 +176,23 @@ impl ConfigDrift {
             baseline,
             cache: Some(HashCache::default()),
             accepted: 0,
+            pending: BTreeSet::new(),
+            unreadable: 0,
         }
     }
 
-    async fn scan(&mut self) -> Result<Checksums, TriggerError> {
+    async fn scan(&mut self) -> Result<Scan, TriggerError> {
         let mut cache = self.cache.take().unwrap_or_default();
         let patterns = self.cfg.paths.clone();
+        let mut known: BTreeSet<PathBuf> = self
+            .baseline
+            .lock()
+            .as_ref()
+            .map(|b| b.keys().cloned().collect())
+            .unwrap_or_default();
+        known.extend(self.pending.iter().cloned());
         let (cache, sums) = tokio::task::spawn_blocking(move || {
-            let sums = scan("config_drift", &patterns, &mut cache);
+            let sums = scan("config_drift", &patterns, &known, &mut cache);
             (cache, sums)
         })
         .await
@@ -139,9 +206,14 @@ impl ConfigDrift {
 impl Trigger for ConfigDrift {
     async fn start(&mut self, _ctx: &KernelContext) -> Result<(), TriggerError> {
         if self.baseline.lock().is_none() {
-            let sums = self.scan().await?;
-            tracing::info!(files = sums.len(), "config_drift: baseline recorded");
-            *self.baseline.lock() = Some(sums);
+            let scan = self.scan().await?;
+            tracing::info!(
+                files = scan.sums.len(),
+                unreadable = scan.unreadable.len(),
+                "config_drift: baseline recorded"
+            );
+            self.pending = scan.unreadable.into_keys().collect();
+            *self.baseline.lock() = Some(scan.sums);
         }
         Ok(())
     }
@@ -163,21 +235,50 @@ impl Trigger for ConfigDrift {
         let marker = ctx.system.paths.root().join(&self.cfg.accept_marker);
         let accept = marker.exists();
         let current = self.scan().await?;
+        self.unreadable = current.unreadable.len();
         if accept {
             std::fs::remove_file(&marker)
                 .map_err(|e| TriggerError::io("config_drift", &marker, e))?;
             tracing::info!(
-                files = current.len(),
+                files = current.sums.len(),
                 "config_drift: changes accepted as the new baseline"
             );
-            *self.baseline.lock() = Some(current);
+            // A file that cannot be read now keeps its accepted checksum.
+            let mut baseline = self.baseline.lock();
+            let old = baseline.take().unwrap_or_default();
+            let mut new = current.sums;
+            for p in current.unreadable.keys() {
+                if let Some(d) = old.get(p) {
+                    new.insert(p.clone(), d.clone());
+                }
+            }
+            *baseline = Some(new);
             self.accepted += 1;
             return Ok(Vec::new());
         }
-        let accepted = self.baseline.lock().clone().unwrap_or_default();
+        let accepted = {
+            let mut baseline = self.baseline.lock();
+            let b = baseline.get_or_insert_with(Checksums::new);
+            // Files unreadable at start: their first reading completes the baseline.
+            for p in std::mem::take(&mut self.pending) {
+                match current.sums.get(&p) {
+                    Some(d) if !b.contains_key(&p) => {
+                        b.insert(p, d.clone());
+                    }
+                    Some(_) => {}
+                    None if current.unreadable.contains_key(&p) => {
+                        self.pending.insert(p);
+                    }
+                    None => {}
+                }
+            }
+            b.clone()
+        };
         let playbook = self.cfg.playbook_or("restore_from_snapshot");
-        Ok(compare(&accepted, &current)
+        let drift = compare(&accepted, &current.sums)
             .into_iter()
+            // Unreadable is not removed: what is in the file is not known.
+            .filter(|(path, _)| !current.unreadable.contains_key(path))
             .map(|(path, change)| {
                 let shown = path.display().to_string();
                 let what = match &change {
@@ -201,14 +302,18 @@ impl Trigger for ConfigDrift {
                     )
                     .details(details),
                 )
-            })
-            .collect())
+            });
+        let unreadable = current.unreadable.iter().map(|(path, error)| {
+            Finding::Holds(unreadable_alert("config_drift", path, error, None))
+        });
+        Ok(drift.chain(unreadable).collect())
     }
 
     fn stats(&self) -> Value {
         json!({
             "files": self.baseline.lock().as_ref().map_or(0, BTreeMap::len),
             "accepted": self.accepted,
+            "unreadable": self.unreadable,
         })
     }
 }
@@ -224,6 +329,64 @@ mod tests {
             "[0-2]".prop_map(String::from),
             0..4,
         )
+    }
+
+    const EMFILE_CHILD: &str = "GRACE_TEST_DRIFT_EMFILE_DIR";
+
+    /// In a child process whose descriptor limit `ulimit -n` lowered: with every
+    /// descriptor in use, a watched file cannot be opened (EMFILE), and the scan says
+    /// so instead of reporting it removed.
+    #[test]
+    fn with_no_descriptors_left_a_watched_file_is_unreadable_not_removed() {
+        if let Ok(dir) = std::env::var(EMFILE_CHILD) {
+            let dir = PathBuf::from(dir);
+            let patterns = vec![format!("{}/*.toml", dir.display())];
+            let base = scan("t", &patterns, &BTreeSet::new(), &mut HashCache::default());
+            assert_eq!(base.sums.len(), 1, "{base:?}");
+            let known: BTreeSet<PathBuf> = base.sums.keys().cloned().collect();
+            let mut held = Vec::new();
+            let exhausted = loop {
+                match std::fs::File::open("/dev/null") {
+                    Ok(f) => held.push(f),
+                    Err(e) => break e,
+                }
+                assert!(held.len() < 100_000, "no descriptor limit");
+            };
+            let now = scan("t", &patterns, &known, &mut HashCache::default());
+            drop(held);
+            assert_eq!(exhausted.raw_os_error(), Some(libc::EMFILE));
+            assert!(now.sums.is_empty(), "{now:?}");
+            let error = &now.unreadable[&dir.join("grace.toml")];
+            assert!(error.contains("os error 24"), "{error}");
+            let removed: Vec<_> = compare(&base.sums, &now.sums)
+                .into_iter()
+                .filter(|(p, _)| !now.unreadable.contains_key(p))
+                .collect();
+            assert!(removed.is_empty(), "{removed:?}");
+            println!("emfile child: unreadable, not removed");
+            return;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("grace.toml"), "a = 1\n").expect("write");
+        let exe = std::env::current_exe().expect("test binary");
+        let out = std::process::Command::new("sh")
+            .args(["-c", "ulimit -n 32 && exec \"$0\" \"$@\""])
+            .arg(exe)
+            .args([
+                "--exact",
+                "trigger::builtin::drift::tests::with_no_descriptors_left_a_watched_file_is_unreadable_not_removed",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(EMFILE_CHILD, dir.path())
+            .output()
+            .expect("run the child");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("emfile child: unreadable, not removed"),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     proptest! {

@@ -7,6 +7,7 @@ mod exec;
 mod heartbeat;
 mod model;
 mod process;
+mod proctree;
 mod queue;
 mod repeated;
 mod resource;
@@ -21,6 +22,7 @@ pub use exec::{run, ExecTrigger, RunOutcome};
 pub use heartbeat::{classify, Beat, CriticalHeartbeat, HeartbeatFailure};
 pub use model::{parse_sidecar, read_manifest, Mismatch, ModelIntegrity};
 pub use process::{ProcessProbe, ProcessReading, ProcessTarget};
+pub use proctree::{descendants, TreeProbe, TreeReading};
 pub use queue::{backlog, LatencyQueue};
 pub use repeated::{normalize, RepeatedError};
 pub use resource::{disk_percent, HostReading, ResourceSpike};
@@ -31,6 +33,11 @@ pub use trust::TrustScore;
 use serde_json::Value;
 
 use crate::bus::Event;
+
+/// Held by the tests that measure a spinning thread or process, so that they do not
+/// compete with each other for the cores they measure.
+#[cfg(test)]
+pub(crate) static CPU_TEST: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
 
 /// The kernel or component an event is about: the event's own, else the payload's
 /// `kernel`, `component` or `name`.

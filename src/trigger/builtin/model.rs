@@ -13,9 +13,10 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
+use super::drift::unreadable_alert;
 use crate::incident::Severity;
 use crate::kernel::KernelContext;
-use crate::trigger::checksum::{expand, HashCache};
+use crate::trigger::checksum::{classify_read_error, expand, HashCache, ReadFailure};
 use crate::trigger::config::ModelIntegrityConfig;
 use crate::trigger::watch::absolute;
 use crate::trigger::{Alert, Finding, Level, Trigger, TriggerError};
@@ -79,12 +80,23 @@ pub struct Mismatch {
     pub manifest: String,
     /// The expected checksum.
     pub expected: String,
-    /// The actual one (None: missing or unreadable).
+    /// The actual one (None: missing).
     pub actual: Option<String>,
 }
 
-/// Verifies the watched files; returns the mismatches and how many files were checked.
-pub(crate) fn verify(cfg: &ModelIntegrityConfig, cache: &mut HashCache) -> (Vec<Mismatch>, usize) {
+/// What one verification found.
+#[derive(Debug, Default)]
+pub(crate) struct Verification {
+    /// Files whose checksum differs, or that are missing.
+    pub mismatches: Vec<Mismatch>,
+    /// Files that could not be read (not "not found"): path, manifest, error.
+    pub unreadable: Vec<(PathBuf, String, String)>,
+    /// Files checked.
+    pub checked: usize,
+}
+
+/// Verifies the watched files against their expected checksums.
+pub(crate) fn verify(cfg: &ModelIntegrityConfig, cache: &mut HashCache) -> Verification {
     let mut expected: BTreeMap<PathBuf, (String, String)> = BTreeMap::new();
     if let Some(m) = &cfg.manifest {
         match read_manifest(m) {
@@ -109,20 +121,30 @@ pub(crate) fn verify(cfg: &ModelIntegrityConfig, cache: &mut HashCache) -> (Vec<
             expected.insert(c, (d, from.display().to_string()));
         }
     }
-    let checked = expected.len();
-    let mismatches = expected
-        .into_iter()
-        .filter_map(|(path, (want, manifest))| {
-            let actual = cache.digest(&path).ok();
-            (actual.as_deref() != Some(want.as_str())).then_some(Mismatch {
-                path,
-                manifest,
-                expected: want,
-                actual,
-            })
-        })
-        .collect();
-    (mismatches, checked)
+    let mut out = Verification {
+        checked: expected.len(),
+        ..Verification::default()
+    };
+    for (path, (want, manifest)) in expected {
+        let actual = match cache.digest(&path) {
+            Ok(d) if d == want => continue,
+            Ok(d) => Some(d),
+            Err(e) => match classify_read_error(&e) {
+                ReadFailure::Missing => None,
+                ReadFailure::Unreadable(text) => {
+                    out.unreadable.push((path, manifest, text));
+                    continue;
+                }
+            },
+        };
+        out.mismatches.push(Mismatch {
+            path,
+            manifest,
+            expected: want,
+            actual,
+        });
+    }
+    out
 }
 
 /// `model_integrity`: verifies the weight files against their manifests.
@@ -174,23 +196,32 @@ impl Trigger for ModelIntegrity {
             })
             .collect();
         cfg.manifest = cfg.manifest.map(|m| root.join(m));
-        let (cache, (mismatches, checked)) = tokio::task::spawn_blocking(move || {
+        let (cache, found) = tokio::task::spawn_blocking(move || {
             let r = verify(&cfg, &mut cache);
             (cache, r)
         })
         .await
         .map_err(|e| TriggerError::check("model_integrity", format!("hashing task: {e}")))?;
         self.cache = Some(cache);
-        self.checked = checked;
+        self.checked = found.checked;
         let playbook = self.cfg.playbook_or("restore_model_weights");
-        Ok(mismatches
+        let unreadable = found.unreadable.into_iter().map(|(path, manifest, error)| {
+            Finding::Holds(unreadable_alert(
+                "model_integrity",
+                &path,
+                &error,
+                Some(json!({ "manifest": manifest })),
+            ))
+        });
+        Ok(found
+            .mismatches
             .into_iter()
             .map(|m| {
                 let shown = m.path.display().to_string();
                 let what = if m.actual.is_some() {
                     "does not match its checksum"
                 } else {
-                    "is missing or unreadable"
+                    "is missing"
                 };
                 Finding::Holds(
                     Alert::new(
@@ -210,6 +241,7 @@ impl Trigger for ModelIntegrity {
                     })),
                 )
             })
+            .chain(unreadable)
             .collect())
     }
 
@@ -248,11 +280,11 @@ mod tests {
             paths: vec![format!("{}/*.pt", dir.path().display())],
             ..Default::default()
         };
-        let (bad, checked) = verify(&cfg, &mut HashCache::default());
-        assert_eq!((bad.len(), checked), (0, 1));
+        let v = verify(&cfg, &mut HashCache::default());
+        assert_eq!((v.mismatches.len(), v.checked), (0, 1));
         std::fs::write(&w, b"abd").expect("write");
-        let (bad, _) = verify(&cfg, &mut HashCache::default());
-        assert_eq!(bad.len(), 1);
+        let v = verify(&cfg, &mut HashCache::default());
+        assert_eq!(v.mismatches.len(), 1);
     }
 
     #[test]
@@ -271,9 +303,35 @@ mod tests {
             manifest: Some(m),
             ..Default::default()
         };
-        let (bad, checked) = verify(&cfg, &mut HashCache::default());
-        assert_eq!(checked, 2);
-        assert_eq!(bad.len(), 1);
+        let v = verify(&cfg, &mut HashCache::default());
+        assert_eq!(v.checked, 2);
+        assert_eq!(v.mismatches.len(), 1);
+        let bad = &v.mismatches;
         assert!(bad[0].path.ends_with("gone.pt") && bad[0].actual.is_none());
+    }
+
+    #[test]
+    fn weights_that_cannot_be_read_are_unreadable_not_corrupt() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // A directory where the manifest lists a weights file: reading it fails with
+        // EISDIR, an error that is not "not found".
+        std::fs::create_dir(dir.path().join("w.pt")).expect("mkdir");
+        let m = dir.path().join("manifest.json");
+        std::fs::write(
+            &m,
+            r#"{"w.pt": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"}"#,
+        )
+        .expect("write");
+        let cfg = ModelIntegrityConfig {
+            paths: Vec::new(),
+            manifest: Some(m),
+            ..Default::default()
+        };
+        let v = verify(&cfg, &mut HashCache::default());
+        assert!(v.mismatches.is_empty(), "{:?}", v.mismatches);
+        assert_eq!(v.unreadable.len(), 1);
+        let (path, _, error) = &v.unreadable[0];
+        assert!(path.ends_with("w.pt"));
+        assert!(error.contains("directory"), "{error}");
     }
 }

@@ -157,6 +157,7 @@ mod tests {
 
     #[test]
     fn a_spinning_thread_reads_as_most_of_a_core() {
+        let _cores = crate::trigger::builtin::CPU_TEST.lock();
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let s = stop.clone();
         let spin = std::thread::spawn(move || {

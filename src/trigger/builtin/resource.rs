@@ -1,6 +1,10 @@
-//! `resource_spike`: host CPU (sysinfo), memory (sysinfo) and disk use of the state
-//! directory's file system (statvfs), each held above its threshold for its window.
-//! With `process` set, CPU and memory are those of one process instead of the host's.
+//! `resource_spike`: CPU and memory of serve's process tree (serve and its exec kernels'
+//! processes, [`super::proctree`]) by default, of the whole host with `scope = "host"`,
+//! or of one process with `process`; and disk use of the state directory's file system
+//! (statvfs); each held above its threshold for its window.
+//!
+//! CPU pressure whose playbook is `shed_load` while no running kernel can shed load is
+//! published as informational: real, but nothing Grace runs can relieve it.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -9,9 +13,10 @@ use async_trait::async_trait;
 use serde_json::{json, Value};
 
 use super::process::{ProcessProbe, ProcessReading, ProcessTarget};
+use super::proctree::{TreeProbe, TreeReading};
 use crate::incident::Severity;
-use crate::kernel::KernelContext;
-use crate::trigger::config::ResourceSpikeConfig;
+use crate::kernel::{Control, KernelContext};
+use crate::trigger::config::{ResourceScope, ResourceSpikeConfig};
 use crate::trigger::{Alert, Finding, Level, Trigger, TriggerError};
 
 /// One reading of the host, in percent.
@@ -57,8 +62,31 @@ enum Unit {
     Mib,
 }
 
+/// Whether some running, non-critical kernel can shed load now (what the `shed_load`
+/// action acts on): one whose stats report `shedding`, as a kernel implementing
+/// [`crate::kernel::Kernel::shed_load`] does. Trigger kernels are not asked.
+pub async fn can_shed_load(ctx: &KernelContext) -> bool {
+    let reg = &ctx.system.registry;
+    let asks = reg
+        .statuses()
+        .into_iter()
+        .filter(|s| {
+            !s.critical && s.state().is_up() && !s.name.starts_with(crate::trigger::KERNEL_PREFIX)
+        })
+        .map(|s| async move {
+            reg.control(&s.name, Control::Stats, Duration::from_millis(500))
+                .await
+                .is_ok_and(|v| v.get("shedding").is_some())
+        });
+    futures::future::join_all(asks)
+        .await
+        .into_iter()
+        .any(|yes| yes)
+}
+
 /// `resource_spike`: CPU > 85% (`shed_load`), memory > 80% (`restart_service`), disk >
-/// 90% (`resource_cleanup`), component `host` (or the watched process).
+/// 90% (`resource_cleanup`); component `grace` (serve's process tree, the default),
+/// `host` (`scope = "host"`, and always for disk) or the watched process.
 pub struct ResourceSpike {
     cfg: ResourceSpikeConfig,
     sys: sysinfo::System,
@@ -66,10 +94,12 @@ pub struct ResourceSpike {
     last: HostReading,
     process: Option<ProcessProbe>,
     last_process: Option<ProcessReading>,
+    tree: TreeProbe,
+    last_tree: Option<TreeReading>,
 }
 
 impl ResourceSpike {
-    /// The trigger with its settings.
+    /// The trigger with its settings, watching this process's tree.
     pub fn new(cfg: ResourceSpikeConfig) -> ResourceSpike {
         ResourceSpike {
             cfg,
@@ -78,7 +108,16 @@ impl ResourceSpike {
             last: HostReading::default(),
             process: None,
             last_process: None,
+            tree: TreeProbe::new(std::process::id()),
+            last_tree: None,
         }
+    }
+
+    /// Watches the tree under `pid` instead of this process's (for an embedder whose
+    /// serve process is another one).
+    pub fn tree_root(mut self, pid: u32) -> ResourceSpike {
+        self.tree = TreeProbe::new(pid);
+        self
     }
 
     fn read(&mut self, disk_path: &Path) -> HostReading {
@@ -159,9 +198,9 @@ impl Trigger for ResourceSpike {
             }
         }
         // CPU and memory: of the watched process when there is one (no process
-        // running: no pressure), else of the host.
-        let (component, cpu, mem, mem_details) = match &mut self.process {
-            Some(probe) => {
+        // running: no pressure), else of serve's tree, or of the host when asked.
+        let (component, cpu, mem, cpu_details, mem_details) = match (&mut self.process, c.scope) {
+            (Some(probe), _) => {
                 let reading = probe.read();
                 self.last_process = reading;
                 let component = probe.target().component();
@@ -170,36 +209,70 @@ impl Trigger for ResourceSpike {
                         component,
                         p.cpu,
                         memory_value(c, p.rss_bytes, p.total_bytes),
+                        json!({ "pid": p.pid }),
                         json!({ "pid": p.pid, "rss_bytes": p.rss_bytes, "total_bytes": p.total_bytes }),
                     ),
-                    None => (component, None, None, Value::Null),
+                    None => (component, None, None, Value::Null, Value::Null),
                 }
             }
-            None => (
+            (None, ResourceScope::Tree) => {
+                let t = self.tree.read();
+                let scope = json!({
+                    "scope": "tree",
+                    "root_pid": t.root,
+                    "processes": t.pids.len(),
+                });
+                let mut cpu_details = scope.clone();
+                let mut mem_details = scope;
+                if let Value::Object(d) = &mut cpu_details {
+                    d.insert("cores_percent".to_owned(), json!(t.cpu_cores));
+                }
+                if let Value::Object(d) = &mut mem_details {
+                    d.insert("rss_bytes".to_owned(), json!(t.rss_bytes));
+                    d.insert("total_bytes".to_owned(), json!(t.total_bytes));
+                }
+                let out = (
+                    "grace".to_owned(),
+                    t.cpu,
+                    memory_value(c, t.rss_bytes, t.total_bytes),
+                    cpu_details,
+                    mem_details,
+                );
+                self.last_tree = Some(t);
+                out
+            }
+            (None, ResourceScope::Host) => (
                 "host".to_owned(),
                 r.cpu,
                 memory_value(c, self.sys.used_memory(), self.sys.total_memory()),
+                json!({ "scope": "host" }),
                 json!({
+                    "scope": "host",
                     "used_bytes": self.sys.used_memory(),
                     "total_bytes": self.sys.total_memory(),
                 }),
             ),
         };
-        let cpu_details = match self.last_process.filter(|_| self.process.is_some()) {
-            Some(p) => json!({ "pid": p.pid }),
-            None => json!({}),
-        };
         let disk = json!({ "path": path.display().to_string() });
+        let mut cpu = self.finding(
+            &component,
+            cpu.map(|v| (v, c.cpu_percent, Unit::Percent)),
+            c.cpu_for,
+            "cpu_pressure",
+            "CPU",
+            &c.cpu_playbook,
+            cpu_details,
+        );
+        if let Some(Finding::Holds(a)) = &mut cpu {
+            if a.draft.playbook.as_deref() == Some("shed_load") && !can_shed_load(ctx).await {
+                *a = a.clone().informational(
+                    "no running non-critical kernel can shed load, so shed_load has nothing \
+                     to act on: nothing Grace runs can relieve this CPU pressure",
+                );
+            }
+        }
         Ok([
-            self.finding(
-                &component,
-                cpu.map(|v| (v, c.cpu_percent, Unit::Percent)),
-                c.cpu_for,
-                "cpu_pressure",
-                "CPU",
-                &c.cpu_playbook,
-                cpu_details,
-            ),
+            cpu,
             self.finding(
                 &component,
                 mem,
@@ -233,6 +306,17 @@ impl Trigger for ResourceSpike {
                 "pid": p.pid,
                 "cpu_percent": p.cpu,
                 "rss_bytes": p.rss_bytes,
+            })),
+            "scope": match self.cfg.scope {
+                ResourceScope::Tree => "tree",
+                ResourceScope::Host => "host",
+            },
+            "tree": self.last_tree.as_ref().map(|t| json!({
+                "root_pid": t.root,
+                "processes": t.pids.len(),
+                "cpu_percent": t.cpu,
+                "cores_percent": t.cpu_cores,
+                "rss_bytes": t.rss_bytes,
             })),
         })
     }

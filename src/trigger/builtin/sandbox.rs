@@ -1,5 +1,6 @@
-//! `sandbox_failure`: crashes of process-isolated kernels, from `kernel.restart.*` →
-//! `quarantine_artifacts`.
+//! `sandbox_failure`: crashes of kernels the user marked `sandbox = true` (untrusted
+//! code), from `kernel.restart.*` → `quarantine_artifacts`. A crash of any other kernel,
+//! process-isolated or not, is its supervisor's to repair.
 
 use std::collections::BTreeMap;
 
@@ -16,13 +17,14 @@ use crate::trigger::{Alert, Finding, Level, Trigger, TriggerError};
 #[derive(Debug, Default)]
 struct Crashes {
     count: u64,
+    isolation: Isolation,
     last_reason: Option<String>,
     topics: Vec<&'static str>,
 }
 
-/// `sandbox_failure`: a restart initiated for, or a restart failed of, a kernel whose
-/// isolation is `process` is a crash; each check reports the kernels that crashed
-/// since the previous check.
+/// `sandbox_failure`: a restart initiated for, or a restart failed of, a kernel marked
+/// `sandbox = true` is a crash; each check reports the kernels that crashed since the
+/// previous check.
 pub struct SandboxFailure {
     cfg: SandboxFailureConfig,
     crashes: BTreeMap<String, Crashes>,
@@ -63,15 +65,17 @@ impl Trigger for SandboxFailure {
         let Some(entry) = ctx.system.registry.get(&name) else {
             return;
         };
-        if entry.status.isolation != Isolation::Process {
+        if !entry.status.sandbox {
             return;
         }
+        let isolation = entry.status.isolation;
         let reason = event_text(event).or_else(|| entry.status.last_reason());
         if reason.as_deref().is_some_and(|r| self.ignored(r)) {
             return;
         }
         let c = self.crashes.entry(name).or_default();
         c.count += 1;
+        c.isolation = isolation;
         c.last_reason = reason;
         if !c.topics.contains(&event.topic.as_str()) {
             c.topics.push(event.topic.as_str());
@@ -100,7 +104,8 @@ impl Trigger for SandboxFailure {
                         "crashes": c.count,
                         "reason": c.last_reason,
                         "events": c.topics,
-                        "isolation": "process",
+                        "isolation": c.isolation,
+                        "sandbox": true,
                     })),
                 )
             })
