@@ -95,12 +95,6 @@ impl KernelSpec {
         self
     }
 
-    /// Marks the kernel as sandboxed (untrusted code).
-    pub fn sandbox(mut self, yes: bool) -> KernelSpec {
-        self.sandbox = yes;
-        self
-    }
-
     /// Allows restart in place.
     pub fn restart_in_place(mut self, yes: bool) -> KernelSpec {
         self.restart_in_place = yes;

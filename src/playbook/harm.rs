@@ -43,7 +43,9 @@ impl Facts {
     /// What the system says about the incident's component.
     pub fn of(system: &System, inc: &Incident, repair_failed: bool) -> Facts {
         let entry = system.registry.get(&inc.component);
+        // `grace` is serve's own process tree, as `resource_spike` measures it.
         let serve_is_cause = inc.component == "serve"
+            || inc.component == "grace"
             || inc.trigger == "api_timeout"
             || inc
                 .details
