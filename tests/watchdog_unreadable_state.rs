@@ -15,6 +15,18 @@ const SERVE: &str = r#"command = ["sh", "-c", "echo $$ >> {dir}/starts; exec {di
 min_uptime = "100ms"
 stop_timeout = "2s""#;
 
+/// The output of `grace status` with nothing running: exit 3, as LSB `status` says.
+fn status_text(out: std::process::Output) -> String {
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "status {}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn stdout(out: std::process::Output) -> String {
     assert!(
         out.status.success(),
@@ -32,7 +44,7 @@ fn a_stopped_service_with_an_emptied_state_json_stays_stopped_and_is_reported() 
     KillSwitch::set_manual_shutdown(&inst.paths, true, "grace stop").expect("set");
     std::fs::write(inst.paths.state_json(), b"").expect("empty state.json");
 
-    let text = stdout(inst.run(&["status"]));
+    let text = status_text(inst.run(&["status"]));
     let want = format!("unreadable ({}", inst.paths.state_json().display());
     assert!(text.contains(&want), "{text}");
     assert!(text.contains("SET"), "the last known switch: {text}");
@@ -56,7 +68,7 @@ fn a_stopped_service_with_an_emptied_state_json_stays_stopped_and_is_reported() 
     let ks = KillSwitch::read(&inst.paths).expect("state.json rewritten");
     assert!(ks.manual_shutdown);
     assert_eq!(ks.switch_changed_by.as_deref(), Some("grace stop"));
-    assert!(!stdout(inst.run(&["status"])).contains("unreadable"));
+    assert!(!status_text(inst.run(&["status"])).contains("unreadable"));
 }
 
 #[test]
@@ -64,7 +76,7 @@ fn garbage_without_a_copy_is_taken_as_clear_loudly_and_never_as_an_authorless_st
     let inst = Instance::new(SERVE);
     std::fs::create_dir_all(inst.paths.root()).expect("mkdir");
     std::fs::write(inst.paths.state_json(), b"{\"manual_shu").expect("garbage");
-    let text = stdout(inst.run(&["status"]));
+    let text = status_text(inst.run(&["status"]));
     assert!(text.contains("unreadable ("), "{text}");
     assert!(text.contains("clear"), "{text}");
 

@@ -32,6 +32,8 @@ pub(super) struct Verification {
     pub last: serde_json::Value,
     /// When verification ran, milliseconds.
     pub took_ms: u64,
+    /// When the passing streak began (wall clock), for a recovery.
+    pub recovered_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Samples the incident's steady state until the verdict.
@@ -50,16 +52,30 @@ pub(super) async fn verify_incident(run: &Run, settings: VerifySettings) -> Veri
         .as_ref()
         .map(|v| v.component)
         .unwrap_or_default();
+    // When each sample's findings were in, by monotonic ms: a recovery is dated by the
+    // wall clock read when its first good sample was seen, not converted back later.
+    let mut began: Vec<(u64, chrono::DateTime<chrono::Utc>)> = Vec::new();
     loop {
         let mut sample = steady::sample(&run.system, &run.incident, expect).await;
         for step in extra {
             let p = run.probe(step).await;
             sample.add(format!("verify step {}", step.name), p);
         }
+        let at = (crate::time::mono_ms(), crate::time::now());
+        began.push(at);
+        let verdict = streak.observe(&sample.verdict(), at.0);
         let now = crate::time::mono_ms();
-        let verdict = streak.observe(&sample.verdict(), now);
         if verdict != Verdict::Pending {
+            let recovered_at = match verdict {
+                Verdict::Recovered { since_ms } => began
+                    .iter()
+                    .find(|(m, _)| *m == since_ms)
+                    .map(|(_, w)| *w)
+                    .or_else(|| Some(wall_of(since_ms))),
+                _ => None,
+            };
             return Verification {
+                recovered_at,
                 verdict,
                 samples: streak.samples(),
                 last: serde_json::to_value(&sample).unwrap_or_default(),
@@ -137,7 +153,7 @@ impl Dispatcher {
             "window_ms": settings.window.as_millis() as u64, "successes": settings.successes,
         });
         let (recovered, failure) = match &v.verdict {
-            Verdict::Recovered { since_ms } => (Some(wall_of(*since_ms)), None),
+            Verdict::Recovered { .. } => (v.recovered_at, None),
             Verdict::NotRecovered { reason } | Verdict::Unverifiable { reason } => {
                 (None, Some(reason.clone()))
             }

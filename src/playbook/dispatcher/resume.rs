@@ -71,12 +71,15 @@ impl Dispatcher {
         });
         match v.verdict {
             Verdict::Recovered { since_ms } => {
+                let at = v
+                    .recovered_at
+                    .unwrap_or_else(|| super::remediate::wall_of(since_ms));
                 let mut c = Closing::new(
                     IncidentStatus::Resolved,
                     Closing::default_reason(IncidentStatus::Resolved),
                 );
                 c.reason = ClosedReason::RecoveredByRestart;
-                c.recovered_at = Some(super::remediate::wall_of(since_ms));
+                c.recovered_at = Some(at);
                 c.remediation = base;
                 tracing::info!(incident = %inc.incident_id, "recovered by the restart of serve");
                 self.close(system, &inc, c);
