@@ -234,3 +234,48 @@ fn addresses_off_the_host_are_refused_with_their_line() {
         );
     }
 }
+
+#[test]
+fn a_spawned_instance_runs_under_its_descriptor_limit() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let seen = dir.path().join("nofile.txt");
+    // An exec kernel started by serve writes the limit it inherited.
+    let file = scenario(
+        dir.path(),
+        "limit",
+        &format!(
+            r#"
+name: limit
+spawn: {{ nofile: 64 }}
+config:
+  triggers: {{ enabled: false }}
+  kernel:
+    - name: probe
+      kind: exec
+      options: {{ command: sh, args: ["-c", "ulimit -n > {}; exec sleep 3600"] }}
+before:
+  - kernel_running: probe
+faults:
+  - {{ at: 0s, fault: idle_connections, connections: 2, duration: 100ms }}
+slo: {{ max_recovery: 5s }}
+"#,
+            seen.display()
+        ),
+    );
+    let o = grace()
+        .args(["chaos", "run"])
+        .arg(&file)
+        .arg("--spawn")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let limit = std::fs::read_to_string(&seen).expect("the kernel wrote its limit");
+    assert_eq!(limit.trim(), "64");
+}
