@@ -7,6 +7,10 @@ use std::io::Write;
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::time::Duration;
 
+use super::inject::{inject_err, Ctx, Held, Injected};
+use super::scenario::FaultKind;
+use super::ChaosError;
+
 /// The body length a stalled upload announces.
 pub const STALL_ANNOUNCED: usize = 100;
 /// The body bytes it actually sends.
@@ -101,6 +105,47 @@ pub fn stall_uploads(
 /// Opens `n` connections to `addr` that send nothing.
 pub fn idle(addr: SocketAddr, n: usize) -> std::io::Result<HeldConnections> {
     connect_all(addr, n, |_| Ok(()))
+}
+
+/// Opens `n` connections to serve's HTTP port (loopback only): stalled uploads to
+/// `stall_path`, or idle ones.
+pub(crate) async fn hold(
+    ctx: &Ctx,
+    kind: &FaultKind,
+    n: usize,
+    stall_path: Option<String>,
+) -> Result<Injected, ChaosError> {
+    let (host, port) = ctx.client.resolve().ok_or_else(|| {
+        ChaosError::UnsupportedTarget(format!(
+            "no serve.json in {}: serve is not running",
+            ctx.paths.root().display()
+        ))
+    })?;
+    let addr = loopback(&host, port).map_err(|e| inject_err(kind, e.to_string()))?;
+    let token = ctx.client.token().map(str::to_owned);
+    let stalled = stall_path.is_some();
+    let held = tokio::task::spawn_blocking(move || match stall_path {
+        Some(path) => stall_uploads(addr, n, &path, token.as_deref()),
+        None => idle(addr, n),
+    })
+    .await
+    .map_err(|e| inject_err(kind, e.to_string()))?
+    .map_err(|e| inject_err(kind, e.to_string()))?;
+    let note = if stalled {
+        format!(
+            "{} uploads to {addr} stalled after {} of {} body bytes",
+            held.len(),
+            STALL_SENT.len(),
+            STALL_ANNOUNCED
+        )
+    } else {
+        format!("{} idle connections to {addr}", held.len())
+    };
+    Ok(Injected {
+        held: Held::Connections(held),
+        corrupted: None,
+        notes: vec![note],
+    })
 }
 
 #[cfg(test)]

@@ -9,7 +9,6 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 
 use super::client::{read_serve_json, Client, HttpResponse};
-use super::conns::HeldConnections;
 use super::guard::{alive, newest_match, signal, Corrupted, PortHold, Stopped};
 use super::scenario::{FaultKind, KernelAction, Process, SwitchAction};
 use super::siege::{CpuSiege, DiskSiege, MemorySiege};
@@ -46,7 +45,7 @@ pub(crate) enum Held {
     Disk(DiskSiege),
     Stopped(Stopped),
     Port(PortHold),
-    Connections(HeldConnections),
+    Connections(super::conns::HeldConnections),
 }
 
 /// The result of one injection.
@@ -67,7 +66,7 @@ impl Injected {
     }
 }
 
-fn inject_err(kind: &FaultKind, message: impl Into<String>) -> ChaosError {
+pub(crate) fn inject_err(kind: &FaultKind, message: impl Into<String>) -> ChaosError {
     ChaosError::Inject {
         fault: kind.label(),
         message: message.into(),
@@ -293,53 +292,12 @@ pub(crate) async fn inject_once(
             Ok(Injected::plain(Held::Nothing))
         }
         FaultKind::StallUploads { connections, path } => {
-            hold_connections(ctx, kind, *connections, Some(path.clone())).await
+            super::conns::hold(ctx, kind, *connections, Some(path.clone())).await
         }
         FaultKind::IdleConnections { connections } => {
-            hold_connections(ctx, kind, *connections, None).await
+            super::conns::hold(ctx, kind, *connections, None).await
         }
     }
-}
-
-/// Opens `n` connections to serve's HTTP port (loopback only): stalled uploads to
-/// `stall_path`, or idle ones.
-async fn hold_connections(
-    ctx: &Ctx,
-    kind: &FaultKind,
-    n: usize,
-    stall_path: Option<String>,
-) -> Result<Injected, ChaosError> {
-    let (host, port) = ctx.client.resolve().ok_or_else(|| {
-        ChaosError::UnsupportedTarget(format!(
-            "no serve.json in {}: serve is not running",
-            ctx.paths.root().display()
-        ))
-    })?;
-    let addr = super::conns::loopback(&host, port).map_err(|e| inject_err(kind, e.to_string()))?;
-    let token = ctx.client.token().map(str::to_owned);
-    let stalled = stall_path.is_some();
-    let held = tokio::task::spawn_blocking(move || match stall_path {
-        Some(path) => super::conns::stall_uploads(addr, n, &path, token.as_deref()),
-        None => super::conns::idle(addr, n),
-    })
-    .await
-    .map_err(|e| inject_err(kind, e.to_string()))?
-    .map_err(|e| inject_err(kind, e.to_string()))?;
-    let note = if stalled {
-        format!(
-            "{} uploads to {addr} stalled after {} of {} body bytes",
-            held.len(),
-            super::conns::STALL_SENT.len(),
-            super::conns::STALL_ANNOUNCED
-        )
-    } else {
-        format!("{} idle connections to {addr}", held.len())
-    };
-    Ok(Injected {
-        held: Held::Connections(held),
-        corrupted: None,
-        notes: vec![note],
-    })
 }
 
 /// Takes serve's port and kills serve, with the watchdog held still meanwhile so that
