@@ -57,6 +57,7 @@ fn incident(id: &str, component: &str, opened: f64, resolved: Option<f64>) -> In
         resolved,
         success: resolved.map(|_| true),
         mttr_seconds: resolved.map(|r| r - opened),
+        closed_reason: resolved.map(|_| "verified".into()),
     }
 }
 
@@ -352,6 +353,7 @@ fn kernel_state_alerts_and_restored_files() {
     });
     let facts = Facts {
         files_restored: Some(true),
+        ..Facts::default()
     };
     for e in [
         Expectation::KernelState {
@@ -369,6 +371,7 @@ fn kernel_state_alerts_and_restored_files() {
     }
     let not_yet = Facts {
         files_restored: Some(false),
+        ..Facts::default()
     };
     assert_eq!(
         expectation_status(&Expectation::FilesRestored, &tl, &not_yet, 0.0, 1.0).0,

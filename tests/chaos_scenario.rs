@@ -316,3 +316,108 @@ fn merge_appends_new_kernels_and_replaces_scalars() {
     assert_eq!(base["t"]["y"].as_integer(), Some(3));
     assert_eq!(base["kernel"].as_array().map(Vec::len), Some(2));
 }
+
+#[test]
+fn harm_probes_faults_and_expectations_parse() {
+    let text = r#"
+name: harm
+spawn: { nofile: 120 }
+steady_state:
+  - service_http: { url: "http://127.0.0.1:18999/x" }
+  - tcp_connect: "[::1]:18999"
+faults:
+  - { at: 0s, fault: stall_uploads, connections: 10, duration: 5s }
+  - { at: 1s, fault: idle_connections, connections: 150, duration: 8s }
+slo: { max_recovery: 30s }
+expect:
+  - no_incident: { trigger: api_timeout, component: host }
+  - incident: { trigger: resource_spike, status: failed, closed_reason: [verification_failed, remediation_failed] }
+  - incident: { trigger: heartbeat_failure, closed_reason: recovered_by_restart }
+  - no_open_incidents_at_end
+  - serve_not_restarted
+"#;
+    let s = Scenario::parse(text, "harm.yaml").expect("parses");
+    assert_eq!(s.spawn.nofile, Some(120));
+    match &s.steady_state[0] {
+        Probe::ServiceHttp { url, status } => {
+            assert_eq!(
+                (url.addr.port, url.path.as_str(), *status),
+                (18999, "/x", 200)
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(s.steady_state[1].label(), "tcp_connect([::1]:18999)");
+    assert_eq!(
+        s.faults[0].faults[0].kind,
+        FaultKind::StallUploads {
+            connections: 10,
+            path: "/api/chaos/errors".into()
+        }
+    );
+    assert_eq!(
+        s.faults[1].faults[0].kind,
+        FaultKind::IdleConnections { connections: 150 }
+    );
+    assert_eq!(s.injection_end(), Duration::from_secs(9));
+    match &s.expect[1] {
+        Expectation::Incident(m) => {
+            assert_eq!(m.status, Some(vec!["failed".to_owned()]));
+            assert_eq!(m.closed_reason.as_ref().map(Vec::len), Some(2));
+        }
+        other => panic!("{other:?}"),
+    }
+    match &s.expect[2] {
+        Expectation::Incident(m) => {
+            assert_eq!(
+                m.closed_reason,
+                Some(vec!["recovered_by_restart".to_owned()])
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(s.expect[3], Expectation::NoOpenIncidentsAtEnd);
+    assert_eq!(s.expect[4], Expectation::ServeNotRestarted);
+}
+
+#[test]
+fn harm_mistakes_are_reported_with_a_fix() {
+    let e = parse_err(&format!(
+        "{MINIMAL}steady_state:\n  - service_http: {{ url: \"http://192.168.0.9:80/\" }}\n"
+    ));
+    assert_parse(
+        e,
+        7,
+        &["192.168.0.9 is not a loopback address", "127.0.0.1"],
+    );
+    let e = parse_err(&format!(
+        "{MINIMAL}steady_state:\n  - tcp_connect: \"127.0.0.1\"\n"
+    ));
+    assert_parse(e, 7, &["has no port"]);
+    let e = parse_err(
+        "name: t\nfaults:\n  - fault: stall_uploads\n    duration: 1s\nslo: { max_recovery: 5s }\n",
+    );
+    assert_parse(e, 3, &["needs `connections`"]);
+    let e = parse_err(
+        "name: t\nfaults:\n  - { fault: idle_connections, connections: 0, duration: 1s }\nslo: { max_recovery: 5s }\n",
+    );
+    assert_parse(e, 3, &["connections 0 is out of range"]);
+    let e = parse_err(
+        "name: t\nfaults:\n  - { fault: stall_uploads, connections: 1, path: up, duration: 1s }\nslo: { max_recovery: 5s }\n",
+    );
+    assert_parse(e, 3, &["must start with `/`"]);
+    let e = parse_err(
+        "name: t\nfaults:\n  - { fault: idle_connections, connections: 3 }\nslo: { max_recovery: 5s }\n",
+    );
+    assert_parse(e, 3, &["needs `duration`"]);
+    let e = parse_err(&format!(
+        "{MINIMAL}expect:\n  - incident: {{ trigger: x, status: done }}\n"
+    ));
+    assert!(matches!(e, ChaosError::Invalid { .. }), "{e}");
+    assert!(
+        e.to_string().contains("status \"done\" is not one of"),
+        "{e}"
+    );
+    let e = parse_err(&format!("{MINIMAL}spawn: {{ nofile: 8 }}\n"));
+    assert!(e.to_string().contains("at least 32"), "{e}");
+}

@@ -63,6 +63,30 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "kill_switch.yaml",
         include_str!("../../chaos/kill_switch.yaml"),
     ),
+    (
+        "exec_kernel_crash.yaml",
+        include_str!("../../chaos/exec_kernel_crash.yaml"),
+    ),
+    (
+        "stalled_uploads.yaml",
+        include_str!("../../chaos/stalled_uploads.yaml"),
+    ),
+    (
+        "disk_full_nothing_to_free.yaml",
+        include_str!("../../chaos/disk_full_nothing_to_free.yaml"),
+    ),
+    (
+        "host_cpu_burn.yaml",
+        include_str!("../../chaos/host_cpu_burn.yaml"),
+    ),
+    (
+        "serve_killed_mid_playbook.yaml",
+        include_str!("../../chaos/serve_killed_mid_playbook.yaml"),
+    ),
+    (
+        "descriptors_exhausted.yaml",
+        include_str!("../../chaos/descriptors_exhausted.yaml"),
+    ),
 ];
 
 /// Every built-in scenario, parsed.

@@ -117,7 +117,13 @@ impl Client {
         self.resolve().map(|(h, p)| format!("http://{h}:{p}"))
     }
 
-    fn resolve(&self) -> Option<(String, u16)> {
+    /// The bearer token, if any.
+    pub(crate) fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
+    /// The host and port requests go to now.
+    pub(crate) fn resolve(&self) -> Option<(String, u16)> {
         match &self.endpoint {
             Endpoint::Fixed { host, port } => Some((host.clone(), *port)),
             Endpoint::ServeJson(path) => {

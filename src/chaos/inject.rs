@@ -45,6 +45,7 @@ pub(crate) enum Held {
     Disk(DiskSiege),
     Stopped(Stopped),
     Port(PortHold),
+    Connections(super::conns::HeldConnections),
 }
 
 /// The result of one injection.
@@ -65,7 +66,7 @@ impl Injected {
     }
 }
 
-fn inject_err(kind: &FaultKind, message: impl Into<String>) -> ChaosError {
+pub(crate) fn inject_err(kind: &FaultKind, message: impl Into<String>) -> ChaosError {
     ChaosError::Inject {
         fault: kind.label(),
         message: message.into(),
@@ -289,6 +290,12 @@ pub(crate) async fn inject_once(
         FaultKind::KillSwitch { action } => {
             kill_switch(ctx, kind, *action).await?;
             Ok(Injected::plain(Held::Nothing))
+        }
+        FaultKind::StallUploads { connections, path } => {
+            super::conns::hold(ctx, kind, *connections, Some(path.clone())).await
+        }
+        FaultKind::IdleConnections { connections } => {
+            super::conns::hold(ctx, kind, *connections, None).await
         }
     }
 }

@@ -6,7 +6,7 @@
 //! - [`measure`]: the pure part: from what was observed, detection and recovery per
 //!   fault, the SLO verdict and the resilience score.
 //! - [`report`]: the JSON report, the summary table and the timeline picture (SVG).
-//! - `runner` (with `inject`, `monitor`, `siege`, `spawn`, `host`, `client`): carrying a
+//! - `runner` (with `inject`, `monitor`, `siege`, `conns`, `spawn`, `host`, `client`): carrying a
 //!   scenario out against an instance, and undoing everything it did on every exit path.
 //!
 //! Architecture invariant: everything the harness creates (threads, memory, files,
@@ -15,6 +15,7 @@
 
 mod builtin;
 mod client;
+pub mod conns;
 mod error;
 pub mod guard;
 pub mod host;

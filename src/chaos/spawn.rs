@@ -181,17 +181,31 @@ impl Instance {
         let err = out
             .try_clone()
             .map_err(|e| ChaosError::io("cannot create", &inst.log, e))?;
-        let child = std::process::Command::new(exe)
-            .args(inst.global())
+        // With a descriptor limit, util-linux's `prlimit` sets it and then execs the
+        // watchdog in its place (same pid), which passes it on to serve.
+        let mut cmd = match scn.spawn.nofile {
+            Some(n) => {
+                let mut c = std::process::Command::new("prlimit");
+                c.arg(format!("--nofile={n}")).arg("--").arg(exe);
+                c
+            }
+            None => std::process::Command::new(exe),
+        };
+        cmd.args(inst.global())
             .arg("watch")
             .args(&inst.serve_args)
             .current_dir(&inst.root)
             .stdin(std::process::Stdio::null())
             .stdout(out)
             .stderr(err)
-            .process_group(0)
-            .spawn()
-            .map_err(|e| ChaosError::Spawn(format!("cannot run {} watch: {e}", exe.display())))?;
+            .process_group(0);
+        let child = cmd.spawn().map_err(|e| {
+            let how = match scn.spawn.nofile {
+                Some(_) => " under prlimit (util-linux), which spawn.nofile needs",
+                None => "",
+            };
+            ChaosError::Spawn(format!("cannot run {} watch{how}: {e}", exe.display()))
+        })?;
         inst.child = Some(child);
         inst.wait_healthy(ready_within).await?;
         Ok(inst)

@@ -41,9 +41,10 @@ pub struct ChaosRunArgs {
 /// `grace chaos list`: name, faults, SLO and description of each built-in scenario.
 pub fn chaos_list(out: &mut dyn Write) -> anyhow::Result<()> {
     let all = chaos::builtins()?;
+    let w = all.iter().map(|s| s.name.len()).max().unwrap_or(0).max(4);
     writeln!(
         out,
-        "{:<16} {:>6} {:>8}  DESCRIPTION",
+        "{:<w$} {:>6} {:>8}  DESCRIPTION",
         "NAME", "FAULTS", "SLO"
     )?;
     for s in &all {
@@ -54,7 +55,7 @@ pub fn chaos_list(out: &mut dyn Write) -> anyhow::Result<()> {
         }
         writeln!(
             out,
-            "{:<16} {:>6} {:>7}s  {}",
+            "{:<w$} {:>6} {:>7}s  {}",
             s.name,
             s.all_faults().count(),
             s.slo.max_recovery.as_secs(),

@@ -4,8 +4,32 @@
 use serde::{Deserialize, Serialize};
 
 use super::timing::{kernel_disturbed, pid_changed, probe_ok_at};
+use super::IncidentSpan;
 use super::{Facts, Timeline};
-use crate::chaos::scenario::Expectation;
+use crate::chaos::scenario::{Expectation, IncidentMatch};
+
+/// The first incident opened at or after `first` that `m` matches.
+fn matching<'a>(tl: &'a Timeline, m: &IncidentMatch, first: f64) -> Option<&'a IncidentSpan> {
+    tl.incidents.iter().find(|i| {
+        i.opened >= first
+            && m.matches(
+                &i.trigger,
+                &i.component,
+                &i.failure_mode,
+                i.playbook.as_deref(),
+                &i.status,
+                i.closed_reason.as_deref(),
+            )
+    })
+}
+
+/// An incident's status, with why it was closed when it was.
+fn closed(i: &IncidentSpan) -> String {
+    match &i.closed_reason {
+        Some(r) => format!("{}, {r}", i.status),
+        None => i.status.clone(),
+    }
+}
 
 /// Whether an expectation holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,25 +65,59 @@ pub fn expectation_status(
 ) -> (Check, String) {
     let pending = |what: &str| (Check::Pending, format!("{what} not seen"));
     match e {
-        Expectation::Incident(m) => {
-            let hit = tl.incidents.iter().find(|i| {
-                i.opened >= first
-                    && m.trigger.as_ref().is_none_or(|v| *v == i.trigger)
-                    && m.component.as_ref().is_none_or(|v| *v == i.component)
-                    && m.failure_mode.as_ref().is_none_or(|v| *v == i.failure_mode)
-                    && m.playbook
-                        .as_ref()
-                        .is_none_or(|v| i.playbook.as_ref() == Some(v))
-                    && (!m.resolved || i.status == "resolved")
-            });
-            match hit {
-                Some(i) => (
-                    Check::Met,
-                    format!("{} at {:.3}s ({})", i.id, i.opened, i.status),
-                ),
-                None => pending("a matching incident"),
+        Expectation::Incident(m) => match matching(tl, m, first) {
+            Some(i) => (
+                Check::Met,
+                format!("{} at {:.3}s ({})", i.id, i.opened, closed(i)),
+            ),
+            None => pending("a matching incident"),
+        },
+        Expectation::NoIncident(m) => match matching(tl, m, first) {
+            Some(i) => (
+                Check::Unmet,
+                format!("{} at {:.3}s ({})", i.id, i.opened, closed(i)),
+            ),
+            None => {
+                let quiet = Expectation::QUIET.as_secs_f64();
+                match facts.faults_ended_at {
+                    Some(end) if now >= end + quiet => (
+                        Check::Met,
+                        format!("none opened up to {quiet}s after the last fault"),
+                    ),
+                    _ => (
+                        Check::Pending,
+                        format!("watched until {quiet}s after the last fault"),
+                    ),
+                }
+            }
+        },
+        Expectation::NoOpenIncidentsAtEnd => {
+            let probe = tl
+                .probes
+                .get("no_open_incidents")
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
+            if probe_ok_at(probe, now) == Some(true) {
+                (Check::Met, "no incident is open".to_owned())
+            } else {
+                let open: Vec<String> = tl
+                    .incidents
+                    .iter()
+                    .filter(|i| i.is_open())
+                    .map(|i| format!("{} ({}, {})", i.id, i.trigger, i.status))
+                    .collect();
+                let detail = if open.is_empty() {
+                    "an incident is still open".to_owned()
+                } else {
+                    format!("still open: {}", open.join(", "))
+                };
+                (Check::Pending, detail)
             }
         }
+        Expectation::ServeNotRestarted => match pid_changed(&tl.serve_pids, first) {
+            Some((t, p)) => (Check::Unmet, format!("new serve pid {p} at {t:.3}s")),
+            None => (Check::Met, "the same serve pid throughout".to_owned()),
+        },
         Expectation::KernelRestarted(k) => match kernel_disturbed(tl, k, first, true) {
             Some(t) => (Check::Met, format!("restart seen at {t:.3}s")),
             None => pending("a restart"),
@@ -67,9 +125,7 @@ pub fn expectation_status(
         Expectation::KernelState { kernel, state } => {
             let last = tl.kernels.iter().rev().find(|e| e.kernel == *kernel);
             match last {
-                Some(e) if e.state == *state && e.t >= first => {
-                    (Check::Met, format!("{state} since {:.3}s", e.t))
-                }
+                Some(e) if e.state == *state => (Check::Met, format!("{state} since {:.3}s", e.t)),
                 Some(e) => (Check::Pending, format!("{} is {}", kernel, e.state)),
                 None => pending("the kernel"),
             }

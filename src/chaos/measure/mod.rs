@@ -74,12 +74,15 @@ pub struct IncidentSpan {
     pub success: Option<bool>,
     /// Its MTTR as the system recorded it.
     pub mttr_seconds: Option<f64>,
+    /// Why it was closed (`verified`, `verification_failed`, ...).
+    #[serde(default)]
+    pub closed_reason: Option<String>,
 }
 
 impl IncidentSpan {
     /// Whether it is still being handled.
     pub fn is_open(&self) -> bool {
-        matches!(self.status.as_str(), "open" | "mitigating")
+        matches!(self.status.as_str(), "open" | "mitigating" | "verifying")
     }
 }
 
@@ -172,4 +175,7 @@ pub struct Facts {
     /// Whether every corrupted file outside `snapshots/` had its old content back
     /// before cleanup (`None`: no such file was corrupted).
     pub files_restored: Option<bool>,
+    /// When the last fault ended, once every fault has (`None` while one still holds).
+    #[serde(default)]
+    pub faults_ended_at: Option<f64>,
 }

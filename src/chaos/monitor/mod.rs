@@ -15,12 +15,44 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
-use super::client::Client;
+use std::time::Duration;
+
+use super::client::{Client, Endpoint};
 use super::measure::Timeline;
-use super::scenario::Probe;
+use super::scenario::{LoopbackAddr, LoopbackUrl, Probe};
 use crate::state::StatePaths;
 pub(crate) use snapshot::parse_kernels;
 use snapshot::{parse_incidents, Snapshot};
+
+/// How long a probe of the user's service may take.
+const SERVICE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// `GET url` of the user's service: its status, or why there was none.
+async fn service_get(url: &LoopbackUrl) -> Result<u16, String> {
+    let endpoint = Endpoint::Fixed {
+        host: url.addr.ip.to_string(),
+        port: url.addr.port,
+    };
+    Client::new(endpoint, None)
+        .with_timeout(SERVICE_TIMEOUT)
+        .get(&url.path)
+        .await
+        .map(|r| r.status)
+        .map_err(|e| match e {
+            crate::chaos::ChaosError::Http { message, .. } => message,
+            other => other.to_string(),
+        })
+}
+
+/// Whether the user's service accepts a connection at `addr`.
+async fn tcp_connect(addr: &LoopbackAddr) -> Result<(), String> {
+    let sa = std::net::SocketAddr::new(addr.ip, addr.port);
+    match tokio::time::timeout(SERVICE_TIMEOUT, tokio::net::TcpStream::connect(sa)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("not accepted within {SERVICE_TIMEOUT:?}")),
+    }
+}
 
 /// Observes the target and keeps the timeline.
 pub(crate) struct Monitor {
@@ -147,6 +179,8 @@ impl Monitor {
             })),
             gets: HashMap::new(),
             files: HashMap::new(),
+            services: HashMap::new(),
+            tcp: HashMap::new(),
         };
         for p in &self.probes {
             if let Probe::HttpGet { path, .. } = p {
@@ -157,6 +191,12 @@ impl Monitor {
             if let Probe::FilesExist { glob, .. } = p {
                 let n = super::guard::matches(self.paths.root(), glob).len();
                 s.files.insert(glob.clone(), n);
+            }
+            if let Probe::ServiceHttp { url, .. } = p {
+                s.services.insert(url.to_string(), service_get(url).await);
+            }
+            if let Probe::TcpConnect(addr) = p {
+                s.tcp.insert(addr.to_string(), tcp_connect(addr).await);
             }
         }
         s

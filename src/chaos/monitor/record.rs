@@ -109,6 +109,10 @@ impl Monitor {
                         .and_then(|r| offset_of(r, self.wall0)),
                     success: i.get("success").and_then(Value::as_bool),
                     mttr_seconds: i.get("mttr_seconds").and_then(Value::as_f64),
+                    closed_reason: i
+                        .get("closed_reason")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
                 };
                 match self.incident_index.get(&id) {
                     Some(&ix) => tl.incidents[ix] = span,

@@ -24,6 +24,10 @@ pub(crate) struct Snapshot {
     pub gets: HashMap<String, Result<u16, String>>,
     /// `files_exist` globs and how many files matched.
     pub files: HashMap<String, usize>,
+    /// `service_http` URLs and their answers.
+    pub services: HashMap<String, Result<u16, String>>,
+    /// `tcp_connect` addresses and whether a connection was accepted.
+    pub tcp: HashMap<String, Result<(), String>>,
 }
 
 fn list<'a>(v: &'a Value, key: &str) -> Option<&'a Vec<Value>> {
@@ -102,7 +106,12 @@ pub(crate) fn evaluate(probe: &Probe, s: &Snapshot) -> Result<(), String> {
             Some(Ok(list)) => {
                 let open: Vec<String> = list
                     .iter()
-                    .filter(|i| matches!(text(i, "status").as_str(), "open" | "mitigating"))
+                    .filter(|i| {
+                        matches!(
+                            text(i, "status").as_str(),
+                            "open" | "mitigating" | "verifying"
+                        )
+                    })
                     .map(|i| format!("{} ({})", text(i, "incident_id"), text(i, "trigger")))
                     .collect();
                 if open.is_empty() {
@@ -124,6 +133,17 @@ pub(crate) fn evaluate(probe: &Probe, s: &Snapshot) -> Result<(), String> {
             Some(n) if n >= min => Ok(()),
             Some(n) => Err(format!("{n} file(s) match {glob}, {min} wanted")),
             None => Err(format!("{glob} not looked for")),
+        },
+        Probe::ServiceHttp { url, status } => match s.services.get(&url.to_string()) {
+            Some(Ok(code)) if code == status => Ok(()),
+            Some(Ok(code)) => Err(format!("GET {url} answered {code}, expected {status}")),
+            Some(Err(e)) => Err(format!("GET {url}: {e}")),
+            None => Err(format!("GET {url} not made")),
+        },
+        Probe::TcpConnect(addr) => match s.tcp.get(&addr.to_string()) {
+            Some(Ok(())) => Ok(()),
+            Some(Err(e)) => Err(format!("connect to {addr}: {e}")),
+            None => Err(format!("connect to {addr} not tried")),
         },
     }
 }
@@ -163,5 +183,23 @@ mod tests {
         assert!(evaluate(&snap, &s).expect_err("one").contains("2 wanted"));
         s.files.insert(glob, 2);
         assert!(evaluate(&snap, &s).is_ok());
+        let url = crate::chaos::scenario::LoopbackUrl::try_from("http://127.0.0.1:9/x".to_owned())
+            .expect("url");
+        let svc = Probe::ServiceHttp { url, status: 200 };
+        assert!(evaluate(&svc, &s)
+            .expect_err("not made")
+            .contains("not made"));
+        s.services.insert("http://127.0.0.1:9/x".into(), Ok(503));
+        assert!(evaluate(&svc, &s)
+            .expect_err("503")
+            .contains("answered 503"));
+        s.services.insert("http://127.0.0.1:9/x".into(), Ok(200));
+        assert!(evaluate(&svc, &s).is_ok());
+        let addr = crate::chaos::scenario::LoopbackAddr::parse("127.0.0.1:9", "t").expect("addr");
+        let tcp = Probe::TcpConnect(addr);
+        s.tcp.insert("127.0.0.1:9".into(), Err("refused".into()));
+        assert!(evaluate(&tcp, &s).expect_err("refused").contains("refused"));
+        s.tcp.insert("127.0.0.1:9".into(), Ok(()));
+        assert!(evaluate(&tcp, &s).is_ok());
     }
 }

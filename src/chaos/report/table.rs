@@ -16,20 +16,27 @@ fn secs(v: Option<f64>) -> String {
 /// failed.
 pub fn summary_table(r: &RunReport) -> String {
     let mut out = String::new();
+    let w = r
+        .scenarios
+        .iter()
+        .map(|s| s.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(16);
     let _ = writeln!(
         out,
-        "{:<16} {:<34} {:>9} {:>9} {:>7} {:>5} {:>5}",
+        "{:<w$} {:<34} {:>9} {:>9} {:>7} {:>5} {:>5}",
         "SCENARIO", "FAULT", "MTTD", "RECOVERY", "SLO", "MET", "SCORE"
     );
     for s in &r.scenarios {
-        scenario_rows(&mut out, s);
+        scenario_rows(&mut out, s, w);
     }
     let passed = r.scenarios.iter().filter(|s| s.passed()).count();
     let _ = writeln!(out, "{passed}/{} scenarios passed", r.scenarios.len());
     out
 }
 
-fn scenario_rows(out: &mut String, s: &ScenarioReport) {
+fn scenario_rows(out: &mut String, s: &ScenarioReport, w: usize) {
     let a = &s.assessment;
     let slo = format!("{}s", s.max_recovery_s);
     let mut name = s.name.as_str();
@@ -37,7 +44,7 @@ fn scenario_rows(out: &mut String, s: &ScenarioReport) {
         let label: String = f.record.label.chars().take(34).collect();
         let _ = writeln!(
             out,
-            "{:<16} {:<34} {:>9} {:>9} {:>7} {:>5} {:>5}",
+            "{:<w$} {:<34} {:>9} {:>9} {:>7} {:>5} {:>5}",
             name,
             label,
             secs(f.mttd),
@@ -49,7 +56,7 @@ fn scenario_rows(out: &mut String, s: &ScenarioReport) {
         name = "";
     }
     if a.faults.is_empty() {
-        let _ = writeln!(out, "{:<16} (no fault injected)", s.name);
+        let _ = writeln!(out, "{:<w$} (no fault injected)", s.name);
     }
     let incidents: Vec<String> = s
         .timeline
@@ -62,7 +69,7 @@ fn scenario_rows(out: &mut String, s: &ScenarioReport) {
         .collect();
     let _ = writeln!(
         out,
-        "{:<16} => {}  score {}  recovery {}  steady state {}  incidents: {}",
+        "{:<w$} => {}  score {}  recovery {}  steady state {}  incidents: {}",
         "",
         if s.passed() { "PASS" } else { "FAIL" },
         a.score,
@@ -79,9 +86,9 @@ fn scenario_rows(out: &mut String, s: &ScenarioReport) {
         }
     );
     if let Some(e) = &s.error {
-        let _ = writeln!(out, "{:<16}    error: {e}", "");
+        let _ = writeln!(out, "{:<w$}    error: {e}", "");
     }
     for r in &a.reasons {
-        let _ = writeln!(out, "{:<16}    - {r}", "");
+        let _ = writeln!(out, "{:<w$}    - {r}", "");
     }
 }

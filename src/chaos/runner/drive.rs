@@ -14,7 +14,7 @@ use crate::chaos::measure::{self, Check, Facts, FaultClass, FaultRecord};
 use crate::chaos::monitor::{self, Monitor};
 use crate::chaos::progress::{Event, Progress};
 use crate::chaos::report::ScenarioReport;
-use crate::chaos::scenario::{Fault, Probe, Scenario};
+use crate::chaos::scenario::{Expectation, Fault, Probe, Scenario};
 
 /// Injects and observes; fills `report`.
 pub(super) async fn drive(
@@ -25,6 +25,9 @@ pub(super) async fn drive(
 ) {
     let mut extra: Vec<_> = s.abort.iter().map(|a| a.probe.clone()).collect();
     extra.extend(s.before.iter().cloned());
+    if s.expect.contains(&Expectation::NoOpenIncidentsAtEnd) {
+        extra.push(Probe::NoOpenIncidents);
+    }
     let mut mon = Monitor::new(
         ctx.client.clone(),
         ctx.paths.clone(),
@@ -98,9 +101,6 @@ pub(super) async fn drive(
                 planned: (s.injection_end() + s.slo.max_recovery).as_secs_f64(),
                 steady: mon.steady_ok(),
             });
-            let facts = Facts {
-                files_restored: files_restored(&shared, ctx.paths.root()),
-            };
             let (all_done, done_at, records) = {
                 let mut slots = shared.slots.lock();
                 for (i, slot) in slots.iter_mut().enumerate() {
@@ -116,6 +116,10 @@ pub(super) async fn drive(
                     .map(|((_, f), sl)| record_of(f, sl))
                     .collect();
                 (slots.iter().all(|x| x.done), done_at, records)
+            };
+            let facts = Facts {
+                files_restored: files_restored(&shared, ctx.paths.root()),
+                faults_ended_at: ended_at(all_done, &records),
             };
             for rule in &s.abort {
                 let f = mon.failing_for(&rule.probe);
@@ -162,8 +166,17 @@ pub(super) async fn drive(
     // Clean up: ports and other held guards, files the system did not restore, kernels
     // a fault left down.
     shared.until_end.lock().clear();
-    let facts = Facts {
-        files_restored: files_restored(&shared, ctx.paths.root()),
+    let facts = {
+        let slots = shared.slots.lock();
+        let records: Vec<FaultRecord> = faults
+            .iter()
+            .zip(slots.iter())
+            .map(|((_, f), sl)| record_of(f, sl))
+            .collect();
+        Facts {
+            files_restored: files_restored(&shared, ctx.paths.root()),
+            faults_ended_at: ended_at(slots.iter().all(|x| x.done), &records),
+        }
     };
     for mut c in shared.corrupted.lock().drain(..) {
         match c.undo() {
@@ -194,6 +207,16 @@ pub(super) async fn drive(
     );
     report.aborted = aborted;
     report.timeline = mon.timeline;
+}
+
+/// When the last fault ended, once all have.
+fn ended_at(all_done: bool, records: &[FaultRecord]) -> Option<f64> {
+    all_done.then(|| {
+        records
+            .iter()
+            .map(|r| r.ended_at)
+            .fold(f64::NEG_INFINITY, f64::max)
+    })
 }
 
 /// Emits the injected/detected/recovered events of one fault, once each.

@@ -143,6 +143,21 @@ pub enum FaultKind {
         /// Which.
         action: SwitchAction,
     },
+    /// Uploads that never finish: `connections` connections to serve's HTTP port, each
+    /// sending a POST to `path` that announces a 100-byte body and sends 2 bytes, held
+    /// for the fault's duration.
+    StallUploads {
+        /// How many.
+        connections: usize,
+        /// The path posted to.
+        path: String,
+    },
+    /// `connections` idle TCP connections to serve's HTTP port, held for the fault's
+    /// duration (each takes one of serve's file descriptors once accepted).
+    IdleConnections {
+        /// How many.
+        connections: usize,
+    },
 }
 
 /// A fault with its timing inside its step.
@@ -189,6 +204,12 @@ impl FaultKind {
             FaultKind::OccupyPort => "occupy_port".to_owned(),
             FaultKind::ErrorBurst { count } => format!("error_burst({count})"),
             FaultKind::Latency { ms } => format!("latency({ms} ms)"),
+            FaultKind::StallUploads { connections, .. } => {
+                format!("stall_uploads({connections} connections)")
+            }
+            FaultKind::IdleConnections { connections } => {
+                format!("idle_connections({connections})")
+            }
             FaultKind::KillSwitch { action } => match action {
                 SwitchAction::Stop => "kill_switch(stop)".to_owned(),
                 SwitchAction::Start => "kill_switch(start)".to_owned(),
@@ -221,4 +242,4 @@ fn process_name(p: Process) -> &'static str {
 /// The fault kinds, for messages.
 pub const FAULT_KINDS: &str = "kill_kernel, panic_kernel, hang_kernel, spin_kernel, error_kernel, \
 sigkill, sigstop, corrupt, cpu_siege, memory_siege, disk_siege, occupy_port, error_burst, \
-latency, kill_switch";
+latency, kill_switch, stall_uploads, idle_connections";

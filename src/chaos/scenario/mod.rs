@@ -17,16 +17,21 @@
 //! expect: [{ kernel_restarted: message_bus }]
 //! ```
 
+mod expect;
 mod fault;
+mod probe;
 mod raw_fault;
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use expect::{Expectation, IncidentMatch, INCIDENT_STATUSES};
 pub use fault::{
     CorruptMode, Fault, FaultKind, KernelAction, Process, Step, SwitchAction, FAULT_KINDS,
 };
+
+pub use probe::{LoopbackAddr, LoopbackUrl, Probe};
 
 use super::ChaosError;
 
@@ -96,59 +101,11 @@ pub struct SpawnOptions {
     /// directory's file system when the instance starts (see `disk_spike`).
     #[serde(default)]
     pub disk_threshold_above_use_mib: Option<u64>,
-}
-
-/// A check of the target's state.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub enum Probe {
-    /// `GET /health` answers 200.
-    HealthOk,
-    /// Every kernel in `/api/kernels` is `running`.
-    AllKernelsRunning,
-    /// No incident in `/api/incidents` is `open` or `mitigating`.
-    NoOpenIncidents,
-    /// This kernel is `running`.
-    KernelRunning(String),
-    /// `GET path` answers this status.
-    HttpGet {
-        /// The path, starting with `/`.
-        path: String,
-        /// The expected status.
-        #[serde(default = "ok_status")]
-        status: u16,
-    },
-    /// At least `min` files match this glob (relative to the state directory), such
-    /// as the snapshots a scenario is about to corrupt.
-    FilesExist {
-        /// The glob.
-        glob: String,
-        /// How many must match (default 1).
-        #[serde(default = "one")]
-        min: usize,
-    },
-}
-
-fn ok_status() -> u16 {
-    200
-}
-
-fn one() -> usize {
-    1
-}
-
-impl Probe {
-    /// A short label such as `kernel_running(kv_store)`.
-    pub fn label(&self) -> String {
-        match self {
-            Probe::HealthOk => "health_ok".to_owned(),
-            Probe::AllKernelsRunning => "all_kernels_running".to_owned(),
-            Probe::NoOpenIncidents => "no_open_incidents".to_owned(),
-            Probe::KernelRunning(k) => format!("kernel_running({k})"),
-            Probe::HttpGet { path, status } => format!("http_get({path} -> {status})"),
-            Probe::FilesExist { glob, min } => format!("files_exist({glob} >= {min})"),
-        }
-    }
+    /// Run the watchdog, and so serve and everything it starts, with this limit on
+    /// open file descriptors (soft and hard `RLIMIT_NOFILE`), for faults that use
+    /// them up (see `descriptors_exhausted`).
+    #[serde(default)]
+    pub nofile: Option<u64>,
 }
 
 /// `slo:`.
@@ -183,96 +140,6 @@ pub struct AbortRule {
     /// How long it may fail before injection stops.
     #[serde(with = "humantime_serde")]
     pub failing_for: Duration,
-}
-
-/// What an incident expectation matches (every field given must match).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct IncidentMatch {
-    /// The trigger (`resource_spike`).
-    #[serde(default)]
-    pub trigger: Option<String>,
-    /// The component (`worker_pool`).
-    #[serde(default)]
-    pub component: Option<String>,
-    /// The failure mode (`port_in_use`).
-    #[serde(default)]
-    pub failure_mode: Option<String>,
-    /// The playbook that answered it (`shed_load`).
-    #[serde(default)]
-    pub playbook: Option<String>,
-    /// Whether it must have been resolved.
-    #[serde(default)]
-    pub resolved: bool,
-}
-
-/// Something the system must have done during the scenario.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub enum Expectation {
-    /// An incident matching this opened after the first injection.
-    Incident(IncidentMatch),
-    /// The kernel's restart count went up.
-    KernelRestarted(String),
-    /// At the end the kernel is in this state (`failed`, `running`, ...).
-    KernelState {
-        /// The kernel.
-        kernel: String,
-        /// The state.
-        state: String,
-    },
-    /// Serve came back as a new process (its pid in `serve.json` changed).
-    ServeRestarted,
-    /// Serve did not answer `/health` at any time in this window (offsets from the start
-    /// of injection): what was stopped stays stopped.
-    ServeDown {
-        /// Window start.
-        #[serde(with = "humantime_serde")]
-        from: Duration,
-        /// Window end.
-        #[serde(with = "humantime_serde")]
-        to: Duration,
-    },
-    /// Every corrupted file outside `snapshots/` has its content from before the fault
-    /// again (restored by the system, not by the harness's cleanup). A corrupted
-    /// snapshot is to be skipped by restores, not repaired.
-    FilesRestored,
-    /// An alert file of this severity (`critical`, `warning`, `info`) was written after
-    /// the first injection.
-    Alert(String),
-}
-
-impl Expectation {
-    /// A short label.
-    pub fn label(&self) -> String {
-        match self {
-            Expectation::Incident(m) => {
-                let mut parts = Vec::new();
-                for (k, v) in [
-                    ("trigger", &m.trigger),
-                    ("component", &m.component),
-                    ("failure_mode", &m.failure_mode),
-                    ("playbook", &m.playbook),
-                ] {
-                    if let Some(v) = v {
-                        parts.push(format!("{k}={v}"));
-                    }
-                }
-                if m.resolved {
-                    parts.push("resolved".to_owned());
-                }
-                format!("incident({})", parts.join(", "))
-            }
-            Expectation::KernelRestarted(k) => format!("kernel_restarted({k})"),
-            Expectation::KernelState { kernel, state } => format!("kernel_state({kernel}={state})"),
-            Expectation::ServeRestarted => "serve_restarted".to_owned(),
-            Expectation::ServeDown { from, to } => {
-                format!("serve_down({}s..{}s)", from.as_secs_f64(), to.as_secs_f64())
-            }
-            Expectation::FilesRestored => "files_restored".to_owned(),
-            Expectation::Alert(s) => format!("alert({s})"),
-        }
-    }
 }
 
 impl Scenario {
@@ -324,19 +191,13 @@ impl Scenario {
             }
         }
         for e in &self.expect {
-            if let Expectation::ServeDown { from, to } = e {
-                if from >= to {
-                    return Err(format!(
-                        "expectation serve_down: `from` ({from:?}) must be before `to` ({to:?})"
-                    ));
-                }
-            }
-            if let Expectation::Alert(s) = e {
-                if !matches!(s.as_str(), "critical" | "warning" | "info") {
-                    return Err(format!(
-                        "expectation alert: severity {s:?} is not one of critical, warning, info"
-                    ));
-                }
+            e.check()?;
+        }
+        if let Some(n) = self.spawn.nofile {
+            if n < 32 {
+                return Err(format!(
+                    "spawn.nofile {n} is too low for serve to start: give at least 32"
+                ));
             }
         }
         if self.expect.contains(&Expectation::FilesRestored)

@@ -59,6 +59,10 @@ pub(super) struct RawFault {
     ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     action: Option<SwitchAction>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    connections: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    path: Option<String>,
 }
 
 /// The serialised form of a fault (the report shows faults as they were written).
@@ -79,6 +83,8 @@ fn allowed(kind: &str) -> Option<&'static [&'static str]> {
         "error_burst" => &["count"],
         "latency" => &["ms"],
         "kill_switch" => &["action"],
+        "stall_uploads" => &["connections", "path"],
+        "idle_connections" => &["connections"],
         _ => return None,
     })
 }
@@ -104,6 +110,8 @@ impl RawFault {
         add(self.count.is_some(), "count");
         add(self.ms.is_some(), "ms");
         add(self.action.is_some(), "action");
+        add(self.connections.is_some(), "connections");
+        add(self.path.is_some(), "path");
         v
     }
 }
@@ -132,7 +140,14 @@ impl TryFrom<RawFault> for Fault {
         }
         let needs_duration = matches!(
             kind,
-            "spin_kernel" | "sigstop" | "cpu_siege" | "memory_siege" | "disk_siege" | "latency"
+            "spin_kernel"
+                | "sigstop"
+                | "cpu_siege"
+                | "memory_siege"
+                | "disk_siege"
+                | "latency"
+                | "stall_uploads"
+                | "idle_connections"
         );
         if needs_duration && r.duration.is_none() {
             return Err(format!(
@@ -203,6 +218,21 @@ impl TryFrom<RawFault> for Fault {
             },
             "kill_switch" => FaultKind::KillSwitch {
                 action: need(&r.action, kind, "action", "stop")?,
+            },
+            "stall_uploads" => FaultKind::StallUploads {
+                connections: connections(kind, r.connections)?,
+                path: match &r.path {
+                    Some(p) if !p.starts_with('/') => {
+                        return Err(format!(
+                            "fault stall_uploads: path {p:?} must start with `/` (for example `path: /api/chaos/errors`)"
+                        ))
+                    }
+                    Some(p) => p.clone(),
+                    None => DEFAULT_STALL_PATH.to_owned(),
+                },
+            },
+            "idle_connections" => FaultKind::IdleConnections {
+                connections: connections(kind, r.connections)?,
             },
             _ => {
                 return Err(format!(
@@ -294,8 +324,36 @@ impl From<Fault> for RawFault {
                 r.fault = "kill_switch".into();
                 r.action = Some(action);
             }
+            FaultKind::StallUploads { connections, path } => {
+                r.fault = "stall_uploads".into();
+                r.connections = Some(connections);
+                r.path = Some(path);
+            }
+            FaultKind::IdleConnections { connections } => {
+                r.fault = "idle_connections".into();
+                r.connections = Some(connections);
+            }
         }
         r
+    }
+}
+
+/// Where stalled uploads post by default: an endpoint that reads its whole body
+/// before it acts (and never acts, since the body never comes).
+pub(super) const DEFAULT_STALL_PATH: &str = "/api/chaos/errors";
+
+/// The most connections a fault may hold (the harness's own descriptors are finite).
+const MAX_CONNECTIONS: usize = 4096;
+
+fn connections(kind: &str, n: Option<usize>) -> Result<usize, String> {
+    match n {
+        None => Err(format!(
+            "fault {kind} needs `connections` (how many, for example `connections: 10`)"
+        )),
+        Some(n) if n == 0 || n > MAX_CONNECTIONS => Err(format!(
+            "fault {kind}: connections {n} is out of range: give 1 to {MAX_CONNECTIONS}"
+        )),
+        Some(n) => Ok(n),
     }
 }
 
