@@ -260,3 +260,61 @@ heartbeat_timeout = "400ms"
     assert!(answered.is_ok(), "the kernel answers: {answered:?}");
     r.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incident_an_earlier_serve_left_mitigating_is_closed_recovered_by_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = format!("{BASE}\n[[kernel]]\nname = \"kv\"\nkind = \"kv_store\"\n").replace(
+        "[triggers.heartbeat_failure]\nenabled = false",
+        "[triggers.heartbeat_failure]\ninterval = \"100ms\"",
+    );
+    let config = Arc::new(parse(&text, ConfigSource::Embedded).expect("config").config);
+    // An earlier run: the incident was being remediated when serve died.
+    let earlier = System::open(config.clone(), StatePaths::new(dir.path())).expect("system");
+    let draft = grace::incident::IncidentDraft {
+        trigger: "heartbeat_failure".into(),
+        component: "kv".into(),
+        failure_mode: "heartbeat_failure".into(),
+        severity: grace::incident::Severity::High,
+        playbook: Some("restart_kernel".into()),
+        summary: "kv missed its heartbeats".into(),
+        details: Value::Null,
+        detected_at: None,
+    };
+    let id = match earlier.incidents.open(draft).expect("open") {
+        grace::incident::Opened::New(i) => i.incident_id,
+        other => panic!("{other:?}"),
+    };
+    earlier
+        .incidents
+        .mitigate(&id, "restart_kernel")
+        .expect("mitigating");
+    earlier.incidents.sync().expect("sync");
+    drop(earlier);
+
+    // The next serve: the kernel is healthy, the trigger finds nothing.
+    let system = System::open(config, StatePaths::new(dir.path())).expect("system");
+    assert_eq!(
+        system.incidents.orphans().len(),
+        1,
+        "left behind by the earlier run"
+    );
+    let tree = Tree::start(&system, Extensions::default())
+        .await
+        .expect("tree starts");
+    let r = Running {
+        system,
+        tree: Some(tree),
+        dir,
+    };
+    let inc = r.closed("heartbeat_failure").await;
+    assert_eq!(inc["incident_id"], id.as_str());
+    assert_eq!(inc["status"], "resolved", "{inc:#}");
+    assert_eq!(inc["closed_reason"], "recovered_by_restart", "{inc:#}");
+    assert!(
+        inc["mttr_seconds"].as_f64().is_some_and(|m| m > 0.0),
+        "{inc:#}"
+    );
+    assert!(r.system.incidents.orphans().is_empty());
+    r.stop().await;
+}
