@@ -1,4 +1,5 @@
-//! The control commands: `grace watch`, `start`, `stop`, `restart`, `status`, `logs`.
+//! The control commands: `grace watch`, `start`, `restart`, `status`, `logs` (and `stop`,
+//! in `stop.rs`).
 //!
 //! They talk to a running watchdog through its lock (which names its pid), signals
 //! (SIGUSR1: re-read the kill switch; SIGHUP: restart serve; SIGTERM: stop) and the
@@ -28,7 +29,7 @@ pub struct ControlContext {
     pub config_file: Option<PathBuf>,
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -92,12 +93,12 @@ pub fn serve_pid(paths: &StatePaths) -> Option<u32> {
     watchdog::supervised_processes(paths).into_iter().min()
 }
 
-fn signal(pid: u32, sig: Signal) -> anyhow::Result<()> {
+pub(super) fn signal(pid: u32, sig: Signal) -> anyhow::Result<()> {
     kill(Pid::from_raw(pid as i32), sig)
         .with_context(|| format!("cannot send {sig} to the watchdog (pid {pid})"))
 }
 
-fn poll_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+pub(super) fn poll_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = std::time::Instant::now() + timeout;
     loop {
         if cond() {
@@ -108,164 +109,6 @@ fn poll_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-/// How long stopping serve may take: the bound serve recorded in `serve.json` with the
-/// watchdog's margin (at least `[watchdog] stop_timeout`), then the watchdog's ending of
-/// what is left of the generation, and a margin for this command's polling.
-fn stop_wait(ctx: &ControlContext) -> Duration {
-    let info = ServeInfo::read(&ctx.paths).ok().flatten();
-    ServeInfo::stop_timeout(info.as_ref(), ctx.config.watchdog.stop_timeout)
-        + ServeInfo::GENERATION_END_WAIT
-        + Duration::from_secs(2)
-}
-
-/// What of this state directory's serve still runs: serve itself and every process
-/// carrying its watchdog's mark, each with its state and command line.
-fn leftovers(paths: &StatePaths) -> Vec<(u32, String)> {
-    let mut pids = watchdog::supervised_processes(paths);
-    if let Some(p) = serve_pid(paths) {
-        if !pids.contains(&p) {
-            pids.push(p);
-        }
-    }
-    pids.sort_unstable();
-    pids.into_iter()
-        .filter_map(|pid| {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            let state = stat
-                .rsplit_once(')')?
-                .1
-                .split_whitespace()
-                .next()?
-                .to_owned();
-            if state == "Z" {
-                return None;
-            }
-            let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|b| {
-                    b.split(|c| *c == 0)
-                        .filter(|a| !a.is_empty())
-                        .map(|a| String::from_utf8_lossy(a).into_owned())
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                })
-                .unwrap_or_default();
-            Some((pid, format!("{cmd} (state {state})")))
-        })
-        .collect()
-}
-
-/// The error of a stop that left processes running: each one, and why.
-fn left_running(left: &[(u32, String)], why: &str) -> anyhow::Error {
-    let list: Vec<String> = left
-        .iter()
-        .map(|(pid, cmd)| format!("  pid {pid}: {cmd}"))
-        .collect();
-    anyhow::anyhow!(
-        "{} process(es) of serve still running ({why}):\n{}\n\
-         a process in state D (uninterruptible sleep) ends only when its I/O returns; \
-         others can be ended with `kill -9 PID`",
-        left.len(),
-        list.join("\n")
-    )
-}
-
-/// `grace stop [--all]`: sets the kill switch and stops serve gracefully (through the
-/// watchdog when one runs, else directly after checking the process is this
-/// directory's serve); with `all`, stops the watchdog too. Exits 0 only when nothing of
-/// serve is left running; else names what is left (pid, command) and why.
-pub fn stop(ctx: &ControlContext, all: bool) -> anyhow::Result<()> {
-    let paths = &ctx.paths;
-    KillSwitch::set_manual_shutdown(paths, true, "grace stop")?;
-    // Read before the stop: serve removes serve.json as it exits.
-    let wait = stop_wait(ctx);
-    let started = std::time::Instant::now();
-    match watchdog_pid(paths) {
-        Some(w) if all => {
-            signal(w, Signal::SIGTERM)?;
-            if !poll_until(wait, || watchdog_pid(paths).is_none()) {
-                let left = leftovers(paths);
-                let why = format!(
-                    "the watchdog (pid {w}) is still stopping serve after {wait:?}, the \
-                     bound serve recorded plus the watchdog's margins"
-                );
-                if left.is_empty() {
-                    return Err(WatchdogError::Timeout {
-                        what: format!("the watchdog (pid {w}) stopping"),
-                        waited: wait,
-                    }
-                    .into());
-                }
-                return Err(left_running(&left, &why));
-            }
-        }
-        Some(w) => signal(w, Signal::SIGUSR1)?,
-        None => {
-            if let Some(pid) = serve_pid(paths) {
-                stop_without_watchdog(ctx, pid)?;
-            }
-        }
-    }
-    let rest = wait
-        .saturating_sub(started.elapsed())
-        .max(Duration::from_secs(1));
-    if !poll_until(rest, || leftovers(paths).is_empty()) {
-        let why = format!("still running {wait:?} after the stop began, despite SIGKILL");
-        return Err(left_running(&leftovers(paths), &why));
-    }
-    println!(
-        "serve stopped{}; nothing of it is left running; the kill switch is set \
-         (`grace start` clears it)",
-        if all { ", watchdog stopped" } else { "" }
-    );
-    Ok(())
-}
-
-/// Stops a serve no watchdog runs, after checking it is this directory's: the holder of
-/// `serve.lock` named by `serve.json`, or the child a killed watchdog left (same pid and
-/// start time as recorded).
-fn stop_without_watchdog(ctx: &ControlContext, pid: u32) -> anyhow::Result<()> {
-    let paths = &ctx.paths;
-    let by_lock = lock_holder(&paths.serve_lock()) == Some(pid)
-        && ServeInfo::read(paths)
-            .ok()
-            .flatten()
-            .is_some_and(|i| i.pid == pid);
-    let recorded = KillSwitch::read(paths)
-        .ok()
-        .and_then(|k| k.child)
-        .filter(|c| c.pid == pid);
-    let marked = watchdog::supervised_processes(paths).contains(&pid);
-    let pgid = match (&recorded, by_lock || marked) {
-        (Some(c), _) => c.pgid,
-        (None, true) => nix::unistd::getpgid(Some(Pid::from_raw(pid as i32)))
-            .map(|p| p.as_raw())
-            .unwrap_or(0),
-        (None, false) => {
-            return Err(WatchdogError::Refused(format!(
-                "process {pid} holds {} but serve.json does not name it; not stopping an \
-                 unknown process (check it with `ps -p {pid}`)",
-                paths.serve_lock().display()
-            ))
-            .into())
-        }
-    };
-    let info = ServeInfo::read(paths)
-        .ok()
-        .flatten()
-        .filter(|i| i.pid == pid);
-    let timeout = ServeInfo::stop_timeout(info.as_ref(), ctx.config.watchdog.stop_timeout);
-    let gone = runtime()?.block_on(crate::watchdog::stop_process(pid, pgid, timeout));
-    if !gone {
-        anyhow::bail!("serve (pid {pid}) did not stop, even after SIGKILL");
-    }
-    // Descendants that left its group go too: nothing of the tree outlives a stop.
-    for rest in watchdog::supervised_processes(paths) {
-        runtime()?.block_on(watchdog::stop_process(rest, 0, Duration::ZERO));
-    }
-    let _ = KillSwitch::update(paths, "grace stop", |s| s.child = None);
-    Ok(())
 }
 
 /// Starts a watchdog in the background: its own session, stdin closed, stdout and
@@ -338,7 +181,7 @@ fn wait_healthy(
 ) -> anyhow::Result<u32> {
     let cfg = &ctx.config.watchdog;
     // A new watchdog may first have to stop a leftover serve.
-    let wait = cfg.ready_timeout + stop_wait(ctx) + Duration::from_secs(5);
+    let wait = cfg.ready_timeout + super::stop::stop_wait(ctx) + Duration::from_secs(5);
     let rt = runtime()?;
     let deadline = std::time::Instant::now() + wait;
     loop {
@@ -420,7 +263,7 @@ pub fn restart(ctx: &ControlContext, serve: &ServeArgs) -> anyhow::Result<()> {
         }
         None => {
             if let Some(pid) = old {
-                stop_without_watchdog(ctx, pid)?;
+                super::stop::stop_without_watchdog(ctx, pid)?;
             }
             let c = spawn_watchdog(ctx, serve)?;
             (c.id(), Some(c))
@@ -480,7 +323,7 @@ pub fn dispatch(cli: &super::Cli) -> Option<anyhow::Result<()>> {
     Some(match &cli.command {
         Command::Watch(s) => run(&|c| watch(c, s)),
         Command::Start(s) => run(&|c| start(c, s)),
-        Command::Stop { all } => run(&|c| stop(c, *all)),
+        Command::Stop { all } => run(&|c| super::stop::stop(c, *all)),
         Command::Restart => run(&|c| restart(c, &ServeArgs::default())),
         Command::Status { json } => run(&|c| status(c, *json)),
         Command::Logs { follow, lines } => run(&|c| logs(c, *follow, *lines)),

@@ -11,6 +11,7 @@ pub mod control;
 mod incidents;
 mod init;
 mod snapshot;
+mod stop;
 
 pub use args::{AuditCommand, Cli, Command, ServeArgs};
 pub use audit::audit_verify;
