@@ -141,6 +141,7 @@ fn health_report(st: &AppState) -> health::HealthReport {
             timestamp: crate::time::rfc3339(crate::time::now()),
             uptime_s: st.started.elapsed().as_secs_f64(),
             emergency: st.system.emergency(),
+            durability_error: st.system.incidents.durability_error(),
         },
     )
 }

@@ -87,7 +87,7 @@ pub struct HealthReport {
     pub incidents: OpenCounts,
     /// The oldest of them (at most [`LISTED_INCIDENTS`]).
     pub open_incidents: Vec<IncidentBrief>,
-    /// Why the incident store's last sync failed, when it failed lately.
+    /// Why the incident store could not write a record, or its last sync failed lately.
     pub durability_error: Option<String>,
     /// Whether emergency mode is on.
     pub emergency: bool,
@@ -160,6 +160,9 @@ pub struct Context {
     pub uptime_s: f64,
     /// Whether emergency mode is on.
     pub emergency: bool,
+    /// The incident store's own durability error (an incident or audit record it could
+    /// not write), if any.
+    pub durability_error: Option<String>,
 }
 
 /// Decides health from the kernels and the open incidents (`open` as the incident
@@ -207,7 +210,10 @@ pub fn assess<K: KernelFacts>(kernels: &[K], open: &[Incident], ctx: Context) ->
             still_open.len() - NAMED_INCIDENTS
         ));
     }
-    let durability_error = durability_error(kernels);
+    let durability_error = ctx
+        .durability_error
+        .clone()
+        .or_else(|| durability_error(kernels));
     if let Some(e) = &durability_error {
         reasons.push(format!("incident store not durable: {e}"));
     }

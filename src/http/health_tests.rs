@@ -210,3 +210,18 @@ fn a_recent_failed_sync_of_the_incident_store_is_a_reason() {
         "a restart is not a sync failure"
     );
 }
+
+#[test]
+fn a_record_the_incident_store_could_not_write_makes_serve_degraded() {
+    let ks = [snap("a", KernelState::Running, false)];
+    let ctx = Context {
+        durability_error: Some("audit log: No space left on device".into()),
+        ..Context::default()
+    };
+    let r = assess(&ks, &[], ctx);
+    assert_eq!(r.status, "degraded");
+    assert_eq!(
+        r.reasons,
+        vec!["incident store not durable: audit log: No space left on device".to_owned()]
+    );
+}
