@@ -21,28 +21,27 @@ use crate::tree::System;
 /// Bound on each probe's call into a kernel.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The kernels an incident is about: its component when that is a kernel, and those
-/// named in its details' `kernels` or `down` lists (names, or objects with `kernel` or
-/// `name`).
-pub fn kernels_of(system: &System, inc: &Incident) -> Vec<String> {
-    let mut out = Vec::new();
-    if system.registry.get(&inc.component).is_some() {
-        out.push(inc.component.clone());
-    }
-    for key in ["kernels", "down"] {
-        let Some(list) = inc.details.get(key).and_then(Value::as_array) else {
-            continue;
-        };
-        for v in list {
-            let name = v
-                .as_str()
+/// The names an incident lists in its details' `kernels`, `down` or `components`
+/// (names, or objects with a `kernel` or `name`), as triggers report several kernels.
+pub fn listed(inc: &Incident) -> impl Iterator<Item = &str> {
+    ["kernels", "down", "components"]
+        .into_iter()
+        .filter_map(|k| inc.details.get(k).and_then(Value::as_array))
+        .flatten()
+        .filter_map(|v| {
+            v.as_str()
                 .or_else(|| v.get("kernel").and_then(Value::as_str))
-                .or_else(|| v.get("name").and_then(Value::as_str));
-            if let Some(n) = name {
-                if system.registry.get(n).is_some() && !out.iter().any(|o| o == n) {
-                    out.push(n.to_owned());
-                }
-            }
+                .or_else(|| v.get("name").and_then(Value::as_str))
+        })
+}
+
+/// The kernels an incident is about: its component when that is a kernel, and the
+/// kernels it [`listed`].
+pub fn kernels_of(system: &System, inc: &Incident) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for n in std::iter::once(inc.component.as_str()).chain(listed(inc)) {
+        if system.registry.get(n).is_some() && !out.iter().any(|o| o == n) {
+            out.push(n.to_owned());
         }
     }
     out

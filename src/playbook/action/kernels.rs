@@ -51,25 +51,11 @@ pub(crate) fn started_after(uptime_s: f64, since_s: f64) -> bool {
     uptime_s + 0.001 < since_s
 }
 
-/// Whether the incident names `kernel`: as its component, or in a `kernels`, `down` or
-/// `components` list of its details (names, or objects with a `kernel` or `name`).
+/// Whether the incident names `kernel`: as its component, or in a list of its details
+/// ([`crate::playbook::steady::listed`]).
 fn named(ctx: &ActionContext, kernel: &str) -> bool {
-    if ctx.incident.component == kernel {
-        return true;
-    }
-    let names = |v: &Value| {
-        v.as_str()
-            .or_else(|| v.get("kernel").and_then(Value::as_str))
-            .or_else(|| v.get("name").and_then(Value::as_str))
-            == Some(kernel)
-    };
-    ["kernels", "down", "components"].iter().any(|k| {
-        ctx.incident
-            .details
-            .get(k)
-            .and_then(Value::as_array)
-            .is_some_and(|a| a.iter().any(names))
-    })
+    ctx.incident.component == kernel
+        || crate::playbook::steady::listed(&ctx.incident).any(|n| n == kernel)
 }
 
 /// What the incident says of the kernel when it was detected: its restart count, and
