@@ -4,13 +4,15 @@
 //! the port that config sets, the Service reaches it; and a real serve on that config
 //! answers the probes' paths.
 
+mod deploy_support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use deploy_support::{grace_ok, Running, GRACE};
+use nix::sys::signal::Signal;
 use serde_yaml_ng::Value;
-
-const GRACE: &str = env!("CARGO_BIN_EXE_grace");
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/kubernetes")
@@ -66,18 +68,6 @@ fn resolve_port(container: &Value, port: &Value) -> u64 {
         .find(|p| p["name"] == name)
         .and_then(|p| p["containerPort"].as_u64())
         .unwrap_or_else(|| panic!("no container port named {name}"))
-}
-
-/// A serve process, killed if the test ends before it stopped.
-struct Serve(std::process::Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
 }
 
 /// The value after `flag` in `args`.
@@ -214,17 +204,11 @@ fn the_manifests_run_one_serve_probed_and_scraped_on_the_configured_port() {
 fn serve_on_the_config_map_answers_the_probes() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let (config, _) = config_map_config(tmp.path());
-    let check = Command::new(GRACE)
-        .arg("--config")
-        .arg(&config)
-        .arg("check")
-        .output()
-        .expect("grace check");
-    assert!(check.status.success(), "{check:?}");
+    grace_ok(&[Path::new("--config"), &config, Path::new("check")]);
     // The same config, on loopback and a free port for the test.
     let state = tmp.path().join("state");
-    let mut serve = Serve(
-        Command::new(GRACE)
+    let mut serve = Running {
+        child: Command::new(GRACE)
             .arg("--config")
             .arg(&config)
             .arg("--state-dir")
@@ -236,7 +220,8 @@ fn serve_on_the_config_map_answers_the_probes() {
             .stderr(Stdio::null())
             .spawn()
             .expect("serve"),
-    );
+        state: state.clone(),
+    };
     let paths = grace::state::StatePaths::new(&state);
     let deadline = Instant::now() + Duration::from_secs(30);
     let addr = loop {
@@ -244,10 +229,7 @@ fn serve_on_the_config_map_answers_the_probes() {
             break info.health_addr();
         }
         assert!(Instant::now() < deadline, "serve never wrote serve.json");
-        assert!(
-            serve.0.try_wait().expect("try_wait").is_none(),
-            "serve exited"
-        );
+        serve.assert_alive("serve");
         std::thread::sleep(Duration::from_millis(20));
     };
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -269,15 +251,6 @@ fn serve_on_the_config_map_answers_the_probes() {
         ready.status
     );
     assert_eq!(get("/metrics").status, 200, "the scrape path");
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(serve.0.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    );
-    let stopped = Instant::now() + Duration::from_secs(20);
-    while serve.0.try_wait().expect("try_wait").is_none() {
-        if Instant::now() > stopped {
-            panic!("serve did not stop on SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let exit = serve.stop(Signal::SIGTERM, Duration::from_secs(20));
+    assert!(exit.success(), "serve on SIGTERM: {exit}");
 }

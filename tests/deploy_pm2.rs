@@ -4,13 +4,15 @@
 //! stderr apart as PM2 keeps them, writes INFO lines (the watchdog's and serve's) to
 //! stdout and none to stderr.
 
+mod deploy_support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use deploy_support::{grace_ok, status, Running, GRACE};
+use nix::sys::signal::Signal;
 use serde_json::Value;
-
-const GRACE: &str = env!("CARGO_BIN_EXE_grace");
 
 fn ecosystem_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/deploy/ecosystem.config.js")
@@ -77,40 +79,13 @@ fn pm2_runs_one_watchdog_with_output_and_errors_apart() {
     assert!(a["kill_timeout"].as_u64().is_some_and(|ms| ms > 10_000));
 }
 
-/// A child killed (with serve, found in serve.json) when the test ends early.
-struct Watch {
-    child: Child,
-    state: PathBuf,
-}
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        let paths = grace::state::StatePaths::new(&self.state);
-        if let Ok(Some(info)) = grace::state::ServeInfo::read(&paths) {
-            let _ = nix::sys::signal::killpg(
-                nix::unistd::Pid::from_raw(info.pid as i32),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
-    }
-}
-
 #[test]
 fn info_lines_go_to_out_file_and_none_to_error_file() {
     let a = app();
     let tmp = tempfile::tempdir().expect("tempdir");
     let root = tmp.path();
     let config = root.join("grace.toml");
-    let init = Command::new(GRACE)
-        .arg("init")
-        .arg(root)
-        .output()
-        .expect("init");
-    assert!(init.status.success(), "{init:?}");
+    grace_ok(&[Path::new("init"), root]);
     // The file's args, with its paths under the temporary root and a free port.
     let args: Vec<String> = a["args"]
         .as_str()
@@ -135,42 +110,24 @@ fn info_lines_go_to_out_file_and_none_to_error_file() {
     for (k, v) in a["env"].as_object().expect("env") {
         cmd.env(k, v.as_str().expect("env value"));
     }
-    let mut w = Watch {
+    let mut w = Running {
         child: cmd.spawn().expect("grace watch"),
         state: state.clone(),
     };
     // Until serve answers healthy, as `grace status` reports it.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let s = Command::new(GRACE)
-            .arg("--config")
-            .arg(&config)
-            .arg("--state-dir")
-            .arg(&state)
-            .arg("status")
-            .output()
-            .expect("status");
+        let s = status(&config, &state);
         if s.status.success() {
             break;
         }
         assert!(Instant::now() < deadline, "serve never healthy: {s:?}");
-        assert!(
-            w.child.try_wait().expect("try_wait").is_none(),
-            "watch exited"
-        );
+        w.assert_alive("grace watch");
         std::thread::sleep(Duration::from_millis(100));
     }
     // PM2 stops an app with SIGINT.
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(w.child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .expect("SIGINT");
-    let stop_by = Instant::now() + Duration::from_secs(30);
-    while w.child.try_wait().expect("try_wait").is_none() {
-        assert!(Instant::now() < stop_by, "watch did not stop on SIGINT");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let exit = w.stop(Signal::SIGINT, Duration::from_secs(30));
+    assert!(exit.success(), "{exit}");
     let out = std::fs::read_to_string(&out_file).expect("out.log");
     let err = std::fs::read_to_string(&err_file).expect("error.log");
     // The watchdog's records and serve's lines, at INFO, on stdout.

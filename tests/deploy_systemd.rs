@@ -4,13 +4,17 @@
 //! init` writes, a watchdog that tells systemd `READY=1` once serve is healthy and exits
 //! 0 on SIGTERM; a missing config exits 2, which the unit does not restart.
 
+mod deploy_support;
+
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use deploy_support::{grace_ok, status, Running, GRACE};
+use nix::sys::signal::Signal;
+
 const UNIT: &str = include_str!("../examples/deploy/grace.service");
-const GRACE: &str = env!("CARGO_BIN_EXE_grace");
 /// Where the unit expects the binary.
 const INSTALLED: &str = "/usr/local/bin/grace";
 
@@ -144,29 +148,6 @@ fn relocate(root: &Path, p: &str) -> PathBuf {
     root.join(p.trim_start_matches('/'))
 }
 
-/// A running watchdog; SIGKILLed with its serve when dropped.
-struct Watch {
-    child: Child,
-    state: PathBuf,
-}
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        if let Ok(Some(info)) =
-            grace::state::ServeInfo::read(&grace::state::StatePaths::new(&self.state))
-        {
-            let _ = nix::sys::signal::killpg(
-                nix::unistd::Pid::from_raw(info.pid as i32),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
-    }
-}
-
 #[test]
 fn exec_start_runs_healthy_on_the_config_grace_init_writes() {
     let root = tempfile::tempdir().expect("tempdir");
@@ -178,20 +159,9 @@ fn exec_start_runs_healthy_on_the_config_grace_init_writes() {
     std::fs::create_dir_all(&state).expect("state dir");
 
     // The install steps: `grace init /etc/grace`, then `grace --config ... check`.
-    let init = Command::new(GRACE)
-        .arg("init")
-        .arg(&config_dir)
-        .output()
-        .expect("grace init");
-    assert!(init.status.success(), "{init:?}");
+    grace_ok(&[Path::new("init"), &config_dir]);
     assert!(config.is_file(), "grace init wrote no {}", config.display());
-    let check = Command::new(GRACE)
-        .arg("--config")
-        .arg(&config)
-        .arg("check")
-        .output()
-        .expect("grace check");
-    assert!(check.status.success(), "{check:?}");
+    grace_ok(&[Path::new("--config"), &config, Path::new("check")]);
 
     // ExecStart, its paths moved under the temporary root and a free port.
     let argv: Vec<String> = exec_start()[1..]
@@ -206,7 +176,7 @@ fn exec_start_runs_healthy_on_the_config_grace_init_writes() {
     let sock = UnixDatagram::bind(&sock_path).expect("notify socket");
     sock.set_read_timeout(Some(Duration::from_millis(200)))
         .expect("timeout");
-    let mut watch = Watch {
+    let mut watch = Running {
         child: Command::new(GRACE)
             .args(&argv)
             .current_dir(&workdir)
@@ -225,39 +195,17 @@ fn exec_start_runs_healthy_on_the_config_grace_init_writes() {
         if let Ok(n) = sock.recv(&mut buf) {
             got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
         }
-        assert!(
-            watch.child.try_wait().expect("try_wait").is_none(),
-            "the watchdog exited: {got:?}"
-        );
+        watch.assert_alive("the watchdog");
     }
     assert!(got.iter().any(|m| m == "READY=1"), "never ready: {got:?}");
-    let status = Command::new(GRACE)
-        .arg("--config")
-        .arg(&config)
-        .arg("--state-dir")
-        .arg(&state)
-        .arg("status")
-        .output()
-        .expect("grace status");
+    let status = status(&config, &state);
     assert!(
         String::from_utf8_lossy(&status.stdout).contains("health:       healthy"),
         "{status:?}"
     );
 
     // systemctl stop: SIGTERM to the watchdog, which stops serve and exits 0.
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(watch.child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .expect("SIGTERM");
-    let stop_by = Instant::now() + Duration::from_secs(30);
-    let exit = loop {
-        if let Some(s) = watch.child.try_wait().expect("try_wait") {
-            break s;
-        }
-        assert!(Instant::now() < stop_by, "the watchdog did not stop");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let exit = watch.stop(Signal::SIGTERM, Duration::from_secs(30));
     assert!(exit.success(), "{exit}");
 }
 

@@ -59,6 +59,16 @@ impl Manager {
     }
 }
 
+/// `grace watch` of `inst`, its notifications to `<root>/notify.sock`, with `env` added.
+fn watch_notifying(inst: &Instance, env: &[(&str, &str)]) -> Proc {
+    let mut cmd = inst.grace(&["watch"]);
+    cmd.env("NOTIFY_SOCKET", inst.root().join("notify.sock"))
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    Proc(cmd.spawn().expect("watch"))
+}
+
 fn has(got: &[String], prefix: &str) -> bool {
     got.iter().any(|m| m.starts_with(prefix))
 }
@@ -68,15 +78,7 @@ fn notifies_ready_and_pings_the_service_manager() {
     let inst =
         Instance::new(r#"command = ["sh", "-c", "echo $$ >> {dir}/starts; exec {dir}/sleep 300"]"#);
     let mut m = Manager::bind(&inst.root().join("notify.sock"));
-    let _w = Proc(
-        inst.grace(&["watch"])
-            .env("NOTIFY_SOCKET", inst.root().join("notify.sock"))
-            .env("WATCHDOG_USEC", "100000")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("watch"),
-    );
+    let _w = watch_notifying(&inst, &[("WATCHDOG_USEC", "100000")]);
     let pings = |got: &[String]| got.iter().filter(|m| *m == "WATCHDOG=1").count();
     m.until(Duration::from_secs(5), |got| {
         got.iter().any(|m| m == "READY=1") && pings(got) >= 3
@@ -103,14 +105,7 @@ fn ready_waits_for_a_healthy_verdict_not_the_first_answer() {
     let flag = inst.root().join("degraded");
     std::fs::write(&flag, b"").expect("degraded flag");
     let mut m = Manager::bind(&inst.root().join("notify.sock"));
-    let _w = Proc(
-        inst.grace(&["watch"])
-            .env("NOTIFY_SOCKET", inst.root().join("notify.sock"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("watch"),
-    );
+    let _w = watch_notifying(&inst, &[]);
     // Serve answers (the watchdog counts it up) with the verdict degraded: not ready.
     assert!(
         m.until(Duration::from_secs(10), |got| has(
@@ -161,14 +156,7 @@ fn ready_when_the_kill_switch_holds_serve_down() {
             .unwrap_or_else(|e| panic!("{e}: {out:?}"));
     assert_eq!(state["manual_shutdown"], true, "{out:?}");
     let mut m = Manager::bind(&inst.root().join("notify.sock"));
-    let _w = Proc(
-        inst.grace(&["watch"])
-            .env("NOTIFY_SOCKET", inst.root().join("notify.sock"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("watch"),
-    );
+    let _w = watch_notifying(&inst, &[]);
     assert!(
         m.until(Duration::from_secs(5), |got| has(
             got,

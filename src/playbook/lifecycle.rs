@@ -66,15 +66,20 @@ fn alert_opened(system: &System, inc: &Incident) {
         "failure_mode": inc.failure_mode, "severity_of_incident": inc.severity,
         "detected_at": inc.detected_at,
     });
-    if let Err(e) = crate::alerts::raise(
-        &system.paths,
-        &system.config.alerts,
-        severity,
-        "incident.opened",
-        &summary,
-        payload,
-    ) {
-        tracing::warn!(error = %e, incident = %inc.incident_id, "cannot raise the incident's opening alert");
+    alert(system, severity, "incident.opened", &summary, payload);
+}
+
+/// Raises an alert of the dispatcher; a failure is logged, never stops it.
+pub(crate) fn alert(
+    system: &System,
+    severity: crate::alerts::Severity,
+    event: &str,
+    summary: &str,
+    payload: serde_json::Value,
+) {
+    let (paths, cfg) = (&system.paths, &system.config.alerts);
+    if let Err(e) = crate::alerts::raise(paths, cfg, severity, event, summary, payload) {
+        tracing::warn!(error = %e, event, "cannot raise the alert");
     }
 }
 

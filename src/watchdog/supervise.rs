@@ -60,13 +60,13 @@ impl Actor {
                     let uptime = run.started.elapsed();
                     let (h, verdict) = policy::on_probe(&cfg, run.health, p, uptime);
                     run.health = h;
-                    self.tell_verdict(run, p);
                     match verdict {
                         Verdict::Fine => {}
                         Verdict::BecameReady => self.became_ready(run),
                         Verdict::Hung => return Outcome::Killed(ExitKind::Hung),
                         Verdict::NeverReady => return Outcome::Killed(ExitKind::NeverReady),
                     }
+                    self.tell_verdict(run, p);
                     let every = if run.health.ready { cfg.check_interval } else { startup_interval };
                     next_probe = Instant::now() + every;
                 }
