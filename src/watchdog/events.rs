@@ -2,7 +2,8 @@
 //! (`{"timestamp", "level", "event", "watchdog_pid", ...fields}`), appended with one
 //! write per line so concurrent writers never interleave inside a record.
 //!
-//! A foreground watchdog also echoes every record to stderr. Stderr may fail at any
+//! A foreground watchdog also echoes every record to stderr (its info records to
+//! stdout with `GRACE_LOG_STDOUT=1`). Stderr may fail at any
 //! time (a closed pipe, a hung-up terminal): such writes are dropped and counted
 //! ([`crate::telemetry::dropped_stderr_writes`]), and the first loss is recorded in the
 //! file, never a panic.
@@ -100,7 +101,8 @@ impl EventLog {
             Level::Error => tracing::error!(target: "grace::watchdog", event, record = %line),
         }
         if self.echo.load(Ordering::Relaxed) {
-            if let Err(e) = crate::telemetry::write_stderr(&buf) {
+            let serious = !matches!(level, Level::Info);
+            if let Err(e) = crate::telemetry::write_log_line(serious, &buf) {
                 if !self.echo_failed.swap(true, Ordering::Relaxed) {
                     self.append(&Self::line(
                         Level::Warn,
