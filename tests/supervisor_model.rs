@@ -17,87 +17,14 @@ use grace::supervisor::{
     SupervisorHandle, SupervisorSpec,
 };
 use grace::tree::System;
+use otp_model::cases::{arb_case, running, Case, Op, IDS};
 use otp_model::{Auto, Exit, Model, Reply, Restart, Strategy as MStrategy};
 use proptest::prelude::*;
-use proptest::sample::Index;
 use serde_json::Value;
 use supervisor_util::{system, Probe, StartPlan};
 
 /// How long the real supervisor may take to reach the state the model predicts.
 const SETTLE: Duration = Duration::from_secs(3);
-/// Child ids: a small pool, so that operations often name existing children.
-const IDS: [&str; 6] = ["c0", "c1", "c2", "c3", "c4", "c5"];
-
-#[derive(Debug, Clone)]
-enum Op {
-    Crash(Index),
-    Exit(Index),
-    Terminate(usize),
-    RestartChild(usize),
-    Delete(usize),
-    Force(usize),
-    Start(usize, Restart, bool),
-    FailStarts(usize, u32),
-    Shutdown,
-}
-
-#[derive(Debug, Clone)]
-struct Case {
-    strategy: MStrategy,
-    max_restarts: u32,
-    auto: Auto,
-    children: Vec<(Restart, bool)>,
-    ops: Vec<Op>,
-}
-
-fn arb_restart() -> impl Strategy<Value = Restart> {
-    prop_oneof![
-        Just(Restart::Permanent),
-        Just(Restart::Transient),
-        Just(Restart::Temporary)
-    ]
-}
-
-fn arb_op() -> impl Strategy<Value = Op> {
-    let id = 0..IDS.len();
-    prop_oneof![
-        4 => any::<Index>().prop_map(Op::Crash),
-        2 => any::<Index>().prop_map(Op::Exit),
-        1 => id.clone().prop_map(Op::Terminate),
-        1 => id.clone().prop_map(Op::RestartChild),
-        1 => id.clone().prop_map(Op::Delete),
-        1 => id.clone().prop_map(Op::Force),
-        1 => (id.clone(), arb_restart(), any::<bool>()).prop_map(|(i, r, s)| Op::Start(i, r, s)),
-        1 => (id, 1u32..3).prop_map(|(i, n)| Op::FailStarts(i, n)),
-        1 => Just(Op::Shutdown),
-    ]
-}
-
-fn arb_case() -> impl Strategy<Value = Case> {
-    (
-        prop_oneof![
-            Just(MStrategy::OneForOne),
-            Just(MStrategy::OneForAll),
-            Just(MStrategy::RestForOne)
-        ],
-        0u32..6,
-        prop_oneof![
-            2 => Just(Auto::Never),
-            1 => Just(Auto::AnySignificant),
-            1 => Just(Auto::AllSignificant)
-        ],
-        prop::collection::vec((arb_restart(), any::<bool>()), 1..5),
-        prop::collection::vec(arb_op(), 1..24),
-    )
-        .prop_map(|(strategy, max_restarts, auto, children, ops)| Case {
-            strategy,
-            max_restarts,
-            auto,
-            children,
-            ops,
-        })
-}
-
 fn restart_type(r: Restart) -> RestartType {
     match r {
         Restart::Permanent => RestartType::Permanent,
@@ -178,14 +105,6 @@ fn child_spec(probe: &Probe, id: &str, r: Restart, significant: bool) -> ChildSp
     ChildSpec::kernel(probe.kernel(id))
         .restart(restart_type(r))
         .significant(significant)
-}
-
-/// The running child picked by `ix`, if any runs.
-fn running(model: &Model, ix: &Index) -> Option<usize> {
-    let up: Vec<usize> = (0..model.children.len())
-        .filter(|&i| model.children[i].running)
-        .collect();
-    (!up.is_empty()).then(|| up[ix.index(up.len())])
 }
 
 async fn run_case(case: Case) -> Result<(), String> {

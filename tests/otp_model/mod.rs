@@ -16,6 +16,8 @@
 
 use std::collections::HashMap;
 
+pub mod cases;
+
 /// OTP's restart types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Restart {
