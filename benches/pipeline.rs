@@ -79,6 +79,7 @@ fn store(dir: &Path, fsync: FsyncPolicy) -> (Arc<IncidentStore>, Arc<AuditLog>) 
             &AuditConfig {
                 fsync,
                 group_interval: interval,
+                ..AuditConfig::default()
             },
         )
         .expect("audit"),

@@ -1,10 +1,22 @@
-//! Telemetry: tracing set-up (JSON lines to `logs/grace.jsonl`, readable text to
-//! stderr), the periodic `actor_metrics` events, and the latency histogram.
+//! Telemetry: the log record schema shared by serve and the watchdog, log files bounded
+//! by rotation, stderr output (journald priorities included), the periodic
+//! `actor_metrics` summary, and the latency histogram.
 
+mod config;
 mod histogram;
+mod layer;
 mod logging;
 mod metrics;
+mod record;
+mod rotate;
+mod stderr;
 
+pub use config::LoggingConfig;
 pub use histogram::Histogram;
-pub use logging::{dropped_stderr_writes, init, write_stderr, LogGuard, StderrSink};
-pub use metrics::{report_once, spawn_reporter};
+pub use logging::{init, LogGuard, LOG_FILE};
+pub use metrics::{report_once, spawn_reporter, Summary, TOP_N};
+pub use record::{Level, Record, TextStyle};
+pub use rotate::{rotated, rotated_files, RotatingFile, Rotation};
+pub use stderr::{
+    dropped_stderr_writes, stderr_is_journal, write_stderr, StderrFormat, StderrOut, STDERR_ENV,
+};
