@@ -219,4 +219,67 @@ mod tests {
         assert_eq!(text.lines().last(), Some("{\"b\":2}"));
         assert_eq!(text.lines().count(), 3);
     }
+
+    fn policy(max_size: u64, max_files: usize, max_age: Duration) -> Rotation {
+        Rotation {
+            max_size,
+            max_files,
+            max_age,
+        }
+    }
+
+    #[test]
+    fn rotates_by_size_keeping_max_files_of_whole_lines() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let p = d.path().join("grace.jsonl");
+        let mut f = RotatingFile::open(&p, policy(300, 2, Duration::from_secs(3600)))
+            .expect("open");
+        for i in 0..60 {
+            f.append(format!("{{\"i\":{i},\"pad\":\"{}\"}}\n", "x".repeat(30)).as_bytes())
+                .expect("append");
+        }
+        assert_eq!(rotated_files(&p), vec![rotated(&p, 1), rotated(&p, 2)]);
+        let mut seen = Vec::new();
+        for file in [rotated(&p, 2), rotated(&p, 1), p.clone()] {
+            let text = std::fs::read_to_string(&file).expect("read");
+            assert!(text.len() <= 300, "{file:?}: {}", text.len());
+            for line in text.lines() {
+                let v: serde_json::Value = serde_json::from_str(line).expect("whole line");
+                seen.push(v["i"].as_u64().expect("i"));
+            }
+        }
+        let first = seen[0];
+        assert_eq!(seen, (first..60).collect::<Vec<_>>(), "the newest, in order");
+
+        // A rotated file whose newest record is past max_age goes at the next open.
+        let old = SystemTime::now() - Duration::from_secs(7200);
+        File::options()
+            .write(true)
+            .open(rotated(&p, 2))
+            .and_then(|f| f.set_modified(old))
+            .expect("age it");
+        drop(f);
+        RotatingFile::open(&p, policy(300, 2, Duration::from_secs(3600))).expect("reopen");
+        assert_eq!(rotated_files(&p), vec![rotated(&p, 1)]);
+    }
+
+    #[test]
+    fn an_active_file_whose_first_record_is_past_max_age_rotates() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let p = d.path().join("watchdog.log");
+        let mut old = super::super::Record::now(
+            super::super::Level::Info,
+            "grace::watchdog",
+            "watchdog.started",
+            Default::default(),
+        );
+        old.timestamp = crate::time::rfc3339(crate::time::now() - chrono::Duration::days(2));
+        std::fs::write(&p, old.json_line()).expect("write");
+        let mut f = RotatingFile::open(&p, policy(1 << 20, 3, Duration::from_secs(86_400)))
+            .expect("open");
+        f.append(b"{\"new\":true}\n").expect("append");
+        let rotated_text = std::fs::read_to_string(rotated(&p, 1)).expect("rotated");
+        assert!(rotated_text.contains("watchdog.started"));
+        assert_eq!(std::fs::read_to_string(&p).expect("active"), "{\"new\":true}\n");
+    }
 }
