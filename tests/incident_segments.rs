@@ -29,9 +29,8 @@ fn draft(component: &str) -> IncidentDraft {
 }
 
 fn store_in(dir: &Path) -> IncidentStore {
-    let audit = Arc::new(
-        AuditLog::open(&dir.join("audit.log"), &AuditConfig::default()).expect("audit"),
-    );
+    let audit =
+        Arc::new(AuditLog::open(&dir.join("audit.log"), &AuditConfig::default()).expect("audit"));
     IncidentStore::load(
         &dir.join("incidents.jsonl"),
         audit,
@@ -45,13 +44,7 @@ fn store_in(dir: &Path) -> IncidentStore {
 
 /// Opens incidents on `a`, `b` (both resolved) and `c` (left open); returns their ids.
 fn three(store: &IncidentStore) -> [String; 3] {
-    let ids = ["a", "b", "c"].map(|c| {
-        store
-            .open(draft(c))
-            .expect("open")
-            .incident_id()
-            .to_owned()
-    });
+    let ids = ["a", "b", "c"].map(|c| store.open(draft(c)).expect("open").incident_id().to_owned());
     for id in &ids[..2] {
         store
             .resolve(id, IncidentStatus::Resolved, true, Vec::new())
@@ -79,7 +72,11 @@ fn grace_incidents(state: &Path) -> Value {
         .args(["incidents", "--json"])
         .output()
         .expect("run grace");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("json")
 }
 
@@ -90,7 +87,10 @@ fn closed_incidents_past_retention_move_to_segments_and_stay_findable() {
     let store = store_in(d.path());
     let [a, b, c] = three(&store);
     // Within retention nothing moves.
-    assert_eq!(store.segment_closed(grace::time::now()).expect("segment"), 0);
+    assert_eq!(
+        store.segment_closed(grace::time::now()).expect("segment"),
+        0
+    );
     assert!(segment_files(&file).is_empty());
 
     let later = grace::time::now() + chrono::Duration::days(31);
@@ -102,12 +102,18 @@ fn closed_incidents_past_retention_move_to_segments_and_stay_findable() {
     assert_eq!(segs.len(), 1, "{segs:?}");
     assert!(segs[0].ends_with(format!("incidents/{month}.jsonl")));
     let seg_text = std::fs::read_to_string(&segs[0]).expect("segment");
-    assert_eq!(seg_text.lines().count(), 2, "one line per incident:\n{seg_text}");
+    assert_eq!(
+        seg_text.lines().count(),
+        2,
+        "one line per incident:\n{seg_text}"
+    );
     let mut archived = ids_in(&segs[0]);
     archived.sort();
     assert_eq!(archived, vec![a.clone(), b.clone()]);
     let audit = read_all(&d.path().join("audit.log")).expect("audit");
-    assert!(audit.iter().any(|r| r.kind == "incidents.segmented" && r.data["moved"] == 2));
+    assert!(audit
+        .iter()
+        .any(|r| r.kind == "incidents.segmented" && r.data["moved"] == 2));
 
     // The store goes on appending to the new file, and finds the moved ones.
     store
@@ -164,7 +170,10 @@ fn a_move_cut_short_by_a_crash_neither_loses_nor_doubles() {
     // Moving again takes nothing twice.
     assert_eq!(store.segment_closed(later).expect("segment"), 2);
     let seg = &segment_files(&file)[0];
-    assert_eq!(std::fs::read_to_string(seg).expect("seg").lines().count(), 2);
+    assert_eq!(
+        std::fs::read_to_string(seg).expect("seg").lines().count(),
+        2
+    );
     assert_eq!(ids_in(&file), vec![c]);
     assert!(ids_in(seg).contains(&a));
 }

@@ -47,18 +47,25 @@ fn keys(v: &Value) -> BTreeSet<String> {
 
 #[test]
 fn serve_and_watchdog_write_one_rotated_schema_once() {
-    let inst = Instance::new(
-        "min_uptime = \"100ms\"\n[logging]\nmax_file_size = \"2KB\"\nmax_files = 2",
-    );
+    let inst =
+        Instance::new("min_uptime = \"100ms\"\n[logging]\nmax_file_size = \"2KB\"\nmax_files = 2");
     let out = inst.run(&["start", "--port", "0"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(poll(SECS, || !inst.events_named("serve.ready").is_empty()));
     assert!(poll(SECS, || serve_records(&inst)
         .iter()
         .any(|r| r["message"] == "serve ready")));
     // Serve is replaced a few times: the watchdog's log grows too.
     for _ in 0..3 {
-        let pid = ServeInfo::read(&inst.paths).ok().flatten().expect("serve.json").pid;
+        let pid = ServeInfo::read(&inst.paths)
+            .ok()
+            .flatten()
+            .expect("serve.json")
+            .pid;
         signal(pid, Signal::SIGKILL);
         assert!(poll(SECS, || ServeInfo::read(&inst.paths)
             .ok()
@@ -98,7 +105,10 @@ fn serve_and_watchdog_write_one_rotated_schema_once() {
         .into();
     assert_eq!(keys(&wd), expected);
     for r in [&wd, &serve] {
-        assert!(r["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')), "{r}");
+        assert!(
+            r["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')),
+            "{r}"
+        );
         assert_eq!(r["level"], "INFO");
         assert!(r["pid"].is_u64() && r["fields"].is_object(), "{r}");
     }
@@ -117,9 +127,16 @@ fn serve_and_watchdog_write_one_rotated_schema_once() {
 
     // One copy: serve's stderr, captured by the background watchdog, holds no record.
     let captured = std::fs::read_to_string(inst.paths.serve_output()).unwrap_or_default();
-    assert!(captured.is_empty(), "records copied to serve.out:\n{captured}");
+    assert!(
+        captured.is_empty(),
+        "records copied to serve.out:\n{captured}"
+    );
     let out = inst.run(&["stop", "--all"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// `grace watch` with stderr on `file` and `JOURNAL_STREAM` set to `stream`.
@@ -150,7 +167,11 @@ fn stderr_that_is_the_journal_gets_syslog_priorities_and_only_text() {
     assert!(poll(SECS, || std::fs::read_to_string(&file)
         .is_ok_and(|t| t.contains("serve ready"))));
     // A killed serve is a warning.
-    let pid = ServeInfo::read(&inst.paths).ok().flatten().expect("serve.json").pid;
+    let pid = ServeInfo::read(&inst.paths)
+        .ok()
+        .flatten()
+        .expect("serve.json")
+        .pid;
     signal(pid, Signal::SIGKILL);
     assert!(poll(SECS, || !inst
         .events_named("grace.restart.success")
@@ -161,13 +182,26 @@ fn stderr_that_is_the_journal_gets_syslog_priorities_and_only_text() {
     let text = std::fs::read_to_string(&file).expect("read");
     for line in text.lines() {
         let p = line.get(..3).unwrap_or_default();
-        assert!(["<3>", "<4>", "<6>", "<7>"].contains(&p), "no priority: {line}");
+        assert!(
+            ["<3>", "<4>", "<6>", "<7>"].contains(&p),
+            "no priority: {line}"
+        );
         assert!(!line.contains("{\"timestamp\""), "JSON on stderr: {line}");
     }
     // The watchdog's records and serve's, each at its level.
-    assert!(text.lines().any(|l| l.starts_with("<6>INFO  serve.started")), "{text}");
-    assert!(text.lines().any(|l| l.starts_with("<4>WARN  serve.exited")), "{text}");
-    assert!(text.lines().any(|l| l.starts_with("<6>INFO  serve ready")), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("<6>INFO  serve.started")),
+        "{text}"
+    );
+    assert!(
+        text.lines().any(|l| l.starts_with("<4>WARN  serve.exited")),
+        "{text}"
+    );
+    assert!(
+        text.lines().any(|l| l.starts_with("<6>INFO  serve ready")),
+        "{text}"
+    );
 }
 
 #[test]
@@ -184,7 +218,10 @@ fn a_journal_stream_of_another_file_is_not_the_journal() {
     let text = std::fs::read_to_string(&file).expect("read");
     assert!(!text.is_empty());
     for line in text.lines() {
-        assert!(!line.starts_with('<'), "a priority without the journal: {line}");
+        assert!(
+            !line.starts_with('<'),
+            "a priority without the journal: {line}"
+        );
         assert!(!line.contains("{\"timestamp\""), "JSON on stderr: {line}");
     }
 }

@@ -232,8 +232,8 @@ mod tests {
     fn rotates_by_size_keeping_max_files_of_whole_lines() {
         let d = tempfile::tempdir().expect("tempdir");
         let p = d.path().join("grace.jsonl");
-        let mut f = RotatingFile::open(&p, policy(300, 2, Duration::from_secs(3600)))
-            .expect("open");
+        let mut f =
+            RotatingFile::open(&p, policy(300, 2, Duration::from_secs(3600))).expect("open");
         for i in 0..60 {
             f.append(format!("{{\"i\":{i},\"pad\":\"{}\"}}\n", "x".repeat(30)).as_bytes())
                 .expect("append");
@@ -249,7 +249,11 @@ mod tests {
             }
         }
         let first = seen[0];
-        assert_eq!(seen, (first..60).collect::<Vec<_>>(), "the newest, in order");
+        assert_eq!(
+            seen,
+            (first..60).collect::<Vec<_>>(),
+            "the newest, in order"
+        );
 
         // A rotated file whose newest record is past max_age goes at the next open.
         let old = SystemTime::now() - Duration::from_secs(7200);
@@ -275,11 +279,14 @@ mod tests {
         );
         old.timestamp = crate::time::rfc3339(crate::time::now() - chrono::Duration::days(2));
         std::fs::write(&p, old.json_line()).expect("write");
-        let mut f = RotatingFile::open(&p, policy(1 << 20, 3, Duration::from_secs(86_400)))
-            .expect("open");
+        let mut f =
+            RotatingFile::open(&p, policy(1 << 20, 3, Duration::from_secs(86_400))).expect("open");
         f.append(b"{\"new\":true}\n").expect("append");
         let rotated_text = std::fs::read_to_string(rotated(&p, 1)).expect("rotated");
         assert!(rotated_text.contains("watchdog.started"));
-        assert_eq!(std::fs::read_to_string(&p).expect("active"), "{\"new\":true}\n");
+        assert_eq!(
+            std::fs::read_to_string(&p).expect("active"),
+            "{\"new\":true}\n"
+        );
     }
 }

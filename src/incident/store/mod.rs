@@ -32,8 +32,8 @@ mod orphans;
 mod segments;
 
 pub use close::Closing;
-pub use segments::{segment_files, segments_dir};
 pub(crate) use orphans::WATCHDOG_DETAILS;
+pub use segments::{segment_files, segments_dir};
 
 /// Why an incident operation failed.
 #[derive(Debug, thiserror::Error)]

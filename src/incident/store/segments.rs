@@ -77,7 +77,10 @@ impl IncidentStore {
         let mut by_month: BTreeMap<String, Vec<&Incident>> = BTreeMap::new();
         for i in journal.incidents.iter().filter(|i| !i.status.is_open()) {
             if let Some(t) = closed_at(i).filter(|t| *t < cutoff) {
-                by_month.entry(t.format("%Y-%m").to_string()).or_default().push(i);
+                by_month
+                    .entry(t.format("%Y-%m").to_string())
+                    .or_default()
+                    .push(i);
             }
         }
         if by_month.is_empty() {
@@ -94,7 +97,11 @@ impl IncidentStore {
                 Err(source) => return Err(IncidentError::Io { path: seg, source }),
             };
             let have = fold(&old);
-            let known: HashSet<&str> = have.incidents.iter().map(|i| i.incident_id.as_str()).collect();
+            let known: HashSet<&str> = have
+                .incidents
+                .iter()
+                .map(|i| i.incident_id.as_str())
+                .collect();
             let mut out = old[..have.complete_len as usize].to_vec();
             for i in incidents {
                 if !known.contains(i.incident_id.as_str()) {
@@ -103,8 +110,10 @@ impl IncidentStore {
                 }
                 moved.insert(&i.incident_id);
             }
-            crate::state::atomic_write(&seg, &out)
-                .map_err(|source| IncidentError::Io { path: seg.clone(), source })?;
+            crate::state::atomic_write(&seg, &out).map_err(|source| IncidentError::Io {
+                path: seg.clone(),
+                source,
+            })?;
             written.push(seg);
         }
         let mut keep = Vec::with_capacity(bytes.len());
@@ -128,8 +137,10 @@ impl IncidentStore {
         let n = moved.len();
         let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
         tracing::info!(moved = n, segments = ?names, "closed incidents past retention moved to segments");
-        self.audit
-            .append("incidents.segmented", json!({ "moved": n, "segments": names }))?;
+        self.audit.append(
+            "incidents.segmented",
+            json!({ "moved": n, "segments": names }),
+        )?;
         Ok(n)
     }
 
