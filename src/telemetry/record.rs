@@ -126,7 +126,9 @@ impl Record {
     /// The JSON line, newline included.
     pub fn json_line(&self) -> Vec<u8> {
         let mut buf = serde_json::to_vec(self).unwrap_or_else(|e| {
-            format!("{{\"message\":\"unserializable log record: {e}\"}}").into_bytes()
+            serde_json::json!({ "message": format!("unserializable log record: {e}") })
+                .to_string()
+                .into_bytes()
         });
         buf.push(b'\n');
         buf
