@@ -17,7 +17,7 @@ use crate::http::{HttpError, HttpServer};
 use crate::kernel::KernelSpec;
 use crate::snapshot::SnapshotManager;
 use crate::state::{ServeInfo, StateError, StateLock, StatePaths};
-use crate::supervisor::ChildSpec;
+use crate::supervisor::{ChildSpec, SupervisorExit};
 use crate::tree::{Extensions, StartError, System, Tree};
 use crate::watchdog::PortDecision;
 
@@ -90,6 +90,8 @@ pub enum StopReason {
     RestartRequested(String),
     /// The root supervisor failed (restart intensity exhausted at the top).
     RootFailed(String),
+    /// The tree ended by itself: its significant kernels ended (`auto_shutdown`).
+    Completed(String),
 }
 
 impl StopReason {
@@ -99,6 +101,7 @@ impl StopReason {
             StopReason::Signal(_) => 0,
             StopReason::RestartRequested(_) => EXIT_RESTART_REQUESTED,
             StopReason::RootFailed(_) => 1,
+            StopReason::Completed(_) => 0,
         }
     }
 }
@@ -175,7 +178,10 @@ pub async fn run(opts: ServeOptions) -> Result<i32, ServeError> {
         _ = int.recv() => StopReason::Signal("SIGINT"),
         r = restarts.wait_for(|r| r.is_some()) => StopReason::RestartRequested(
             r.ok().and_then(|v| v.clone()).unwrap_or_default()),
-        exit = tree.wait() => StopReason::RootFailed(format!("{exit:?}")),
+        exit = tree.wait() => match exit {
+            SupervisorExit::AutoShutdown(why) => StopReason::Completed(why),
+            other => StopReason::RootFailed(format!("{other:?}")),
+        },
     };
     tracing::info!(reason = ?reason, "serve stopping");
     let exit = tree.shutdown(bound).await;

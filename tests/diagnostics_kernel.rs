@@ -114,7 +114,7 @@ impl Actor for Harness {
         st: &mut HarnessState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            SupervisorMsg::RestartChild { id, reason, reply } => {
+            SupervisorMsg::ForceRestart { id, reason, reply } => {
                 stop_child(st, &id).await;
                 if let Some(e) = st.system.registry.get(&id) {
                     e.status.record_restart(&reason);

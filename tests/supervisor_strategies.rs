@@ -125,7 +125,7 @@ async fn restart_types_follow_otp() {
     assert_eq!(probe.starts("trans"), 1);
 
     // An abnormal exit: transient restarts, temporary does not and is forgotten.
-    sup.restart_child("trans", "operator")
+    sup.force_restart("trans", "operator")
         .await
         .expect("restart trans");
     panic_kernel(&sys, "trans");

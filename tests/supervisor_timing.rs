@@ -189,7 +189,7 @@ async fn attempt_limit_leaves_a_kernel_down_and_raises_the_alarm() {
     assert_eq!(ev.cooldown_s, 30.0);
 
     // An explicit restart brings it back.
-    sup.restart_child("crit", "operator")
+    sup.force_restart("crit", "operator")
         .await
         .expect("restart");
     assert_eq!(ping(&sys, "crit").await.expect("answers"), 5);

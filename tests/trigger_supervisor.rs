@@ -111,7 +111,7 @@ async fn a_restarted_trigger_keeps_its_conditions_and_its_mailbox() {
     );
     let triggers = h.triggers.as_ref().expect("started");
     triggers
-        .restart_child("trigger.heartbeat_failure", "test")
+        .force_restart("trigger.heartbeat_failure", "test")
         .await
         .expect("restarted");
     let got = h.collect(30 * S).await;

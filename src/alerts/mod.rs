@@ -1,9 +1,11 @@
-//! Alerts: files under `alerts/`, `latest_notification.json`, webhook and command notifiers.
+//! Alerts: files under `alerts/`, `latest_notification.json`, webhook, command and
+//! Alertmanager notifiers.
 //!
 //! [`raise`] is the one entry point; the watchdog and serve's parts both call it. Files
 //! are written atomically and pruned to `[alerts] keep_files` / `keep_for`; notifiers
 //! run in the background and their failures are logged, never raised again.
 
+mod alertmanager;
 mod config;
 mod error;
 pub mod http;

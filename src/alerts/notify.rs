@@ -1,5 +1,7 @@
 //! Delivering an alert to the configured notifiers: an HTTP POST of the alert as JSON,
 //! and a command with the alert on stdin and in its environment. Each has a timeout.
+//! (Alertmanager has a notifier of its own, `alertmanager/`, which posts through
+//! [`post_json`] too.)
 
 use std::process::Stdio;
 
@@ -47,28 +49,43 @@ async fn webhook(url: &str, timeout: std::time::Duration, alert: &Alert) -> Resu
         url: url.to_owned(),
         reason,
     };
-    let addr = tokio::net::lookup_host((host.as_str(), port))
-        .await
-        .map_err(|e| fail(format!("cannot resolve {host}: {e}")))?
-        .next()
-        .ok_or_else(|| fail(format!("{host} resolves to nothing")))?;
     let body = serde_json::to_vec(alert).map_err(|e| fail(e.to_string()))?;
+    post_json(&host, port, &path, body, timeout)
+        .await
+        .map_err(fail)
+}
+
+/// POSTs `body` (JSON) to `host:port` at `path`, all within `timeout`; a 2xx answer is
+/// success.
+pub(crate) async fn post_json(
+    host: &str,
+    port: u16,
+    path: &str,
+    body: Vec<u8>,
+    timeout: std::time::Duration,
+) -> Result<(), String> {
+    let addr = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{host} resolves to nothing"))?;
     let host_header = format!("{host}:{port}");
     let answer = super::http::request(
         addr,
         "POST",
-        &path,
+        path,
         &host_header,
         Some(("application/json", body)),
         &[],
         timeout,
     )
-    .await
-    .map_err(fail)?;
+    .await?;
     if (200..300).contains(&answer.status) {
         Ok(())
     } else {
-        Err(fail(format!("answered {}", answer.status)))
+        let said = String::from_utf8_lossy(&answer.body);
+        let said: String = said.chars().take(200).collect();
+        Err(format!("answered {}: {}", answer.status, said.trim()))
     }
 }
 

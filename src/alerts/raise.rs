@@ -10,7 +10,7 @@ use crate::state::{atomic_write, StatePaths};
 
 /// Raises an alert: writes `alerts/<severity>_<YYYYmmdd_HHMMSS>_<n>.json` and
 /// `alerts/latest_notification.json` (both atomically), prunes old alert files, and
-/// hands the alert to the configured webhook and command in the background (on the
+/// hands the alert to the configured webhook, command and Alertmanager in the background (on the
 /// current tokio runtime if there is one, else on a thread of its own). Returns once the
 /// files are written.
 pub fn raise(
@@ -74,6 +74,8 @@ pub fn raise(
     if severity >= cfg.notify_min_severity && (cfg.webhook.is_some() || !cfg.command.is_empty()) {
         dispatch(cfg.clone(), alert.clone());
     }
+    // Alertmanager also hears of ends below the minimum severity, so it filters itself.
+    super::alertmanager::notify(paths, cfg, &alert);
     Ok(alert)
 }
 

@@ -12,6 +12,7 @@ use super::spans::{Doc, Seg};
 use super::validate::{at, heartbeat_of, RESERVED_NAMES};
 use super::ConfigError;
 use crate::kernel::Isolation;
+use crate::supervisor::{AutoShutdown, RestartType};
 
 fn valid_name(n: &str) -> bool {
     !n.is_empty()
@@ -75,6 +76,32 @@ pub(crate) fn check_tables(l: &Loaded, doc: &Doc<'_>) -> Result<(), ConfigError>
                 ]),
                 format!(
                     "kernel {}: heartbeat_timeout ({timeout:?}) must be longer than heartbeat_interval ({interval:?})",
+                    k.name
+                ),
+            ));
+        }
+        if k.significant {
+            let why = if k.restart == RestartType::Permanent {
+                Some("a permanent kernel cannot be significant; set restart = \"transient\" or \"temporary\"")
+            } else if c.kernels.auto_shutdown == AutoShutdown::Never {
+                Some("a significant kernel needs [kernels] auto_shutdown = \"any_significant\" or \"all_significant\"")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return Err(at(
+                    l,
+                    doc.span(&path(i, "significant")),
+                    format!("kernel {}: {why}", k.name),
+                ));
+            }
+        }
+        if k.start_timeout.is_some_and(|d| d.is_zero()) {
+            return Err(at(
+                l,
+                doc.span(&path(i, "start_timeout")),
+                format!(
+                    "kernel {}: start_timeout must be above zero (e.g. \"15s\")",
                     k.name
                 ),
             ));
@@ -184,6 +211,15 @@ mod tests {
         let e = bad("[[kernel]]\nname = \"a\"\nkind = \"model\"\nheartbeat_interval = \"10s\"\nheartbeat_timeout = \"1s\"\n");
         assert!(e.starts_with("g.toml:5:1: "), "{e}");
         assert!(e.contains("must be longer"), "{e}");
+    }
+
+    #[test]
+    fn significance_needs_a_transient_or_temporary_kernel_and_auto_shutdown() {
+        let e = bad("[kernels]\nauto_shutdown = \"any_significant\"\n[[kernel]]\nname = \"a\"\nkind = \"model\"\nsignificant = true\n");
+        assert!(e.starts_with("g.toml:6:1: "), "{e}");
+        assert!(e.contains("permanent kernel cannot be significant"), "{e}");
+        let e = bad("[[kernel]]\nname = \"a\"\nkind = \"model\"\nrestart = \"transient\"\nsignificant = true\n");
+        assert!(e.contains("auto_shutdown"), "{e}");
     }
 
     #[test]

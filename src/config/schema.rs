@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::kernel::Isolation;
-use crate::supervisor::{AttemptLimit, Backoff, RestartType, Strategy};
+use crate::supervisor::{AttemptLimit, AutoShutdown, Backoff, RestartType, Strategy};
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -99,6 +99,9 @@ pub struct KernelsConfig {
     /// Stuck `thread` kernels that may be abandoned before serve asks the watchdog to
     /// replace the process.
     pub max_abandoned_threads: usize,
+    /// Whether serve ends when its significant kernels end (OTP's `auto_shutdown`:
+    /// `never`, `any_significant`, `all_significant`).
+    pub auto_shutdown: AutoShutdown,
 }
 
 impl Default for KernelsConfig {
@@ -110,6 +113,7 @@ impl Default for KernelsConfig {
             backoff: None,
             attempts: Some(AttemptLimit::default()),
             max_abandoned_threads: 8,
+            auto_shutdown: AutoShutdown::Never,
         }
     }
 }
@@ -152,6 +156,13 @@ pub struct KernelConfig {
     /// Kill at once on stop.
     #[serde(default)]
     pub brutal_kill: bool,
+    /// How long its start may take before it counts as failed (default 15 s).
+    #[serde(default, with = "humantime_serde")]
+    pub start_timeout: Option<Duration>,
+    /// Its own end (a normal exit of a transient kernel, any exit of a temporary one)
+    /// ends serve, with `[kernels] auto_shutdown`.
+    #[serde(default)]
+    pub significant: bool,
     /// Backoff (default from `[kernels]`).
     #[serde(default)]
     pub backoff: Option<Backoff>,

@@ -87,6 +87,9 @@ pub fn validate(l: &Loaded) -> Result<(), ConfigError> {
             ),
         ));
     }
+    if let Err((key, msg)) = c.alerts.validate() {
+        return Err(at(l, place(&[&[K("alerts"), K(key)]]), msg));
+    }
     if let Err(e) = c.triggers.validate() {
         return Err(at(l, trigger_span(&doc, c, &e), e));
     }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use ractor::{Actor, ActorProcessingErr, ActorRef};
+use ractor::{Actor, ActorProcessingErr, ActorRef, SpawnErr};
 use tracing::Instrument;
 
 use super::api::{Control, Fault, Kernel, KernelContext, KernelError, KernelMsg, RestartNote};
@@ -340,6 +340,17 @@ pub(crate) async fn spawn(
     }
     let (actor, _join) = Actor::spawn_linked(None, KernelActor, args, supervisor.get_cell())
         .await
-        .map_err(|e| KernelError::failed(format!("kernel {} failed to start: {e}", spec.name)))?;
+        .map_err(|e| start_error(&spec.name, e))?;
     Ok(actor)
+}
+
+/// A kernel actor's failed spawn as the kernel's error: its own
+/// [`KernelError::Ignore`] passes through, anything else is a failure with the reason.
+pub(crate) fn start_error(name: &str, e: SpawnErr) -> KernelError {
+    if let SpawnErr::StartupFailed(inner) = &e {
+        if let Some(KernelError::Ignore) = inner.downcast_ref::<KernelError>() {
+            return KernelError::Ignore;
+        }
+    }
+    KernelError::failed(format!("kernel {name} failed to start: {e}"))
 }

@@ -36,6 +36,11 @@ pub enum KernelError {
     /// The kernel failed; the message is its reason, recorded with the restart.
     #[error("{0}")]
     Failed(String),
+    /// From [`Kernel::start`]: the kernel declines to run (OTP's `ignore`). Its
+    /// supervisor keeps it down, without counting a failure (see
+    /// [`crate::supervisor::Started::Ignored`]).
+    #[error("ignored: the kernel declined to start")]
+    Ignore,
     /// From [`Kernel::tick`]: the kernel is alive but its work is not (a probe failed).
     /// The heartbeat is not stamped, so the monitor declares it hung after its timeout;
     /// the kernel is not failed at once.

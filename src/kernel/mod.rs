@@ -34,5 +34,5 @@ pub use kinds::{
     build_kind, check_options, kind_names, parse_options, register_kind, resolve_kind, Built,
     KindBuilder, OptionError,
 };
-pub use spec::{Isolation, KernelFactory, KernelSpec};
+pub use spec::{Isolation, KernelFactory, KernelSpec, DEFAULT_START_TIMEOUT};
 pub use status::{KernelState, KernelStatus, StatusSnapshot};

@@ -53,9 +53,15 @@ pub struct KernelSpec {
     /// The user marked it as running untrusted code (`sandbox = true`): a crash is a
     /// `sandbox_failure`, and quarantining it is allowed. Default false.
     pub sandbox: bool,
+    /// How long [`super::Kernel::start`] may take; past it the start fails (and the
+    /// kernel is dropped), so that a supervisor is never held by one start for longer.
+    pub start_timeout: Duration,
     /// Makes the kernel value.
     pub factory: KernelFactory,
 }
+
+/// The default [`KernelSpec::start_timeout`].
+pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(15);
 
 impl KernelSpec {
     /// A task-isolated, non-critical kernel with the seed's heartbeat defaults
@@ -69,6 +75,7 @@ impl KernelSpec {
             heartbeat_timeout: Duration::from_secs(60),
             restart_in_place: false,
             sandbox: false,
+            start_timeout: DEFAULT_START_TIMEOUT,
             factory,
         }
     }
@@ -101,6 +108,12 @@ impl KernelSpec {
         self
     }
 
+    /// Sets the start timeout.
+    pub fn start_timeout(mut self, d: Duration) -> KernelSpec {
+        self.start_timeout = d;
+        self
+    }
+
     /// Marks the kernel as a sandbox (untrusted code) or not.
     pub fn sandbox(mut self, yes: bool) -> KernelSpec {
         self.sandbox = yes;
@@ -118,6 +131,7 @@ impl fmt::Debug for KernelSpec {
             .field("heartbeat_timeout", &self.heartbeat_timeout)
             .field("restart_in_place", &self.restart_in_place)
             .field("sandbox", &self.sandbox)
+            .field("start_timeout", &self.start_timeout)
             .finish_non_exhaustive()
     }
 }

@@ -17,7 +17,7 @@ use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SupervisionEvent};
 use serde::Serialize;
 use tokio::sync::{oneshot, watch};
 
-use super::actor::{KernelActor, KernelArgs};
+use super::actor::{start_error, KernelActor, KernelArgs};
 use super::api::{KernelError, KernelMsg};
 use crate::tree::System;
 
@@ -154,7 +154,7 @@ impl Actor for ThreadProxy {
                 done,
                 system,
             }),
-            Ok(Err(reason)) => Err(reason.into()),
+            Ok(Err(e)) => Err(Box::new(e)),
             Err(_) => Err(format!("kernel thread of {name} ended before it started").into()),
         }
     }
@@ -202,7 +202,7 @@ impl Actor for ThreadProxy {
     }
 }
 
-type Started = oneshot::Receiver<Result<ActorRef<KernelMsg>, String>>;
+type Started = oneshot::Receiver<Result<ActorRef<KernelMsg>, KernelError>>;
 
 /// Starts the OS thread that runs the kernel's actor linked to `parent`.
 fn start_thread(
@@ -233,7 +233,7 @@ fn start_thread(
 fn run_thread(
     args: KernelArgs,
     parent: ActorCell,
-    started: oneshot::Sender<Result<ActorRef<KernelMsg>, String>>,
+    started: oneshot::Sender<Result<ActorRef<KernelMsg>, KernelError>>,
 ) {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -241,20 +241,24 @@ fn run_thread(
     {
         Ok(rt) => rt,
         Err(e) => {
-            let _ = started.send(Err(format!(
+            let _ = started.send(Err(KernelError::failed(format!(
                 "cannot build the kernel thread's runtime: {e}"
-            )));
+            ))));
             return;
         }
     };
+    let name = args.spec.name.clone();
     rt.block_on(async move {
         match Actor::spawn_linked(None, KernelActor, args, parent).await {
             Ok((actor, join)) => {
-                let _ = started.send(Ok(actor));
+                if started.send(Ok(actor.clone())).is_err() {
+                    // Nobody waits for this start any more (its timeout passed).
+                    actor.stop(Some("start abandoned".to_owned()));
+                }
                 let _ = join.await;
             }
             Err(e) => {
-                let _ = started.send(Err(e.to_string()));
+                let _ = started.send(Err(start_error(&name, e)));
             }
         }
     });
@@ -269,7 +273,7 @@ pub(crate) async fn spawn_on_thread(
     let name = args.spec.name.clone();
     let (proxy, _join) = Actor::spawn_linked(None, ThreadProxy, args, supervisor)
         .await
-        .map_err(|e| KernelError::failed(format!("kernel {name} failed to start: {e}")))?;
+        .map_err(|e| start_error(&name, e))?;
     Ok(proxy)
 }
 

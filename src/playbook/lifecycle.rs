@@ -2,7 +2,7 @@
 //! shared incident store and trust ledger. A failure to record is logged and never
 //! stops remediation: a full disk must not keep `resource_cleanup` from running.
 
-use crate::incident::{Closing, Incident, IncidentDraft, IncidentStatus, Opened};
+use crate::incident::{Closing, Incident, IncidentDraft, IncidentStatus, Opened, Severity};
 use crate::tree::System;
 use crate::trust::Change;
 
@@ -32,15 +32,54 @@ fn unrecorded(draft: &IncidentDraft) -> Incident {
     }
 }
 
-/// Opens an incident for `draft`, or counts a repeat of the open one.
+/// Opens an incident for `draft`, or counts a repeat of the open one. A new incident
+/// raises an `incident.opened` alert (the alert that fires in Alertmanager until the
+/// incident's `incident.closed`).
 pub(crate) fn open(system: &System, draft: &IncidentDraft) -> Opened {
-    match system.incidents.open(draft.clone()) {
+    let opened = match system.incidents.open(draft.clone()) {
         Ok(o) => o,
         Err(e) => {
             tracing::error!(error = %e, trigger = %draft.trigger, component = %draft.component,
                 "cannot record the incident; remediating it anyway");
             Opened::New(unrecorded(draft))
         }
+    };
+    if let Opened::New(inc) = &opened {
+        alert_opened(system, inc);
+    }
+    opened
+}
+
+/// The alert of a new incident: a warning for a high or critical one (Grace is on it; a
+/// human hears when it fails or is escalated), else info.
+fn alert_opened(system: &System, inc: &Incident) {
+    let severity = match inc.severity {
+        Severity::High | Severity::Critical => crate::alerts::Severity::Warning,
+        Severity::Low | Severity::Medium => crate::alerts::Severity::Info,
+    };
+    let summary = format!(
+        "incident {} opened ({} on {}): {}",
+        inc.incident_id, inc.trigger, inc.component, inc.summary
+    );
+    let payload = serde_json::json!({
+        "incident_id": inc.incident_id, "component": inc.component, "trigger": inc.trigger,
+        "failure_mode": inc.failure_mode, "severity_of_incident": inc.severity,
+        "detected_at": inc.detected_at,
+    });
+    alert(system, severity, "incident.opened", &summary, payload);
+}
+
+/// Raises an alert of the dispatcher; a failure is logged, never stops it.
+pub(crate) fn alert(
+    system: &System,
+    severity: crate::alerts::Severity,
+    event: &str,
+    summary: &str,
+    payload: serde_json::Value,
+) {
+    let (paths, cfg) = (&system.paths, &system.config.alerts);
+    if let Err(e) = crate::alerts::raise(paths, cfg, severity, event, summary, payload) {
+        tracing::warn!(error = %e, event, "cannot raise the alert");
     }
 }
 

@@ -10,7 +10,8 @@ use tracing::Instrument;
 use super::children::Children;
 use super::handle::Shared;
 use super::in_place::SharedWindow;
-use super::spec::{Strategy, SupervisorError, SupervisorMsg, SupervisorSpec};
+use super::msg::{InternalMsg, SupervisorError, SupervisorMsg};
+use super::spec::{AutoShutdown, RestartType, Started, Strategy, SupervisorSpec};
 use super::strategy::ExitKind;
 use crate::kernel::KernelState;
 use crate::tree::System;
@@ -30,6 +31,7 @@ pub(crate) struct Sup {
     pub name: Arc<str>,
     pub strategy: Strategy,
     pub max_children: Option<usize>,
+    pub auto_shutdown: AutoShutdown,
     pub system: Arc<System>,
     pub myself: ActorRef<SupervisorMsg>,
     pub children: Children,
@@ -61,11 +63,13 @@ impl Actor for SupervisorActor {
             system,
             shared,
         } = args;
+        spec.validate()?;
         let span = tracing::info_span!("supervisor", name = %spec.name);
         let mut sup = Sup {
             name: Arc::from(spec.name.as_str()),
             strategy: spec.strategy,
             max_children: spec.max_children,
+            auto_shutdown: spec.auto_shutdown,
             system,
             myself,
             children: Children::default(),
@@ -80,11 +84,18 @@ impl Actor for SupervisorActor {
                     sup.stop_all(KernelState::Stopped, "start failed").await;
                     return Err(SupervisorError::AlreadyExists(id).into());
                 }
+                let temporary = child.restart == RestartType::Temporary;
                 let key = sup.children.insert(child);
-                if let Err(reason) = sup.start(key).await {
-                    tracing::error!(child = %id, %reason, "child failed to start");
-                    sup.stop_all(KernelState::Stopped, "start failed").await;
-                    return Err(SupervisorError::StartFailed { id, reason }.into());
+                match sup.start(key).await {
+                    Ok(Started::Running) => {}
+                    // OTP: an ignored temporary child is not kept; any other is, down.
+                    Ok(Started::Ignored) if temporary => sup.forget(key),
+                    Ok(Started::Ignored) => {}
+                    Err(reason) => {
+                        tracing::error!(child = %id, %reason, "child failed to start");
+                        sup.stop_all(KernelState::Stopped, "start failed").await;
+                        return Err(SupervisorError::StartFailed { id, reason }.into());
+                    }
                 }
             }
             tracing::debug!(children = sup.children.len(), "supervisor started");
@@ -177,12 +188,20 @@ impl Sup {
             SupervisorMsg::ChildSupervisor(id, port) => {
                 let _ = port.send(self.child_supervisor(&id));
             }
-            SupervisorMsg::RestartChild { id, reason, reply } => {
-                return self.restart_child(&id, reason, reply).await;
+            SupervisorMsg::RestartChild(id, port) => {
+                let r = self.restart_child(&id).await;
+                let _ = port.send(r);
             }
-            SupervisorMsg::BackoffElapsed(id) => {
-                return self.backoff_elapsed(&id).await;
+            SupervisorMsg::ForceRestart { id, reason, reply } => {
+                return self.force_restart(&id, reason, reply).await;
             }
+            SupervisorMsg::GetChildspec(id, port) => {
+                let _ = port.send(self.childspec(&id));
+            }
+            SupervisorMsg::Internal(internal) => match internal.0 {
+                InternalMsg::BackoffElapsed(id) => return self.backoff_elapsed(&id).await,
+                InternalMsg::TryAgain(id) => return self.try_again(&id).await,
+            },
         }
         Ok(())
     }

@@ -50,8 +50,11 @@ pub(crate) struct Pending {
     /// When the delayed start is due; stale timers (earlier than this) are ignored.
     pub due: Instant,
     /// For the child whose failure decided the restart: the whole group to start, in
-    /// order, when the delay has elapsed.
+    /// order, when the delay has elapsed. For a start to be tried again: the rest of its
+    /// group, still waiting.
     pub group: Vec<Key>,
+    /// A start that failed, to be tried again (`TryAgain` queued), not a backoff.
+    pub retry: bool,
 }
 
 /// One child.

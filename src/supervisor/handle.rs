@@ -10,7 +10,8 @@ use ractor::{Actor, ActorCell, ActorRef, RpcReplyPort, SpawnErr};
 use tokio::sync::watch;
 
 use super::actor::{SupervisorActor, SupervisorArgs};
-use super::spec::{ChildInfo, ChildSpec, Counts, SupervisorError, SupervisorMsg, SupervisorSpec};
+use super::msg::{SupervisorError, SupervisorMsg};
+use super::spec::{ChildInfo, ChildSpec, Counts, Started, SupervisorSpec};
 use crate::tree::System;
 
 /// How a supervisor ended.
@@ -23,12 +24,18 @@ pub enum SupervisorExit {
     Failed(String),
     /// Killed without a chance to stop its children gracefully.
     Killed,
+    /// Ended by itself after its significant children ended (`auto_shutdown`); the
+    /// reason names the child. Not a failure: the parent sees a `shutdown`.
+    AutoShutdown(String),
 }
 
 impl SupervisorExit {
     /// Whether this exit is a failure (anything but a requested stop).
     pub fn is_failure(&self) -> bool {
-        !matches!(self, SupervisorExit::Normal)
+        !matches!(
+            self,
+            SupervisorExit::Normal | SupervisorExit::AutoShutdown(_)
+        )
     }
 }
 
@@ -180,27 +187,48 @@ impl SupervisorHandle {
         self.call(SupervisorMsg::CountChildren).await
     }
 
-    /// Adds a child at the end of the start order and starts it.
-    pub async fn start_child(&self, spec: ChildSpec) -> Result<(), SupervisorError> {
+    /// Adds a child at the end of the start order and starts it (OTP `start_child`).
+    /// A child that fails to start is not kept; `Ignored` when its start declined.
+    pub async fn start_child(&self, spec: ChildSpec) -> Result<Started, SupervisorError> {
         self.call(|p| SupervisorMsg::StartChild(Box::new(spec), p))
             .await?
     }
 
-    /// Stops a child (its shutdown policy applies) and keeps its spec.
+    /// Stops a child (its shutdown policy applies); a temporary child is forgotten, any
+    /// other keeps its spec (OTP `terminate_child`).
     pub async fn terminate_child(&self, id: &str) -> Result<(), SupervisorError> {
         let id = id.to_owned();
         self.call(|p| SupervisorMsg::TerminateChild(id, p)).await?
     }
 
-    /// Restarts a child now, running or not; waits until it runs again.
-    pub async fn restart_child(&self, id: &str, reason: &str) -> Result<(), SupervisorError> {
+    /// Starts a child that is down (OTP `restart_child`): `Running` if it runs,
+    /// `Restarting` while a restart is pending; a failed start leaves it down and
+    /// returns the error. Not counted toward intensity.
+    pub async fn restart_child(&self, id: &str) -> Result<Started, SupervisorError> {
+        let id = id.to_owned();
+        self.call(|p| SupervisorMsg::RestartChild(id, p)).await?
+    }
+
+    /// Restarts a child now, running or not, and waits until it runs again: a running
+    /// child is taken down as by a failure (killed at once for reason
+    /// `heartbeat_timeout`) and the strategy applies, counted toward intensity, with
+    /// no backoff nor attempt limit; a child that is down is started as by
+    /// [`SupervisorHandle::restart_child`]. Grace's own operation (OTP has none): the
+    /// heartbeat monitor and an operator's "restart kernel".
+    pub async fn force_restart(&self, id: &str, reason: &str) -> Result<(), SupervisorError> {
         let (id, reason) = (id.to_owned(), reason.to_owned());
-        self.call(|p| SupervisorMsg::RestartChild {
+        self.call(|p| SupervisorMsg::ForceRestart {
             id,
             reason,
             reply: Some(p),
         })
         .await?
+    }
+
+    /// A child's spec (OTP `get_childspec`).
+    pub async fn get_childspec(&self, id: &str) -> Result<ChildSpec, SupervisorError> {
+        let id = id.to_owned();
+        self.call(|p| SupervisorMsg::GetChildspec(id, p)).await?
     }
 
     /// Removes a stopped child's spec.

@@ -1,5 +1,6 @@
 //! What happens at the limits: a child that stays down (its restart type says so, or
-//! its attempt limit is exhausted), and a supervisor that fails (intensity exceeded).
+//! its attempt limit is exhausted), a supervisor that fails (intensity exceeded), and
+//! one that ends with its significant children (`auto_shutdown`).
 
 use ractor::ActorProcessingErr;
 
@@ -8,7 +9,7 @@ use super::children::Key;
 use super::events::{CriticalDownEvent, MaxAttemptsEvent};
 use super::handle::SupervisorExit;
 use super::in_place::SharedWindow;
-use super::spec::RestartType;
+use super::spec::{AutoShutdown, RestartType};
 use crate::bus::Topic;
 use crate::kernel::KernelState;
 
@@ -92,6 +93,34 @@ impl Sup {
         self.stop_all(KernelState::Failed, &msg).await;
         self.shared.set_exit(SupervisorExit::Failed(msg.clone()));
         msg.into()
+    }
+
+    /// After a significant child exited by itself and stays down: whether the
+    /// supervisor is to end now.
+    pub(crate) fn auto_shutdown_due(&self) -> bool {
+        match self.auto_shutdown {
+            AutoShutdown::Never => false,
+            AutoShutdown::AnySignificant => true,
+            AutoShutdown::AllSignificant => !self
+                .children
+                .keys()
+                .into_iter()
+                .filter_map(|k| self.children.get(k))
+                .any(|c| c.spec.significant && (c.is_running() || c.pending.is_some())),
+        }
+    }
+
+    /// Ends the supervisor with reason `shutdown` (OTP: a normal exit, which a
+    /// transient parent does not restart): its other children stop in reverse start
+    /// order on the way out.
+    pub(crate) fn auto_shutdown(&mut self, child: &str) {
+        let why = format!(
+            "supervisor {}: significant child {child} ended ({:?})",
+            self.name, self.auto_shutdown
+        );
+        tracing::info!(reason = %why, "auto_shutdown: stopping");
+        self.shared.set_exit(SupervisorExit::AutoShutdown(why));
+        self.myself.stop(Some("shutdown".to_owned()));
     }
 
     pub(crate) fn child_id(&self, key: Key) -> String {

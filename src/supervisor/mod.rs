@@ -15,10 +15,12 @@ mod actor;
 pub mod backoff;
 mod children;
 pub mod events;
+mod group;
 mod handle;
 mod in_place;
 pub mod intensity;
 mod limits;
+mod msg;
 mod ops;
 mod restart;
 mod spec;
@@ -28,8 +30,9 @@ pub mod strategy;
 pub use events::{CriticalDownEvent, MaxAttemptsEvent, RestartEvent};
 pub use handle::{SupervisorExit, SupervisorHandle};
 pub(crate) use in_place::InPlace;
+pub use msg::{Internal, SupervisorError, SupervisorMsg};
 pub use spec::{
-    AttemptLimit, Backoff, ChildInfo, ChildKind, ChildSpec, Counts, Intensity, RestartType,
-    Shutdown, Strategy, SupervisorError, SupervisorMsg, SupervisorSpec,
+    AttemptLimit, AutoShutdown, Backoff, ChildInfo, ChildKind, ChildSpec, Counts, Intensity,
+    RestartType, Shutdown, Started, Strategy, SupervisorSpec,
 };
 pub use stop::{child_bound, shutdown_bound, KILL_WAIT};

@@ -1,13 +1,14 @@
-//! Starting and stopping single children, and the calls that add, stop and remove them
-//! (OTP's `start_child`, `terminate_child`, `delete_child`).
+//! Starting single children, and the calls that add, stop, remove and describe them
+//! (OTP's `start_child`, `terminate_child`, `delete_child`, `get_childspec`).
 
 use super::actor::Sup;
 use super::children::{Incarnation, Key};
 use super::handle::{spawn, SupervisorHandle};
 use super::in_place::InPlace;
-use super::spec::{ChildKind, ChildSpec, RestartType, Shutdown, Strategy, SupervisorError};
-use super::stop::{self, How, Stopped};
-use crate::kernel::{self, KernelState};
+use super::msg::SupervisorError;
+use super::spec::{ChildKind, ChildSpec, RestartType, Started, Strategy};
+use super::stop::How;
+use crate::kernel::{self, KernelError, KernelState};
 
 impl Sup {
     /// What a kernel child needs to repair a panic in place, if it may: its spec allows
@@ -34,9 +35,10 @@ impl Sup {
         })
     }
 
-    /// Starts child `key` now. On success it is linked to this supervisor and tracked;
-    /// on failure the error says why.
-    pub(crate) async fn start(&mut self, key: Key) -> Result<(), String> {
+    /// Starts child `key` now. On success it is linked to this supervisor and tracked
+    /// (or, if its start declined, stays down as `ignored`); on failure the error says
+    /// why. A kernel's start is bounded by its `start_timeout`.
+    pub(crate) async fn start(&mut self, key: Key) -> Result<Started, String> {
         let Some(child) = self.children.get(key) else {
             return Err(format!("no child with key {key}"));
         };
@@ -46,22 +48,43 @@ impl Sup {
                 // of this supervisor too (same name, same status).
                 let entry = match &child.entry {
                     Some(e) => e.clone(),
-                    None => self.system.registry.register_spec(ks, self.myself.clone()),
+                    None => self
+                        .system
+                        .registry
+                        .register_spec(ks, self.myself.clone())
+                        .map_err(|e| e.to_string())?,
                 };
                 entry.status.set_state(KernelState::Starting);
                 let in_place = self.in_place(key);
-                let spawned = kernel::spawn(
-                    ks,
-                    entry.status.clone(),
-                    self.system.clone(),
-                    self.myself.clone(),
-                    in_place,
+                let limit = ks.start_timeout;
+                let spawned = tokio::time::timeout(
+                    limit,
+                    kernel::spawn(
+                        ks,
+                        entry.status.clone(),
+                        self.system.clone(),
+                        self.myself.clone(),
+                        in_place,
+                    ),
                 )
                 .await;
                 if let Some(c) = self.children.get_mut(key) {
                     c.entry = Some(entry.clone());
                 }
-                let actor = spawned.map_err(|e| e.to_string())?;
+                let actor = match spawned {
+                    Ok(Ok(actor)) => actor,
+                    Ok(Err(KernelError::Ignore)) => {
+                        entry.status.set_state(KernelState::Stopped);
+                        entry.status.set_reason("ignored");
+                        return Ok(Started::Ignored);
+                    }
+                    Ok(Err(e)) => return Err(e.to_string()),
+                    Err(_) => {
+                        return Err(format!(
+                            "start did not finish within its start_timeout ({limit:?})"
+                        ))
+                    }
+                };
                 entry.set_actor(Some(actor.clone()));
                 // Up only now that callers reach the new actor by name.
                 entry.status.set_state(KernelState::Running);
@@ -85,68 +108,14 @@ impl Sup {
                 c.set_state(KernelState::Running);
             }
         }
-        Ok(())
-    }
-
-    /// Stops child `key` (if it runs) and leaves it in `state`. Its actor is untracked
-    /// first, so that its exit, however late, is not taken for a failure.
-    pub(crate) async fn stop_child(&mut self, key: Key, how: How, state: KernelState) {
-        let old = self.children.set_down(key);
-        let Some(c) = self.children.get_mut(key) else {
-            return;
-        };
-        if let Some(e) = &c.entry {
-            e.set_actor(None);
-        }
-        c.pending = None;
-        c.set_state(state);
-        let shutdown = match how {
-            How::Kill => Shutdown::BrutalKill,
-            How::Policy => c.spec.shutdown,
-        };
-        let Some(cell) = old.cell() else {
-            return;
-        };
-        let outcome = stop::stop(&cell, shutdown, "shutdown").await;
-        if outcome == Stopped::Abandoned {
-            self.shared.count_abandoned();
-            let id = self
-                .children
-                .get(key)
-                .map(|c| c.spec.id.as_str())
-                .unwrap_or("");
-            tracing::error!(
-                child = id,
-                kill_wait = ?stop::KILL_WAIT,
-                "child did not exit after a kill; abandoned"
-            );
-        }
-    }
-
-    /// Stops every running child in reverse start order (graceful shutdown, or the
-    /// supervisor failing), leaving them in `state`.
-    pub(crate) async fn stop_all(&mut self, state: KernelState, why: &str) {
-        for key in self.children.running_reversed() {
-            self.stop_child(key, How::Policy, state).await;
-            if let Some(c) = self.children.get_mut(key) {
-                c.set_reason(why);
-            }
-        }
-        // Children already down (just exited, or waiting for a restart) settle too;
-        // those left down on purpose (stopped, failed) keep their state.
-        for key in self.children.keys() {
-            if let Some(c) = self.children.get_mut(key) {
-                c.pending = None;
-                if !matches!(c.state(), KernelState::Stopped | KernelState::Failed) {
-                    c.set_state(state);
-                }
-            }
-        }
+        Ok(Started::Running)
     }
 
     /// `start_child`: adds a child at the end of the start order and starts it. A child
-    /// that fails to start is not kept.
-    pub(crate) async fn add_child(&mut self, spec: ChildSpec) -> Result<(), SupervisorError> {
+    /// that fails to start is not kept; one whose start declined is kept, down, unless
+    /// it is temporary.
+    pub(crate) async fn add_child(&mut self, spec: ChildSpec) -> Result<Started, SupervisorError> {
+        spec.validate(self.auto_shutdown)?;
         if self.children.key_of(&spec.id).is_some() {
             return Err(SupervisorError::AlreadyExists(spec.id));
         }
@@ -158,10 +127,27 @@ impl Sup {
                 });
             }
         }
+        if let ChildKind::Kernel(k) = &spec.kind {
+            if let Some(holder) = self
+                .system
+                .registry
+                .holder_other_than(&k.name, &self.myself)
+            {
+                return Err(SupervisorError::NameTaken {
+                    name: k.name.clone(),
+                    holder,
+                });
+            }
+        }
         let id = spec.id.clone();
+        let temporary = spec.restart == RestartType::Temporary;
         let key = self.children.insert(spec);
         match self.start(key).await {
-            Ok(()) => Ok(()),
+            Ok(Started::Ignored) if temporary => {
+                self.forget(key);
+                Ok(Started::Ignored)
+            }
+            Ok(started) => Ok(started),
             Err(reason) => {
                 self.forget(key);
                 Err(SupervisorError::StartFailed { id, reason })
@@ -169,8 +155,10 @@ impl Sup {
         }
     }
 
-    /// `terminate_child`: stops a child by its shutdown policy; it stays down (state
-    /// `stopped`) until restarted, and keeps its spec.
+    /// `terminate_child`: stops a child by its shutdown policy. It stays down (state
+    /// `stopped`) until restarted and keeps its spec; a temporary child is forgotten
+    /// (OTP). Not a failure: the strategy does not apply and a significant child's stop
+    /// does not end the supervisor.
     pub(crate) async fn terminate_child(&mut self, id: &str) -> Result<(), SupervisorError> {
         let key = self
             .children
@@ -178,23 +166,42 @@ impl Sup {
             .ok_or_else(|| SupervisorError::NoSuchChild(id.to_owned()))?;
         self.stop_child(key, How::Policy, KernelState::Stopped)
             .await;
-        if let Some(c) = self.children.get_mut(key) {
-            c.set_reason("terminated");
+        let temporary = match self.children.get_mut(key) {
+            Some(c) => {
+                c.set_reason("terminated");
+                c.spec.restart == RestartType::Temporary
+            }
+            None => false,
+        };
+        if temporary {
+            self.forget(key);
         }
         Ok(())
     }
 
-    /// `delete_child`: forgets a child that is not running.
+    /// `delete_child`: forgets a child that is not running nor waiting for a restart.
     pub(crate) fn delete_child(&mut self, id: &str) -> Result<(), SupervisorError> {
         let key = self
             .children
             .key_of(id)
             .ok_or_else(|| SupervisorError::NoSuchChild(id.to_owned()))?;
-        if self.children.get(key).is_some_and(|c| c.is_running()) {
-            return Err(SupervisorError::StillRunning(id.to_owned()));
+        match self.children.get(key) {
+            Some(c) if c.is_running() => Err(SupervisorError::StillRunning(id.to_owned())),
+            Some(c) if c.pending.is_some() => Err(SupervisorError::Restarting(id.to_owned())),
+            _ => {
+                self.forget(key);
+                Ok(())
+            }
         }
-        self.forget(key);
-        Ok(())
+    }
+
+    /// `get_childspec`.
+    pub(crate) fn childspec(&self, id: &str) -> Result<ChildSpec, SupervisorError> {
+        self.children
+            .key_of(id)
+            .and_then(|k| self.children.get(k))
+            .map(|c| c.spec.clone())
+            .ok_or_else(|| SupervisorError::NoSuchChild(id.to_owned()))
     }
 
     /// Removes a child (down) from the table and, for a kernel, from the registry.

@@ -1,35 +1,54 @@
-//! Carrying out restarts: a child's exit (or an explicit restart) goes through the
+//! Carrying out restarts: a child's exit (or a forced restart) goes through the
 //! strategy, the attempt limit, the intensity window and the backoff, in that order;
 //! then siblings are stopped, the restart events published and the children started.
+//!
+//! A start that fails is not retried in the same message: like OTP's
+//! `try_again_restart`, the supervisor queues a retry to itself and answers the calls
+//! that arrived meanwhile first. Each retry counts toward intensity again, so a child
+//! that cannot start ends, at the latest, with its supervisor failing.
 
 use std::time::Duration;
 
-use ractor::{ActorProcessingErr, RpcReplyPort};
+use ractor::ActorProcessingErr;
 use tokio::time::Instant;
 
 use super::actor::Sup;
 use super::children::{Key, Pending};
 use super::events::{self, RestartEventRef};
-use super::spec::{Strategy, SupervisorError, SupervisorMsg};
+use super::group::Reply;
+use super::msg::{Internal, InternalMsg, SupervisorError, SupervisorMsg};
+use super::spec::{Started, Strategy};
 use super::stop::How;
 use super::strategy::{plan, scope, ExitKind, Plan, Scope};
 use crate::bus::Topic;
 use crate::kernel::KernelState;
 
-type Reply = RpcReplyPort<Result<(), SupervisorError>>;
-
-/// A child that went down (or is to be restarted on request), to be decided on.
+/// A child that went down (or is to be restarted by force), to be decided on.
 pub(crate) struct Failure {
     key: Key,
     exit: ExitKind,
     reason: String,
-    /// An explicit restart: only this child, whatever its restart type, no backoff, no
-    /// attempt limit (it is how an operator brings back a child left down).
+    /// A forced restart: the child is restarted whatever its restart type, without
+    /// backoff or attempt limit.
     force: bool,
-    /// Who waits for the outcome of an explicit restart.
+    /// Who waits for the outcome of a forced restart.
     reply: Option<Reply>,
     /// Children of an interrupted group start still waiting to be started.
     rest: Vec<Key>,
+}
+
+impl Failure {
+    /// A start that failed, to be decided on again.
+    pub(crate) fn retry(key: Key, reason: String, rest: Vec<Key>) -> Failure {
+        Failure {
+            key,
+            exit: ExitKind::Abnormal,
+            reason,
+            force: false,
+            reply: None,
+            rest,
+        }
+    }
 }
 
 fn strategy_name(s: Strategy) -> &'static str {
@@ -53,7 +72,7 @@ impl Sup {
         if let Some(e) = self.children.get(key).and_then(|c| c.entry.as_ref()) {
             e.set_actor(None);
         }
-        self.run_failures(Failure {
+        self.decide(Failure {
             key,
             exit,
             reason,
@@ -64,28 +83,43 @@ impl Sup {
         .await
     }
 
-    /// `restart_child`: restarts one child now, running or not. A hung child (reason
-    /// `heartbeat_timeout`) is killed at once: it would never process a graceful stop.
-    pub(crate) async fn restart_child(
+    /// `force_restart`: restarts a child now, running or not. A running child is taken
+    /// down as by a failure (a hung one, reason `heartbeat_timeout`, is killed at once:
+    /// it would never process a graceful stop) and the strategy applies. A child that
+    /// is down is started alone, as by `restart_child`.
+    pub(crate) async fn force_restart(
         &mut self,
         id: &str,
         reason: String,
         reply: Option<Reply>,
     ) -> Result<(), ActorProcessingErr> {
-        let Some(key) = self.children.key_of(id) else {
+        let Some(c) = self
+            .children
+            .key_of(id)
+            .and_then(|k| Some((k, self.children.get(k)?)))
+        else {
             if let Some(port) = reply {
                 let _ = port.send(Err(SupervisorError::NoSuchChild(id.to_owned())));
             }
             return Ok(());
         };
-        let how = if reason == "heartbeat_timeout" {
-            How::Kill
-        } else {
-            How::Policy
-        };
-        let orphans = self.orphans_of(id);
-        self.stop_child(key, how, KernelState::Restarting).await;
-        self.run_failures(Failure {
+        let (key, running, pending) = (c.0, c.1.is_running(), c.1.pending.is_some());
+        if !running && !pending {
+            let r = self.restart_stopped(key, &reason).await.map(|_| ());
+            if let Some(port) = reply {
+                let _ = port.send(r);
+            }
+            return Ok(());
+        }
+        if running {
+            let how = if reason == "heartbeat_timeout" {
+                How::Kill
+            } else {
+                How::Policy
+            };
+            self.stop_child(key, how, KernelState::Restarting).await;
+        }
+        self.decide(Failure {
             key,
             exit: ExitKind::Abnormal,
             reason,
@@ -93,13 +127,46 @@ impl Sup {
             reply,
             rest: Vec::new(),
         })
-        .await?;
-        self.start_orphans(orphans).await
+        .await
     }
 
-    /// The other members of a group restart that child `id` holds back (backoff). When
-    /// that child is terminated, deleted or restarted on request, they must not wait
-    /// for its timer any more: the caller starts them with [`Sup::start_orphans`].
+    /// `restart_child` (OTP): starts a child that is down and not waiting for a
+    /// restart. The start is not a failure: it does not count toward intensity, the
+    /// strategy does not apply, and a start that fails leaves the child down with the
+    /// error returned.
+    pub(crate) async fn restart_child(&mut self, id: &str) -> Result<Started, SupervisorError> {
+        let key = self
+            .children
+            .key_of(id)
+            .ok_or_else(|| SupervisorError::NoSuchChild(id.to_owned()))?;
+        match self.children.get(key) {
+            Some(c) if c.is_running() => Err(SupervisorError::Running(id.to_owned())),
+            Some(c) if c.pending.is_some() => Err(SupervisorError::Restarting(id.to_owned())),
+            _ => self.restart_stopped(key, "restart_child").await,
+        }
+    }
+
+    /// Starts child `key`, down and not waiting, on its own; published as a restart.
+    async fn restart_stopped(
+        &mut self,
+        key: Key,
+        reason: &str,
+    ) -> Result<Started, SupervisorError> {
+        let now = Instant::now();
+        let id = self.child_id(key);
+        if let Some(c) = self.children.get_mut(key) {
+            c.record_restart(reason);
+            c.set_state(KernelState::Restarting);
+            self.publish_initiated(key, reason);
+        }
+        self.start_published(key, reason, now)
+            .await
+            .map_err(|e| SupervisorError::StartFailed { id, reason: e })
+    }
+
+    /// The other members of a group restart that child `id` holds back (backoff, or a
+    /// start to try again). When that child is terminated or deleted, they must not
+    /// wait for it any more: the caller starts them with [`Sup::start_orphans`].
     pub(crate) fn orphans_of(&self, id: &str) -> Vec<Key> {
         let Some(key) = self.children.key_of(id) else {
             return Vec::new();
@@ -112,29 +179,12 @@ impl Sup {
 
     /// Starts children left waiting by [`Sup::orphans_of`].
     pub(crate) async fn start_orphans(&mut self, keys: Vec<Key>) -> Result<(), ActorProcessingErr> {
-        if keys.is_empty() {
-            return Ok(());
-        }
-        match self.start_group(&keys, None).await? {
-            Some(f) => self.run_failures(f).await,
-            None => Ok(()),
-        }
-    }
-
-    async fn run_failures(&mut self, first: Failure) -> Result<(), ActorProcessingErr> {
-        let mut next = Some(first);
-        while let Some(f) = next.take() {
-            next = self.decide(f).await?;
-        }
+        self.start_group(&keys, None).await;
         Ok(())
     }
 
     fn plan_for(&self, f: &Failure) -> Plan<Key> {
-        let strategy = if f.force {
-            Strategy::OneForOne
-        } else {
-            self.strategy
-        };
+        let strategy = self.strategy;
         match scope(strategy) {
             Scope::Only => {
                 let view = self.children.get(f.key).map(|c| (f.key, c.view()));
@@ -151,24 +201,30 @@ impl Sup {
         }
     }
 
-    /// Decides on one failure and carries it out; returns the next failure when a child
-    /// failed to start again.
-    async fn decide(&mut self, mut f: Failure) -> Result<Option<Failure>, ActorProcessingErr> {
+    /// Decides on one failure and carries it out.
+    pub(crate) async fn decide(&mut self, mut f: Failure) -> Result<(), ActorProcessingErr> {
         let now = Instant::now();
         let Some(child) = self.children.get_mut(f.key) else {
             if let Some(port) = f.reply.take() {
                 let _ = port.send(Err(SupervisorError::NoSuchChild(f.key.to_string())));
             }
-            return Ok(None);
+            return Ok(());
         };
         child.pending = None;
+        let significant = child.spec.significant;
         let plan = self.plan_for(&f);
         if !plan.restarts {
+            let id = self.child_id(f.key);
             if let Some(c) = self.children.get_mut(f.key) {
                 c.set_reason(&f.reason);
             }
             self.stays_down(f.key);
-            return self.start_group(&f.rest, None).await;
+            if significant && self.auto_shutdown_due() {
+                self.auto_shutdown(&id);
+                return Ok(());
+            }
+            self.start_group(&f.rest, None).await;
+            return Ok(());
         }
         if !f.force {
             let over = self
@@ -178,7 +234,8 @@ impl Sup {
                 .is_some_and(|w| !w.try_record(now));
             if over {
                 self.leave_down(f.key, &f.reason);
-                return self.start_group(&f.rest, None).await;
+                self.start_group(&f.rest, None).await;
+                return Ok(());
             }
         }
         if !self.intensity.try_record(now) {
@@ -218,16 +275,19 @@ impl Sup {
             }
             let id = self.child_id(f.key);
             tracing::debug!(child = %id, ?delay, "restart delayed by backoff");
-            self.myself
-                .send_after(delay, move || SupervisorMsg::BackoffElapsed(id));
-            return Ok(None);
+            self.myself.send_after(delay, move || {
+                SupervisorMsg::Internal(Internal(InternalMsg::BackoffElapsed(id)))
+            });
+            return Ok(());
         }
         let reply = f.reply.take().map(|p| (f.key, p));
-        self.start_group(&plan.restart, reply).await
+        self.start_group(&plan.restart, reply).await;
+        Ok(())
     }
 
     /// Marks the children of a plan as restarting, counts their restarts and publishes
-    /// `kernel.restart.initiated` for each.
+    /// `kernel.restart.initiated` for each. A child already waiting (backoff, a start
+    /// to try again) is started with this group instead, and not counted twice.
     fn initiate(&mut self, plan: &Plan<Key>, f: &Failure, now: Instant) {
         let failed_id = self.child_id(f.key);
         for &k in &plan.restart {
@@ -235,9 +295,9 @@ impl Sup {
                 continue;
             };
             if let Some(p) = c.pending.as_mut() {
-                // Already waiting (backoff): it is started with this group instead.
                 p.due = now;
                 p.group.clear();
+                p.retry = false;
                 continue;
             }
             let reason = if k == f.key {
@@ -251,23 +311,34 @@ impl Sup {
             };
             c.record_restart(&reason);
             c.set_state(KernelState::Restarting);
-            let ev = RestartEventRef {
-                kernel: &c.spec.id,
-                supervisor: &self.name,
-                reason: &reason,
-                attempt: c.restarts(),
-                latency_us: None,
-                in_place: false,
-                error: None,
-            };
-            events::restart(&self.system.bus, Topic::KernelRestartInitiated, &ev);
-            c.pending = Some(Pending {
-                reason,
-                since: now,
-                due: now,
-                group: Vec::new(),
-            });
+            self.publish_initiated(k, &reason);
+            if let Some(c) = self.children.get_mut(k) {
+                c.pending = Some(Pending {
+                    reason,
+                    since: now,
+                    due: now,
+                    group: Vec::new(),
+                    retry: false,
+                });
+            }
         }
+    }
+
+    /// Publishes `kernel.restart.initiated` for child `key`.
+    fn publish_initiated(&self, key: Key, reason: &str) {
+        let Some(c) = self.children.get(key) else {
+            return;
+        };
+        let ev = RestartEventRef {
+            kernel: &c.spec.id,
+            supervisor: &self.name,
+            reason,
+            attempt: c.restarts(),
+            latency_us: None,
+            in_place: false,
+            error: None,
+        };
+        events::restart(&self.system.bus, Topic::KernelRestartInitiated, &ev);
     }
 
     fn backoff_delay(&mut self, key: Key, now: Instant) -> Duration {
@@ -278,89 +349,5 @@ impl Sup {
             (Some(b), Some(state)) => state.next(&b, now, rand::random::<f64>()),
             _ => Duration::ZERO,
         }
-    }
-
-    /// Starts the waiting children of a group in order. Stops at the first that fails to
-    /// start and returns that failure, with the rest of the group still waiting.
-    async fn start_group(
-        &mut self,
-        keys: &[Key],
-        mut reply: Option<(Key, Reply)>,
-    ) -> Result<Option<Failure>, ActorProcessingErr> {
-        for (i, &k) in keys.iter().enumerate() {
-            let Some(c) = self.children.get_mut(k) else {
-                continue;
-            };
-            if c.is_running() {
-                continue;
-            }
-            let Some(p) = c.pending.take() else {
-                continue;
-            };
-            let result = self.start(k).await;
-            let now = Instant::now();
-            let latency_us = now.saturating_duration_since(p.since).as_micros() as u64;
-            let Some(c) = self.children.get_mut(k) else {
-                continue;
-            };
-            if let (Ok(()), Some(b)) = (&result, c.backoff.as_mut()) {
-                b.started(now);
-            }
-            if result.is_err() {
-                c.set_state(KernelState::Failed);
-            }
-            let ev = RestartEventRef {
-                kernel: &c.spec.id,
-                supervisor: &self.name,
-                reason: &p.reason,
-                attempt: c.restarts(),
-                latency_us: Some(latency_us),
-                in_place: false,
-                error: result.as_ref().err().map(String::as_str),
-            };
-            let topic = match result {
-                Ok(()) => Topic::KernelRestartSuccess,
-                Err(_) => Topic::KernelRestartFailed,
-            };
-            events::restart(&self.system.bus, topic, &ev);
-            events::log_restart(&ev, result.is_ok());
-            if reply.as_ref().is_some_and(|(rk, _)| *rk == k) {
-                if let Some((_, port)) = reply.take() {
-                    let _ = port.send(result.clone().map_err(|e| SupervisorError::StartFailed {
-                        id: ev.kernel.to_owned(),
-                        reason: e,
-                    }));
-                }
-            }
-            if let Err(e) = result {
-                return Ok(Some(Failure {
-                    key: k,
-                    exit: ExitKind::Abnormal,
-                    reason: format!("start failed: {e}"),
-                    force: false,
-                    reply: None,
-                    rest: keys[i + 1..].to_vec(),
-                }));
-            }
-        }
-        Ok(None)
-    }
-
-    /// A backoff delay has elapsed: start the group it held back.
-    pub(crate) async fn backoff_elapsed(&mut self, id: &str) -> Result<(), ActorProcessingErr> {
-        let Some(key) = self.children.key_of(id) else {
-            return Ok(());
-        };
-        let group = match self.children.get_mut(key).and_then(|c| c.pending.as_mut()) {
-            // A timer older than the current delay is stale: the right one will come.
-            Some(p) if Instant::now() >= p.due && !p.group.is_empty() => {
-                std::mem::take(&mut p.group)
-            }
-            _ => return Ok(()),
-        };
-        if let Some(f) = self.start_group(&group, None).await? {
-            self.run_failures(f).await?;
-        }
-        Ok(())
     }
 }

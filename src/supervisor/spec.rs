@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use ractor::RpcReplyPort;
 use serde::{Deserialize, Serialize};
 
+use super::msg::SupervisorError;
 use crate::kernel::{KernelSpec, KernelState};
 
 /// Which siblings are restarted with a failed child (OTP's strategies).
@@ -53,7 +53,8 @@ impl Default for Shutdown {
 }
 
 /// Restart intensity: at most `max_restarts` within any `max_window`; past it the
-/// supervisor stops its children and fails, escalating to its parent.
+/// supervisor stops its children and fails, escalating to its parent. `max_window` must
+/// be above zero (OTP rejects a zero period); `max_restarts = 0` allows no restart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Intensity {
     /// Restarts allowed in the window (OTP `intensity`).
@@ -113,6 +114,32 @@ impl Default for AttemptLimit {
     }
 }
 
+/// When a supervisor ends on its own because its significant children ended (OTP 24's
+/// `auto_shutdown`). Only an exit of a significant child by itself counts: a child
+/// stopped by `terminate_child` or by a sibling's restart does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AutoShutdown {
+    /// Never (the default); no child may be significant.
+    #[default]
+    Never,
+    /// When any significant child exits and is not restarted.
+    AnySignificant,
+    /// When the last running significant child exits and is not restarted.
+    AllSignificant,
+}
+
+/// What a kernel's start came to (OTP: `{ok, Pid}` or `ignore`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Started {
+    /// It runs.
+    Running,
+    /// Its start declined ([`crate::kernel::KernelError::Ignore`]): it does not run; a
+    /// non-temporary child keeps its spec (state `stopped`, reason `ignored`) and can be
+    /// restarted with `restart_child`, a temporary one is forgotten.
+    Ignored,
+}
+
 /// What a child is.
 #[derive(Debug, Clone)]
 pub enum ChildKind {
@@ -135,6 +162,9 @@ pub struct ChildSpec {
     pub backoff: Option<Backoff>,
     /// Optional per-child attempt limit (the restart-manager preset).
     pub attempts: Option<AttemptLimit>,
+    /// A significant child's own exit can end its supervisor (see [`AutoShutdown`]);
+    /// only `transient` and `temporary` children may be significant.
+    pub significant: bool,
     /// What it is.
     pub kind: ChildKind,
 }
@@ -148,6 +178,7 @@ impl ChildSpec {
             shutdown: Shutdown::default(),
             backoff: None,
             attempts: None,
+            significant: false,
             kind: ChildKind::Kernel(spec),
         }
     }
@@ -160,6 +191,7 @@ impl ChildSpec {
             shutdown: Shutdown::Infinity,
             backoff: None,
             attempts: None,
+            significant: false,
             kind: ChildKind::Supervisor(spec),
         }
     }
@@ -187,6 +219,39 @@ impl ChildSpec {
         self.attempts = Some(a);
         self
     }
+
+    /// Marks the child significant (see [`AutoShutdown`]).
+    pub fn significant(mut self, yes: bool) -> ChildSpec {
+        self.significant = yes;
+        self
+    }
+
+    /// Checks what OTP checks of a child spec under a supervisor with `auto_shutdown`.
+    pub fn validate(&self, auto_shutdown: AutoShutdown) -> Result<(), SupervisorError> {
+        let invalid = |reason: String| SupervisorError::InvalidSpec {
+            name: self.id.clone(),
+            reason,
+        };
+        if self.id.is_empty() {
+            return Err(invalid("a child needs a non-empty id".to_owned()));
+        }
+        if self.significant && self.restart == RestartType::Permanent {
+            return Err(invalid(
+                "a permanent child cannot be significant; make it transient or temporary"
+                    .to_owned(),
+            ));
+        }
+        if self.significant && auto_shutdown == AutoShutdown::Never {
+            return Err(invalid(
+                "a significant child needs auto_shutdown any_significant or all_significant on its supervisor"
+                    .to_owned(),
+            ));
+        }
+        if let ChildKind::Supervisor(s) = &self.kind {
+            s.validate()?;
+        }
+        Ok(())
+    }
 }
 
 /// A supervisor: its strategy, intensity and children (in start order).
@@ -200,8 +265,11 @@ pub struct SupervisorSpec {
     pub intensity: Intensity,
     /// Children, in start order.
     pub children: Vec<ChildSpec>,
-    /// For a dynamic supervisor: the bound on children added at run time.
+    /// For a dynamic supervisor: the bound on children added at run time. A dynamic
+    /// supervisor stops its children concurrently (OTP's `simple_one_for_one`).
     pub max_children: Option<usize>,
+    /// Whether it ends when its significant children end.
+    pub auto_shutdown: AutoShutdown,
 }
 
 impl SupervisorSpec {
@@ -213,6 +281,7 @@ impl SupervisorSpec {
             intensity: Intensity::default(),
             children: Vec::new(),
             max_children: None,
+            auto_shutdown: AutoShutdown::Never,
         }
     }
 
@@ -235,6 +304,26 @@ impl SupervisorSpec {
     pub fn max_children(mut self, max: usize) -> SupervisorSpec {
         self.max_children = Some(max);
         self
+    }
+
+    /// Sets when the supervisor ends with its significant children.
+    pub fn auto_shutdown(mut self, a: AutoShutdown) -> SupervisorSpec {
+        self.auto_shutdown = a;
+        self
+    }
+
+    /// Checks the spec as OTP does at start: a period above zero, and valid children
+    /// (significance, nested supervisors).
+    pub fn validate(&self) -> Result<(), SupervisorError> {
+        if self.intensity.max_window.is_zero() {
+            return Err(SupervisorError::InvalidSpec {
+                name: self.name.clone(),
+                reason: "max_window must be above zero (e.g. 5s); to allow no restart at all, set max_restarts = 0".to_owned(),
+            });
+        }
+        self.children
+            .iter()
+            .try_for_each(|c| c.validate(self.auto_shutdown))
     }
 }
 
@@ -266,71 +355,4 @@ pub struct Counts {
     pub supervisors: usize,
     /// Children that are kernels.
     pub workers: usize,
-}
-
-/// Why a supervisor call failed.
-#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SupervisorError {
-    /// No child with that id.
-    #[error("no child named {0:?} in this supervisor")]
-    NoSuchChild(String),
-    /// A child with that id exists already.
-    #[error("a child named {0:?} already exists; names must be unique among siblings")]
-    AlreadyExists(String),
-    /// The dynamic supervisor is full.
-    #[error("supervisor {name} already has its maximum of {max} children; raise max_children")]
-    MaxChildren {
-        /// The supervisor.
-        name: String,
-        /// Its bound.
-        max: usize,
-    },
-    /// The child failed to start.
-    #[error("child {id} failed to start: {reason}")]
-    StartFailed {
-        /// The child.
-        id: String,
-        /// Why.
-        reason: String,
-    },
-    /// The supervisor is not running.
-    #[error("supervisor {0} is not running")]
-    NotRunning(String),
-    /// The child runs; it must be terminated before it can be deleted.
-    #[error("child {0:?} is running; terminate it before deleting it")]
-    StillRunning(String),
-}
-
-/// The mailbox type of every supervisor actor.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum SupervisorMsg {
-    /// `which_children`.
-    WhichChildren(RpcReplyPort<Vec<ChildInfo>>),
-    /// `count_children`.
-    CountChildren(RpcReplyPort<Counts>),
-    /// Adds and starts a child (any supervisor; bounded by `max_children`).
-    StartChild(Box<ChildSpec>, RpcReplyPort<Result<(), SupervisorError>>),
-    /// Stops a child gracefully and keeps its spec (OTP `terminate_child`).
-    TerminateChild(String, RpcReplyPort<Result<(), SupervisorError>>),
-    /// Restarts a child now, running or not, with a reason (e.g. `heartbeat_timeout`).
-    /// The restart counts toward intensity and is published like any other.
-    RestartChild {
-        /// The child.
-        id: String,
-        /// Why.
-        reason: String,
-        /// Answered once the child runs again (or did not start).
-        reply: Option<RpcReplyPort<Result<(), SupervisorError>>>,
-    },
-    /// Removes a stopped child's spec (OTP `delete_child`).
-    DeleteChild(String, RpcReplyPort<Result<(), SupervisorError>>),
-    /// A backoff delay for a child has elapsed: start it now.
-    BackoffElapsed(String),
-    /// The handle of a nested supervisor child (its current incarnation).
-    ChildSupervisor(
-        String,
-        RpcReplyPort<Result<super::SupervisorHandle, SupervisorError>>,
-    ),
 }

@@ -1,11 +1,17 @@
-//! Stopping one child by its shutdown policy: a graceful stop bounded by a timeout, then
-//! a kill; and a bound on the kill itself, past which the child is abandoned.
+//! Stopping children by their shutdown policy: a graceful stop bounded by a timeout,
+//! then a kill; a bound on the kill itself, past which the child is abandoned; and a
+//! whole supervisor's children, one after another in reverse start order, or all at
+//! once for a dynamic supervisor (OTP's `simple_one_for_one`).
 
 use std::time::Duration;
 
+use futures::future::join_all;
 use ractor::ActorCell;
 
+use super::actor::Sup;
+use super::children::Key;
 use super::spec::Shutdown;
+use crate::kernel::KernelState;
 
 /// How long a killed child may take to exit before it is abandoned. A kill ends a
 /// task-isolated kernel at its next await; a kernel spinning the CPU without awaiting
@@ -60,6 +66,85 @@ async fn kill(cell: &ActorCell) -> Stopped {
     }
 }
 
+impl Sup {
+    /// Untracks child `key` and leaves it in `state`; returns its actor (if it ran) and
+    /// how it is to be stopped. Untracked first, so that its exit, however late, is not
+    /// taken for a failure.
+    fn detach(&mut self, key: Key, how: How, state: KernelState) -> Option<(ActorCell, Shutdown)> {
+        let old = self.children.set_down(key);
+        let c = self.children.get_mut(key)?;
+        if let Some(e) = &c.entry {
+            e.set_actor(None);
+        }
+        c.pending = None;
+        c.set_state(state);
+        let shutdown = match how {
+            How::Kill => Shutdown::BrutalKill,
+            How::Policy => c.spec.shutdown,
+        };
+        Some((old.cell()?, shutdown))
+    }
+
+    fn note_abandoned(&self, key: Key) {
+        self.shared.count_abandoned();
+        let id = self.child_id(key);
+        tracing::error!(child = %id, kill_wait = ?KILL_WAIT, "child did not exit after a kill; abandoned");
+    }
+
+    /// Stops child `key` (if it runs) and leaves it in `state`.
+    pub(crate) async fn stop_child(&mut self, key: Key, how: How, state: KernelState) {
+        let Some((cell, shutdown)) = self.detach(key, how, state) else {
+            return;
+        };
+        if stop(&cell, shutdown, "shutdown").await == Stopped::Abandoned {
+            self.note_abandoned(key);
+        }
+    }
+
+    /// Stops every running child (graceful shutdown, or the supervisor failing),
+    /// leaving them in `state`: in reverse start order, one at a time; a dynamic
+    /// supervisor stops them all at once, each bounded by its own policy.
+    pub(crate) async fn stop_all(&mut self, state: KernelState, why: &str) {
+        let keys = self.children.running_reversed();
+        if self.max_children.is_some() {
+            let detached: Vec<(Key, ActorCell, Shutdown)> = keys
+                .iter()
+                .filter_map(|&k| self.detach(k, How::Policy, state).map(|(c, s)| (k, c, s)))
+                .collect();
+            let outcomes = join_all(
+                detached
+                    .iter()
+                    .map(|(_, cell, shutdown)| stop(cell, *shutdown, "shutdown")),
+            )
+            .await;
+            for ((k, _, _), outcome) in detached.iter().zip(outcomes) {
+                if outcome == Stopped::Abandoned {
+                    self.note_abandoned(*k);
+                }
+            }
+        } else {
+            for &key in &keys {
+                self.stop_child(key, How::Policy, state).await;
+            }
+        }
+        for &key in &keys {
+            if let Some(c) = self.children.get_mut(key) {
+                c.set_reason(why);
+            }
+        }
+        // Children already down (just exited, or waiting for a restart) settle too;
+        // those left down on purpose (stopped, failed) keep their state.
+        for key in self.children.keys() {
+            if let Some(c) = self.children.get_mut(key) {
+                c.pending = None;
+                if !matches!(c.state(), KernelState::Stopped | KernelState::Failed) {
+                    c.set_state(state);
+                }
+            }
+        }
+    }
+}
+
 /// The longest stopping a child by its policy can take: its timeout and a kill's wait
 /// ([`KILL_WAIT`]), a supervisor's own bound; `None` for a kernel stopped with
 /// `Shutdown::Infinity` (unbounded).
@@ -74,11 +159,15 @@ pub fn child_bound(child: &super::ChildSpec) -> Option<Duration> {
 
 /// The longest a graceful shutdown of a supervisor built from `spec` can take: its
 /// children stop one after another in reverse start order (as in OTP), so the bound is
-/// the sum of theirs. `None` when a child's stop is unbounded.
+/// the sum of theirs; a dynamic supervisor's stop at once, so its bound is the longest
+/// of theirs. `None` when a child's stop is unbounded.
 pub fn shutdown_bound(spec: &super::SupervisorSpec) -> Option<Duration> {
-    spec.children
-        .iter()
-        .try_fold(Duration::ZERO, |sum, c| Some(sum + child_bound(c)?))
+    let mut bounds = spec.children.iter().map(child_bound);
+    if spec.max_children.is_some() {
+        bounds.try_fold(Duration::ZERO, |max, b| Some(max.max(b?)))
+    } else {
+        bounds.try_fold(Duration::ZERO, |sum, b| Some(sum + b?))
+    }
 }
 
 #[cfg(test)]
@@ -104,5 +193,15 @@ mod tests {
         assert_eq!(shutdown_bound(&root), Some(s(3) + s(1) + KILL_WAIT * 3));
         let open = root.child(kernel("d", Shutdown::Infinity));
         assert_eq!(shutdown_bound(&open), None);
+    }
+
+    #[test]
+    fn a_dynamic_supervisor_is_bounded_by_its_slowest_child() {
+        let s = Duration::from_secs;
+        let dynamic = SupervisorSpec::new("dyn", Strategy::OneForOne)
+            .max_children(10)
+            .child(kernel("a", Shutdown::Timeout(s(3))))
+            .child(kernel("b", Shutdown::Timeout(s(1))));
+        assert_eq!(shutdown_bound(&dynamic), Some(s(3) + KILL_WAIT));
     }
 }

@@ -20,9 +20,12 @@ pub enum ExitKind {
 pub enum Run {
     /// Running: a sibling restart must stop it first.
     Running,
-    /// Down, with a restart due (backoff): a sibling restart starts it too.
+    /// Down, with a restart due (backoff, a start to try again): a sibling restart
+    /// starts it too.
     Pending,
-    /// Down and staying down (terminated, exited for good, left down): not touched.
+    /// Down and staying down (terminated, exited for good, left down, ignored): a
+    /// sibling restart starts it again unless it is temporary (OTP restarts every
+    /// non-temporary child in scope).
     Down,
 }
 
@@ -128,7 +131,11 @@ pub fn plan<K: Copy + Eq>(
             continue;
         }
         match view.run {
-            Run::Down => {}
+            Run::Down => {
+                if view.restart != RestartType::Temporary {
+                    out.restart.push(key);
+                }
+            }
             Run::Running => {
                 out.stop.push(key);
                 if view.restart == RestartType::Temporary {
@@ -254,16 +261,18 @@ mod tests {
     }
 
     #[test]
-    fn children_left_down_stay_down_and_pending_ones_are_started() {
+    fn children_down_on_purpose_and_pending_ones_are_started_with_the_group() {
         let c = [
             view(P, Run::Running),
-            view(P, Run::Down),
+            view(T, Run::Down),
             view(P, Run::Pending),
+            view(TMP, Run::Down),
             view(P, Run::Running),
         ];
-        let p = plan(S::OneForAll, 3, ExitKind::Abnormal, false, all(&c));
+        let p = plan(S::OneForAll, 4, ExitKind::Abnormal, false, all(&c));
         assert_eq!(p.stop, vec![0]);
-        assert_eq!(p.restart, vec![0, 2, 3]);
+        assert_eq!(p.restart, vec![0, 1, 2, 4]);
+        assert!(p.retire.is_empty());
     }
 
     fn arb_view() -> impl Strategy<Value = ChildView> {
@@ -306,7 +315,6 @@ mod tests {
             for &i in &p.restart {
                 if i != failed {
                     prop_assert!(children[i].restart != TMP, "temporary sibling restarted");
-                    prop_assert!(children[i].run != Run::Down, "a child left down restarted");
                 }
             }
             for &i in &p.retire {
@@ -323,9 +331,11 @@ mod tests {
                     for &i in touched { prop_assert!(i >= failed); }
                 }
                 S::OneForAll => {
-                    // Every running or pending child is touched exactly once.
+                    // Every non-temporary child is restarted, every running or pending
+                    // temporary one retired, exactly once.
                     for (i, c) in children.iter().enumerate() {
-                        if i == failed || c.run == Run::Down || !restart_failed { continue; }
+                        let untouched = c.run == Run::Down && c.restart == TMP;
+                        if i == failed || untouched || !restart_failed { continue; }
                         let n = p.restart.contains(&i) as u8 + p.retire.contains(&i) as u8;
                         prop_assert_eq!(n, 1);
                     }

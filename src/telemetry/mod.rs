@@ -1,5 +1,6 @@
 //! Telemetry: the log record schema shared by serve and the watchdog, log files bounded
-//! by rotation, stderr output (journald priorities included), the periodic
+//! by rotation, stderr output (journald priorities included; records below WARN to
+//! stdout with `GRACE_LOG_STDOUT=1`), the periodic
 //! `actor_metrics` summary, and the latency histogram.
 
 mod config;
@@ -18,5 +19,6 @@ pub use metrics::{report_once, spawn_reporter, Summary, TOP_N};
 pub use record::{Level, Record, TextStyle};
 pub use rotate::{rotated, rotated_files, RotatingFile, Rotation};
 pub use stderr::{
-    dropped_stderr_writes, stderr_is_journal, write_stderr, StderrFormat, StderrOut, STDERR_ENV,
+    dropped_stderr_writes, info_to_stdout, stderr_is_journal, write_log_line, write_stderr,
+    StderrFormat, StderrOut, LOG_STDOUT_ENV, STDERR_ENV,
 };

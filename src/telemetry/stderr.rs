@@ -7,14 +7,20 @@
 //! stderr is open on, as systemd sets it) every line starts with its syslog priority,
 //! `<3>` error, `<4>` warning, `<6>` info, `<7>` debug, so `journalctl -p` filters.
 //!
+//! With `GRACE_LOG_STDOUT=1` records below WARN go to stdout instead, for process
+//! managers that keep output and errors apart (PM2's `out_file` and `error_file`);
+//! warnings and errors always go to stderr.
+//!
 //! Stderr may go away under a running process (a closed pipe, a hung-up terminal):
 //! every write to it goes through [`write_stderr`], which drops and counts a failed
-//! write ([`dropped_stderr_writes`]) instead of panicking as `eprintln!` does.
+//! write ([`dropped_stderr_writes`]) instead of panicking as `eprintln!` does; stdout is
+//! written the same way.
 
 use std::io::{IsTerminal, Write};
 use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
@@ -62,12 +68,35 @@ pub fn dropped_stderr_writes() -> u64 {
     DROPPED.load(Ordering::Relaxed)
 }
 
+/// The variable that sends records below WARN to stdout.
+pub const LOG_STDOUT_ENV: &str = "GRACE_LOG_STDOUT";
+
+/// Whether records below WARN go to stdout (`GRACE_LOG_STDOUT=1`, read once; serve
+/// inherits it from the watchdog). Warnings and errors always go to stderr.
+pub fn info_to_stdout() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os(LOG_STDOUT_ENV).is_some_and(|v| v == "1"))
+}
+
 /// Writes `bytes` to stderr whole. A failure (EPIPE from a closed pipe, EIO from a
 /// hung-up terminal) is counted and returned, never a panic: losing a line of output
 /// must never stop the process.
 pub fn write_stderr(bytes: &[u8]) -> std::io::Result<()> {
-    let mut err = std::io::stderr().lock();
-    let r = err.write_all(bytes).and_then(|()| err.flush());
+    write_counted(&mut std::io::stderr().lock(), bytes)
+}
+
+/// Writes a log line: to stderr, or to stdout when it is below WARN (`serious` false)
+/// and [`info_to_stdout`] holds. Failures are counted as [`write_stderr`]'s are.
+pub fn write_log_line(serious: bool, bytes: &[u8]) -> std::io::Result<()> {
+    if !serious && info_to_stdout() {
+        write_counted(&mut std::io::stdout().lock(), bytes)
+    } else {
+        write_stderr(bytes)
+    }
+}
+
+fn write_counted(out: &mut dyn Write, bytes: &[u8]) -> std::io::Result<()> {
+    let r = out.write_all(bytes).and_then(|()| out.flush());
     if r.is_err() {
         DROPPED.fetch_add(1, Ordering::Relaxed);
     }
@@ -172,10 +201,11 @@ impl StderrOut {
         Some(out.into_bytes())
     }
 
-    /// Writes `r` to stderr; a failed write is counted and returned.
+    /// Writes `r` to stderr (to stdout when below WARN and [`info_to_stdout`]); a
+    /// failed write is counted and returned.
     pub fn write(&self, r: &Record) -> std::io::Result<()> {
         match self.bytes(r) {
-            Some(b) => write_stderr(&b),
+            Some(b) => write_log_line(r.level <= super::Level::Warn, &b),
             None => Ok(()),
         }
     }

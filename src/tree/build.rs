@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{heartbeat_of, Config, ConfigError, KernelConfig};
-use crate::kernel::{Isolation, KernelFactory, KernelSpec};
-use crate::supervisor::{ChildSpec, Shutdown, Strategy, SupervisorSpec};
+use crate::kernel::{Isolation, KernelFactory, KernelSpec, DEFAULT_START_TIMEOUT};
+use crate::supervisor::{AutoShutdown, ChildSpec, RestartType, Shutdown, Strategy, SupervisorSpec};
 
 /// Makes a kernel's factory from its `[[kernel]]` entry; returns the isolation the kind
 /// imposes (exec kernels are processes), if any.
@@ -44,9 +44,12 @@ pub fn user_kernel(
         .heartbeat(interval, timeout)
         .isolation(forced.or(k.isolation).unwrap_or_default())
         .restart_in_place(k.restart_in_place)
-        .sandbox(k.sandbox);
+        .sandbox(k.sandbox)
+        .start_timeout(k.start_timeout.unwrap_or(DEFAULT_START_TIMEOUT));
     spec.critical = k.critical;
-    let mut child = ChildSpec::kernel(spec).restart(k.restart);
+    let mut child = ChildSpec::kernel(spec)
+        .restart(k.restart)
+        .significant(k.significant);
     child.shutdown = if k.brutal_kill {
         Shutdown::BrutalKill
     } else {
@@ -63,7 +66,8 @@ pub fn kernels_supervisor(
     kinds: &KindResolver,
 ) -> Result<SupervisorSpec, ConfigError> {
     let mut sup = SupervisorSpec::new("kernels", cfg.kernels.strategy)
-        .intensity(cfg.kernels.max_restarts, cfg.kernels.max_window);
+        .intensity(cfg.kernels.max_restarts, cfg.kernels.max_window)
+        .auto_shutdown(cfg.kernels.auto_shutdown);
     for k in &cfg.kernel {
         sup = sup.child(user_kernel(cfg, k, kinds)?);
     }
@@ -101,15 +105,29 @@ pub struct SystemParts {
 }
 
 /// The root: one_for_one over `system`, `kernels` and `http`.
+///
+/// When the `kernels` supervisor ends with its significant kernels (`auto_shutdown`),
+/// so does the root, and serve with it: the `kernels` supervisor is then a transient,
+/// significant child of a root with `auto_shutdown = any_significant`.
 pub fn root(
     system: SupervisorSpec,
     kernels: SupervisorSpec,
     http: Option<ChildSpec>,
 ) -> SupervisorSpec {
+    let ends = kernels.auto_shutdown != AutoShutdown::Never;
+    let kernels = ChildSpec::supervisor(kernels);
+    let kernels = if ends {
+        kernels.restart(RestartType::Transient).significant(true)
+    } else {
+        kernels
+    };
     let mut root = SupervisorSpec::new("root", Strategy::OneForOne)
         .intensity(5, Duration::from_secs(60))
         .child(ChildSpec::supervisor(system))
-        .child(ChildSpec::supervisor(kernels));
+        .child(kernels);
+    if ends {
+        root = root.auto_shutdown(AutoShutdown::AnySignificant);
+    }
     if let Some(h) = http {
         root = root.child(h);
     }

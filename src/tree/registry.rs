@@ -8,7 +8,7 @@ use std::time::Duration;
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 use parking_lot::RwLock;
-use ractor::{ActorRef, RpcReplyPort};
+use ractor::{ActorRef, ActorStatus, RpcReplyPort};
 use rustc_hash::FxBuildHasher;
 use serde_json::Value;
 
@@ -76,6 +76,20 @@ impl KernelEntry {
     }
 }
 
+/// The live supervisor other than `supervisor` that holds `entry`, by name (or id).
+fn other_holder(entry: &KernelEntry, supervisor: &ActorRef<SupervisorMsg>) -> Option<String> {
+    let holder = &entry.supervisor;
+    let alive = !matches!(
+        holder.get_status(),
+        ActorStatus::Stopping | ActorStatus::Stopped
+    );
+    (holder.get_id() != supervisor.get_id() && alive).then(|| {
+        holder
+            .get_name()
+            .unwrap_or_else(|| format!("supervisor actor {}", holder.get_id()))
+    })
+}
+
 /// Kernels by name.
 #[derive(Default)]
 pub struct Registry {
@@ -102,28 +116,53 @@ impl Registry {
 
     /// Registers kernel `spec` under `supervisor`, keeping the status of an earlier
     /// registration of the same name (a restarted supervisor's kernel keeps its counts).
+    ///
+    /// A name another live supervisor holds is refused (OTP: `already_started`): the
+    /// error names the holder, and the entry stays with it. The name passes to a new
+    /// supervisor only once its holder has stopped (a supervisor restarted by its
+    /// parent takes its kernels' names back).
     pub fn register_spec(
         &self,
         spec: &KernelSpec,
         supervisor: ActorRef<SupervisorMsg>,
-    ) -> Arc<KernelEntry> {
-        let entry = |status| {
-            Arc::new(KernelEntry {
-                status,
-                supervisor,
-                actor: RwLock::new(None),
-            })
-        };
+    ) -> Result<Arc<KernelEntry>, SupervisorError> {
         let e = match self.kernels.entry(spec.name.clone()) {
             Entry::Occupied(mut o) => {
-                let e = entry(o.get().status.clone());
+                if let Some(holder) = other_holder(o.get(), &supervisor) {
+                    return Err(SupervisorError::NameTaken {
+                        name: spec.name.clone(),
+                        holder,
+                    });
+                }
+                let e = Arc::new(KernelEntry {
+                    status: o.get().status.clone(),
+                    supervisor,
+                    actor: RwLock::new(None),
+                });
                 o.insert(e.clone());
                 e
             }
-            Entry::Vacant(v) => v.insert(entry(Arc::new(KernelStatus::new(spec)))).clone(),
+            Entry::Vacant(v) => v
+                .insert(Arc::new(KernelEntry {
+                    status: Arc::new(KernelStatus::new(spec)),
+                    supervisor,
+                    actor: RwLock::new(None),
+                }))
+                .clone(),
         };
         self.generation.fetch_add(1, Ordering::Release);
-        e
+        Ok(e)
+    }
+
+    /// The supervisor other than `supervisor` that holds kernel `name` now, if any.
+    pub fn holder_other_than(
+        &self,
+        name: &str,
+        supervisor: &ActorRef<SupervisorMsg>,
+    ) -> Option<String> {
+        self.kernels
+            .get(name)
+            .and_then(|e| other_holder(&e, supervisor))
     }
 
     /// Changes whenever a kernel is registered or removed (not when its actor changes),
@@ -276,7 +315,8 @@ impl Registry {
         }
     }
 
-    /// Restarts a kernel through its supervisor and waits until it runs again.
+    /// Restarts a kernel through its supervisor now, running or not (the supervisor's
+    /// `force_restart`), and waits until it runs again.
     pub async fn restart(
         &self,
         name: &str,
@@ -285,7 +325,7 @@ impl Registry {
     ) -> Result<(), TreeError> {
         let id = name.to_owned();
         let reason = reason.to_owned();
-        self.supervise(name, timeout, move |port| SupervisorMsg::RestartChild {
+        self.supervise(name, timeout, move |port| SupervisorMsg::ForceRestart {
             id,
             reason,
             reply: Some(port),

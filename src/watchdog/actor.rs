@@ -53,6 +53,8 @@ pub(super) struct Run {
     pub(super) stable: bool,
     pub(super) is_restart: bool,
     pub(super) addr: Option<SocketAddr>,
+    /// The last health verdict told to the service manager (healthy or not).
+    pub(super) verdict: Option<bool>,
 }
 
 pub(super) enum Outcome {
@@ -244,13 +246,21 @@ impl Actor {
         ks
     }
 
-    pub(super) fn sd(&mut self, state: &str) {
+    /// Tells the service manager `state` (a `STATUS=` line).
+    pub(super) fn sd(&self, state: &str) {
         if let Some(n) = &self.notify {
-            if !self.ready_sent {
-                n.notify("READY=1");
-                self.ready_sent = true;
-            }
             n.notify(state);
+        }
+    }
+
+    /// Tells the service manager, once, that the watchdog is ready: serve answered its
+    /// health probe with the verdict `healthy`, or the kill switch holds serve down, or
+    /// the supervised command has no health to wait for. A serve that is down, starting
+    /// or degraded is not ready.
+    pub(super) fn sd_ready(&mut self) {
+        if !self.ready_sent {
+            self.sd("READY=1");
+            self.ready_sent = true;
         }
     }
 
@@ -258,6 +268,8 @@ impl Actor {
         self.phase_name = "stopped";
         self.serve_pid = None;
         self.serve_ready = false;
+        // Held down on purpose: the state the operator asked for.
+        self.sd_ready();
         self.sd("STATUS=serve stopped (kill switch set)");
         Phase::Stopped
     }
@@ -318,6 +330,7 @@ impl Actor {
                     s.restart_count = s.restart_count.max(count);
                 });
                 if !probing {
+                    self.sd_ready();
                     self.sd(&format!("STATUS=serve running (pid {pid})"));
                 }
                 Phase::Running(Box::new(Run {
@@ -331,6 +344,7 @@ impl Actor {
                     stable: false,
                     is_restart,
                     addr: None,
+                    verdict: None,
                 }))
             }
             Err(e) => {

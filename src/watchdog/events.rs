@@ -4,7 +4,8 @@
 //! per line, each appended with one write, the file rotated as `[logging]` says.
 //!
 //! A foreground watchdog also writes every record to stderr, as readable text (with
-//! journald priorities when stderr is the journal; see [`crate::telemetry::StderrOut`]).
+//! journald priorities when stderr is the journal, its info records to stdout with
+//! `GRACE_LOG_STDOUT=1`; see [`crate::telemetry::StderrOut`]).
 //! Stderr may fail at any time (a closed pipe, a hung-up terminal): such writes are
 //! dropped and counted ([`crate::telemetry::dropped_stderr_writes`]), and the first loss
 //! is recorded in the file, never a panic.

@@ -37,9 +37,11 @@
 //! Signals: SIGTERM/SIGINT stop serve gracefully and end the watchdog (exit 0); SIGUSR1
 //! re-reads the kill switch; SIGHUP restarts serve, except when the watchdog's terminal
 //! hung up (it then stops echoing and keeps supervising); SIGPIPE is caught, and a
-//! failed write to stderr is dropped and counted, never fatal. Under systemd (`NOTIFY_SOCKET`) it
-//! sends `READY=1`, `STATUS=...`, and `WATCHDOG=1` at half of `WATCHDOG_USEC`, the latter
-//! only while the actor answers.
+//! failed write to stderr is dropped and counted, never fatal. Under systemd
+//! (`NOTIFY_SOCKET`) it sends `READY=1` once serve's `GET /health` gives the verdict
+//! `healthy` (or the kill switch holds serve down, or a supervised command has no health
+//! probe), `STATUS=...` at each change, and `WATCHDOG=1` at half of `WATCHDOG_USEC`, the
+//! latter only while the actor answers.
 //!
 //! Records go to `watchdog.log` as JSON lines in the schema of serve's log, the event
 //! name as the message (`serve.started`, `serve.exited`, `grace.restart.success`,

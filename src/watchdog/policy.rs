@@ -131,10 +131,13 @@ pub fn backoff(cfg: &WatchdogConfig, failures: u32, jitter: f64) -> Duration {
 /// What one health probe found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Probe {
-    /// 200.
+    /// 200 with the verdict `healthy` in the body.
     Healthy,
-    /// Another HTTP status (503: degraded). The process answers, so it is not hung.
-    Degraded,
+    /// 200 with another verdict (`degraded`: a kernel down, an incident open) or none:
+    /// serve's tree answers, so it is up.
+    Alive,
+    /// Another HTTP status. The process answers, so it is not hung.
+    Failing,
     /// No answer in time: refused, reset, timed out (a SIGSTOPped serve), malformed.
     NoAnswer,
 }
@@ -163,10 +166,11 @@ pub enum Verdict {
 
 /// Folds one probe result into the run's health. Before it is ready, missing answers
 /// are expected (it is starting) until `ready_timeout`; after, `health_failures` misses
-/// in a row mean it hangs. A degraded answer proves it alive.
+/// in a row mean it hangs. It is ready at its first 200 (healthy or degraded); any
+/// answer proves it alive.
 pub fn on_probe(cfg: &WatchdogConfig, h: Health, p: Probe, uptime: Duration) -> (Health, Verdict) {
     match (h.ready, p) {
-        (false, Probe::Healthy) => (
+        (false, Probe::Healthy | Probe::Alive) => (
             Health {
                 ready: true,
                 misses: 0,
@@ -175,7 +179,9 @@ pub fn on_probe(cfg: &WatchdogConfig, h: Health, p: Probe, uptime: Duration) -> 
         ),
         (false, _) if uptime >= cfg.ready_timeout => (h, Verdict::NeverReady),
         (false, _) => (h, Verdict::Fine),
-        (true, Probe::Healthy | Probe::Degraded) => (Health { misses: 0, ..h }, Verdict::Fine),
+        (true, Probe::Healthy | Probe::Alive | Probe::Failing) => {
+            (Health { misses: 0, ..h }, Verdict::Fine)
+        }
         (true, Probe::NoAnswer) => {
             let misses = h.misses + 1;
             let v = if misses >= cfg.health_failures.max(1) {
@@ -350,11 +356,11 @@ mod tests {
         assert_eq!(v, Verdict::BecameReady);
         let (h, _) = on_probe(&c, h, Probe::NoAnswer, up);
         let (h, _) = on_probe(&c, h, Probe::NoAnswer, up);
-        let (h, v) = on_probe(&c, h, Probe::Degraded, up);
+        let (h, v) = on_probe(&c, h, Probe::Failing, up);
         assert_eq!(
             (h.misses, v),
             (0, Verdict::Fine),
-            "degraded answers reset misses"
+            "failing answers reset misses"
         );
         let (h, _) = on_probe(&c, h, Probe::NoAnswer, up);
         let (h, _) = on_probe(&c, h, Probe::NoAnswer, up);
@@ -363,10 +369,16 @@ mod tests {
         let (_, v) = on_probe(
             &c,
             Health::default(),
-            Probe::Degraded,
+            Probe::Failing,
             Duration::from_secs(2),
         );
         assert_eq!(v, Verdict::NeverReady);
+        let (h, v) = on_probe(&c, Health::default(), Probe::Alive, up);
+        assert_eq!(
+            (h.ready, v),
+            (true, Verdict::BecameReady),
+            "a degraded serve is up"
+        );
     }
 
     #[test]

@@ -66,6 +66,7 @@ impl Actor {
                         Verdict::Hung => return Outcome::Killed(ExitKind::Hung),
                         Verdict::NeverReady => return Outcome::Killed(ExitKind::NeverReady),
                     }
+                    self.tell_verdict(run, p);
                     let every = if run.health.ready { cfg.check_interval } else { startup_interval };
                     next_probe = Instant::now() + every;
                 }
@@ -109,10 +110,32 @@ impl Actor {
             event,
             json!({"pid": run.pid, "ready_ms": ms, "addr": run.addr.map(|a| a.to_string())}),
         );
-        self.sd(&format!("STATUS=serve healthy (pid {})", run.pid));
         self.note_healthy(run);
         if run.stable {
             self.mark_stable(run);
+        }
+    }
+
+    /// Tells the service manager serve's health verdict when it changes: `READY=1` at
+    /// the first `healthy`, and a `STATUS=` line for each change.
+    fn tell_verdict(&mut self, run: &mut Run, p: policy::Probe) {
+        let healthy = match p {
+            policy::Probe::Healthy => true,
+            policy::Probe::Alive | policy::Probe::Failing => false,
+            policy::Probe::NoAnswer => return,
+        };
+        if run.verdict == Some(healthy) {
+            return;
+        }
+        run.verdict = Some(healthy);
+        if healthy {
+            self.sd_ready();
+            self.sd(&format!("STATUS=serve healthy (pid {})", run.pid));
+        } else {
+            self.sd(&format!(
+                "STATUS=serve up, not healthy (pid {}; see grace status)",
+                run.pid
+            ));
         }
     }
 

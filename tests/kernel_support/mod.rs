@@ -86,7 +86,7 @@ impl Actor for Parent {
         msg: SupervisorMsg,
         st: &mut ParentState,
     ) -> Result<(), ActorProcessingErr> {
-        if let SupervisorMsg::RestartChild { id, reason, reply } = msg {
+        if let SupervisorMsg::ForceRestart { id, reason, reply } = msg {
             st.seen.lock().push(Seen::Restart(id, reason));
             if let Some(port) = reply {
                 if st.answer_restarts {

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -29,6 +30,21 @@ pub struct Probe {
     ignore_stop: Arc<Mutex<Vec<String>>>,
     handled: Arc<AtomicUsize>,
     spinning: Arc<AtomicBool>,
+    /// Per kernel: how its next starts go (fail a number of them, take a while, decline).
+    start_plan: Arc<Mutex<HashMap<String, StartPlan>>>,
+}
+
+/// How the next starts of one test kernel go.
+#[derive(Clone, Debug, Default)]
+pub struct StartPlan {
+    /// This many of the next starts fail (`u32::MAX`: all of them).
+    pub fail: u32,
+    /// Each start first sleeps this long.
+    pub delay: Duration,
+    /// Each start declines (`KernelError::Ignore`).
+    pub ignore: bool,
+    /// Each start never finishes.
+    pub hang: bool,
 }
 
 impl Probe {
@@ -63,6 +79,27 @@ impl Probe {
         self.fail_start.store(yes, Ordering::SeqCst);
     }
 
+    /// Sets how the next starts of kernel `name` go.
+    pub fn plan_starts(&self, name: &str, plan: StartPlan) {
+        self.start_plan
+            .lock()
+            .expect("lock")
+            .insert(name.to_owned(), plan);
+    }
+
+    /// What the next start of kernel `name` is to do (consuming one planned failure).
+    fn next_start(&self, name: &str) -> StartPlan {
+        let mut plans = self.start_plan.lock().expect("lock");
+        let Some(p) = plans.get_mut(name) else {
+            return StartPlan::default();
+        };
+        let now = p.clone();
+        if p.fail != u32::MAX {
+            p.fail = p.fail.saturating_sub(1);
+        }
+        now
+    }
+
     /// Whether a kernel is spinning the CPU (op `spin`).
     pub fn spinning(&self) -> bool {
         self.spinning.load(Ordering::SeqCst)
@@ -94,8 +131,9 @@ impl Probe {
     }
 }
 
-/// A kernel that answers `ping` with its start count, fails on `fail` and spins the CPU
-/// on `spin` (milliseconds).
+/// A kernel that answers `ping` with its start count, fails on `fail`, ends normally on
+/// `exit` and spins the CPU on `spin` (milliseconds); its starts follow the probe's
+/// [`StartPlan`] for it.
 pub struct TestKernel {
     name: String,
     probe: Probe,
@@ -107,6 +145,19 @@ impl Kernel for TestKernel {
         if self.probe.fail_start.load(Ordering::SeqCst) {
             return Err(KernelError::failed("start refused by the test"));
         }
+        let plan = self.probe.next_start(&self.name);
+        if !plan.delay.is_zero() {
+            tokio::time::sleep(plan.delay).await;
+        }
+        if plan.hang {
+            futures::future::pending::<()>().await;
+        }
+        if plan.fail > 0 {
+            return Err(KernelError::failed("start failed as planned by the test"));
+        }
+        if plan.ignore {
+            return Err(KernelError::Ignore);
+        }
         self.probe
             .starts
             .lock()
@@ -115,10 +166,15 @@ impl Kernel for TestKernel {
         Ok(())
     }
 
-    async fn handle(&mut self, req: Request, _ctx: &KernelContext) -> Result<Value, KernelError> {
+    async fn handle(&mut self, req: Request, ctx: &KernelContext) -> Result<Value, KernelError> {
         self.probe.handled.fetch_add(1, Ordering::Relaxed);
         match req.op.as_str() {
             "ping" => Ok(json!(self.probe.starts(&self.name))),
+            "exit" => {
+                // Ends by itself, normally (OTP: exit(normal)).
+                ctx.myself.stop(Some("normal".to_owned()));
+                Ok(Value::Null)
+            }
             "fail" => Err(KernelError::failed("asked to fail")),
             "panic" => panic!("asked to panic"),
             "spin" => {

@@ -273,7 +273,8 @@ pub fn fake_serve_command(test_name: &str, dir: &Path) -> String {
 }
 
 /// The fake serve: binds a free loopback port, writes serve.json, appends its pid to
-/// `<state>/../starts`, answers every request `200 {"status":"healthy"}` until killed.
+/// `<state>/../starts`, answers every request `200 {"status":"healthy"}` until killed
+/// (`"degraded"` while a file `<state>/../degraded` exists).
 /// Runs only when [`FAKE_SERVE`] is set; returns at once otherwise.
 pub fn fake_serve_main() -> bool {
     let Some(state) = std::env::var_os(FAKE_SERVE) else {
@@ -302,7 +303,15 @@ pub fn fake_serve_main() -> bool {
         while r.read_line(&mut line).is_ok_and(|n| n > 2) {
             line.clear();
         }
-        let body = "{\"status\":\"healthy\"}";
+        let degraded = paths
+            .root()
+            .parent()
+            .is_some_and(|d| d.join("degraded").exists());
+        let body = if degraded {
+            "{\"status\":\"degraded\"}"
+        } else {
+            "{\"status\":\"healthy\"}"
+        };
         let _ = write!(
             s,
             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",

@@ -138,16 +138,7 @@ fn notify_verdict(system: &System, closed: &Incident) {
         "component": closed.component, "trigger": closed.trigger,
         "mttr_seconds": closed.mttr_seconds,
     });
-    if let Err(e) = crate::alerts::raise(
-        &system.paths,
-        &system.config.alerts,
-        severity,
-        "incident.closed",
-        &summary,
-        payload,
-    ) {
-        tracing::warn!(error = %e, "cannot raise the incident's closing alert");
-    }
+    lifecycle::alert(system, severity, "incident.closed", &summary, payload);
 }
 
 /// Reports a condition nothing Grace runs can act on: a log line and an `info` alert
@@ -161,16 +152,9 @@ pub(super) fn report_informational(system: &System, draft: &IncidentDraft, reaso
         "trigger": draft.trigger, "component": draft.component,
         "failure_mode": draft.failure_mode, "reason": reason, "details": draft.details,
     });
-    if let Err(e) = crate::alerts::raise(
-        &system.paths,
-        &system.config.alerts,
-        crate::alerts::Severity::Info,
-        "condition.informational",
-        &format!("{} (not remediated: {reason})", draft.summary),
-        payload,
-    ) {
-        tracing::warn!(error = %e, "cannot raise the informational alert");
-    }
+    let summary = format!("{} (not remediated: {reason})", draft.summary);
+    let info = crate::alerts::Severity::Info;
+    lifecycle::alert(system, info, "condition.informational", &summary, payload);
 }
 
 /// The closing of an incident whose playbook ran, from the verification's verdict.
