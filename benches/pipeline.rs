@@ -79,6 +79,7 @@ fn store(dir: &Path, fsync: FsyncPolicy) -> (Arc<IncidentStore>, Arc<AuditLog>) 
             &AuditConfig {
                 fsync,
                 group_interval: interval,
+                ..AuditConfig::default()
             },
         )
         .expect("audit"),
@@ -90,6 +91,7 @@ fn store(dir: &Path, fsync: FsyncPolicy) -> (Arc<IncidentStore>, Arc<AuditLog>) 
             fsync,
             group_interval: interval,
             keep_recent: 1000,
+            ..IncidentsConfig::default()
         },
     )
     .expect("store");

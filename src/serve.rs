@@ -114,6 +114,7 @@ pub async fn run(opts: ServeOptions) -> Result<i32, ServeError> {
     let _log = crate::telemetry::init(
         &opts.loaded.config.telemetry.log_level,
         Some(&opts.paths.logs_dir()),
+        &opts.loaded.config.logging,
     )
     .map_err(|source| ServeError::Logging {
         path: opts.paths.logs_dir(),

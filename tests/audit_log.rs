@@ -14,6 +14,7 @@ fn config(fsync: FsyncPolicy) -> AuditConfig {
     AuditConfig {
         fsync,
         group_interval: Duration::from_millis(5),
+        ..AuditConfig::default()
     }
 }
 

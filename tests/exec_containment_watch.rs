@@ -108,7 +108,7 @@ fn stop_all_leaves_nothing_of_term_ignoring_forking_and_setsid_kernels() {
     // instead of SIGKILLing it halfway through stopping its kernels.
     let stopped = inst.events_named("serve.stopped");
     let last = stopped.last().expect("serve.stopped logged");
-    assert_eq!(last["status"], "exit status: 0", "{last}");
+    assert_eq!(last["fields"]["status"], "exit status: 0", "{last}");
 }
 
 /// `grace watch` with the containment mechanism `mode` for its serves.

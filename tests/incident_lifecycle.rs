@@ -34,6 +34,7 @@ fn audit_at(path: &Path) -> Arc<AuditLog> {
     let cfg = AuditConfig {
         fsync: FsyncPolicy::Group,
         group_interval: Duration::from_millis(5),
+        ..AuditConfig::default()
     };
     Arc::new(AuditLog::open(path, &cfg).expect("audit"))
 }

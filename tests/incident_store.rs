@@ -34,6 +34,7 @@ fn store_in(dir: &Path, fsync: FsyncPolicy) -> IncidentStore {
             &AuditConfig {
                 fsync,
                 group_interval: Duration::from_millis(5),
+                ..AuditConfig::default()
             },
         )
         .expect("audit"),

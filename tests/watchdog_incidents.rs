@@ -65,8 +65,8 @@ fn replaced(inst: &Instance, old: u32) -> ServeInfo {
         found = serve_info(inst).filter(|i| i.pid != old && healthy(i));
         found.as_ref().is_some_and(|i| {
             inst.events().iter().any(|e| {
-                (e["event"] == "serve.ready" || e["event"] == "grace.restart.success")
-                    && e["pid"] == i.pid
+                (e["message"] == "serve.ready" || e["message"] == "grace.restart.success")
+                    && e["fields"]["pid"] == i.pid
             })
         })
     });

@@ -79,7 +79,7 @@ fn a_closed_output_pipe_and_sighup_leave_the_watchdog_supervising() {
     assert!(status.success(), "{status}: {:?}", inst.events());
     let stopped = inst.events_named("watchdog.stopped");
     assert!(
-        stopped[0]["dropped_stderr_writes"].as_u64() > Some(0),
+        stopped[0]["fields"]["dropped_stderr_writes"].as_u64() > Some(0),
         "{stopped:?}"
     );
 }

@@ -48,7 +48,7 @@ stop_timeout = "1s""#,
         && inst.sleepers("301").len() == 1));
     assert!(poll(SECS, || !inst.events_named("serve.exited").is_empty()));
     let exited = inst.events_named("serve.exited");
-    assert_eq!(exited[0]["reason"], "killed by SIGKILL");
+    assert_eq!(exited[0]["fields"]["reason"], "killed by SIGKILL");
     assert!(poll(SECS, || grace::state::KillSwitch::read(&inst.paths)
         .is_ok_and(|k| k.restart_count == 1
             && k.last_exit_reason.as_deref()
@@ -79,7 +79,7 @@ pause_after_failures = "30s""#,
     let delays: Vec<u64> = inst
         .events_named("watchdog.backoff")
         .iter()
-        .filter_map(|e| e["delay_ms"].as_u64())
+        .filter_map(|e| e["fields"]["delay_ms"].as_u64())
         .collect();
     assert_eq!(delays, vec![40, 80]);
     let latest: grace::alerts::LatestNotification = serde_json::from_slice(
@@ -146,7 +146,8 @@ max_consecutive_failures = 2"#,
     assert!(inst
         .events_named("serve.exited")
         .iter()
-        .all(|e| e["reason"] == "restart requested" && e["failed_start"] == false));
+        .all(|e| e["fields"]["reason"] == "restart requested"
+            && e["fields"]["failed_start"] == false));
 }
 
 #[test]
@@ -171,7 +172,9 @@ pause_after_failures = "30s""#,
     assert!(inst
         .events_named("serve.exited")
         .iter()
-        .all(|e| e["reason"] == "restart requested" && e["failed_start"] == true));
+        .all(
+            |e| e["fields"]["reason"] == "restart requested" && e["fields"]["failed_start"] == true
+        ));
     // Paused: nothing starts for a while.
     assert!(!poll(Duration::from_millis(300), || inst.starts().len() > 3));
 }

@@ -54,7 +54,7 @@ fn a_stopped_service_with_an_emptied_state_json_stays_stopped_and_is_reported() 
     assert!(poll(SECS, || !inst.events_named("serve.held").is_empty()));
     let unreadable = inst.events_named("kill_switch.unreadable");
     assert_eq!(unreadable.len(), 1, "{unreadable:?}");
-    assert_eq!(unreadable[0]["from"], "state.json.last-good");
+    assert_eq!(unreadable[0]["fields"]["from"], "state.json.last-good");
     assert!(!poll(Duration::from_millis(300), || !inst
         .sleepers("300")
         .is_empty()));

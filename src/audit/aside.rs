@@ -6,7 +6,7 @@
 //! `audit.chain_restarted`, names that file, its good record count, the SHA-256 of its
 //! last good record and the first bad record ([`SetAside`]). Serve then raises a critical
 //! alert and opens an `audit_log_damaged` incident ([`announce_set_aside`]).
-//! [`verify_chain`] (`grace audit verify`) checks the new chain and, for every
+//! [`super::verify_chain`] (`grace audit verify`) checks the new chain and, for every
 //! `audit.chain_restarted` record in it, that the set-aside file is still there with
 //! exactly the good records and last hash it names: its damage is reported, and any
 //! change to it since is caught.
@@ -21,9 +21,10 @@ use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::log::AuditError;
-use super::record::{self, Cursor};
-use super::verify::{verify, VerifyReport};
+use super::error::{io_err, AuditError};
+use super::record;
+use super::scan;
+use super::verify::VerifyReport;
 
 /// The kind of the first record of a chain started after a damaged log was set aside.
 pub const CHAIN_RESTARTED: &str = "audit.chain_restarted";
@@ -47,13 +48,6 @@ pub struct SetAside {
     pub set_aside_at: String,
 }
 
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> AuditError + '_ {
-    move |source| AuditError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
 /// Sets the damaged log at `path` aside and starts a new chain at `path` whose first
 /// record names it; with it, whether that record is written (`false`: another writer
 /// created the new log first, the caller must append the record). `None` when there is
@@ -73,7 +67,7 @@ pub(super) fn set_aside(path: &Path) -> Result<Option<(SetAside, bool)>, AuditEr
     }
     let mut bytes = Vec::new();
     guard.read_to_end(&mut bytes).map_err(io_err(path))?;
-    let s = record::scan(&bytes, Cursor::START);
+    let s = scan::scan_file(&bytes);
     let Some(problem) = s.problem.filter(|p| !p.torn) else {
         return Ok(None);
     };
@@ -164,117 +158,43 @@ impl SetAsideCheck {
     }
 }
 
-/// What `grace audit verify` found: the log and every log set aside before it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ChainReport {
-    /// The log in use.
-    pub current: VerifyReport,
-    /// The logs set aside, newest first.
-    pub set_aside: Vec<SetAsideCheck>,
-}
-
-impl ChainReport {
-    /// Whether the log in use is intact and every set-aside log is as recorded: its
-    /// damage is known and accounted for, nothing changed since.
-    pub fn ok(&self) -> bool {
-        self.current.ok() && self.set_aside.iter().all(SetAsideCheck::linked)
-    }
-}
-
-impl fmt::Display for ChainReport {
+impl fmt::Display for SetAsideCheck {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.current)?;
-        for c in &self.set_aside {
-            let r = &c.recorded;
-            let path = c.report.path.display();
-            if !c.report.exists {
-                write!(
-                    f,
-                    "\nMISSING: set-aside log {path} (named by the chain: {} good records, last \
-                     hash {}) is gone; restore it from a backup",
-                    r.previous_records, r.previous_last_hash
-                )?;
-                continue;
-            }
-            let damage = match &c.report.first_bad {
-                Some(b) => format!("record #{} at byte {}: {}", b.seq, b.offset, b.reason),
-                None => "no damage found any more".to_owned(),
-            };
-            if c.linked() {
-                write!(
-                    f,
-                    "\nSET ASIDE: {path}: damaged at {damage}; {} good records before it, \
-                     set aside {}. The new chain starts from its last good record (sha256 {}).",
-                    c.report.records, r.set_aside_at, r.previous_last_hash
-                )?;
-            } else {
-                write!(
-                    f,
-                    "\nNOT LINKED: set-aside log {path} changed since it was set aside: the \
-                     chain names {} good records, last hash {}, first bad byte {}; the file \
-                     now has {} good records, last hash {}, {damage}",
-                    r.previous_records,
-                    r.previous_last_hash,
-                    r.first_bad_offset,
-                    c.report.records,
-                    c.last_hash
-                )?;
-            }
+        let r = &self.recorded;
+        let path = self.report.path.display();
+        if !self.report.exists {
+            return write!(
+                f,
+                "MISSING: set-aside log {path} (named by the chain: {} good records, last \
+                 hash {}) is gone; restore it from a backup",
+                r.previous_records, r.previous_last_hash
+            );
         }
-        Ok(())
+        let damage = match &self.report.first_bad {
+            Some(b) => format!("record #{} at byte {}: {}", b.seq, b.offset, b.reason),
+            None => "no damage found any more".to_owned(),
+        };
+        if self.linked() {
+            write!(
+                f,
+                "SET ASIDE: {path}: damaged at {damage}; {} good records before it, set \
+                 aside {}. The new chain starts from its last good record (sha256 {}).",
+                self.report.records, r.set_aside_at, r.previous_last_hash
+            )
+        } else {
+            write!(
+                f,
+                "NOT LINKED: set-aside log {path} changed since it was set aside: the chain \
+                 names {} good records, last hash {}, first bad byte {}; the file now has {} \
+                 good records, last hash {}, {damage}",
+                r.previous_records,
+                r.previous_last_hash,
+                r.first_bad_offset,
+                self.report.records,
+                self.last_hash
+            )
+        }
     }
-}
-
-/// The `audit.chain_restarted` records among the good records of the log at `path`.
-fn restarts(path: &Path) -> Result<Vec<SetAside>, AuditError> {
-    let bytes = super::verify::read_shared(path)
-        .map_err(io_err(path))?
-        .unwrap_or_default();
-    let (records, _) = record::decode_all(&bytes);
-    Ok(records
-        .into_iter()
-        .filter(|r| r.kind == CHAIN_RESTARTED)
-        .filter_map(|r| serde_json::from_value(r.data).ok())
-        .collect())
-}
-
-/// Checks the log at `path` and every log set aside before it (the
-/// `audit.chain_restarted` records, followed back through the set-aside files).
-pub fn verify_chain(path: &Path) -> Result<ChainReport, AuditError> {
-    let current = verify(path)?;
-    let mut todo = restarts(path)?;
-    todo.reverse();
-    let mut seen = Vec::new();
-    let mut set_aside = Vec::new();
-    while let Some(recorded) = todo.pop() {
-        // A state directory moved since: the file is beside the log.
-        let mut file = recorded.previous_file.clone();
-        if !file.exists() {
-            if let Some(n) = recorded.previous_file.file_name() {
-                file = path.with_file_name(n);
-            }
-        }
-        if seen.contains(&file) {
-            continue;
-        }
-        seen.push(file.clone());
-        let report = verify(&file)?;
-        let bytes = super::verify::read_shared(&file)
-            .map_err(io_err(&file))?
-            .unwrap_or_default();
-        let last_hash = hex::encode(record::scan(&bytes, Cursor::START).cursor.last_hash);
-        if report.exists {
-            let mut earlier = restarts(&file)?;
-            earlier.reverse();
-            todo.extend(earlier);
-        }
-        set_aside.push(SetAsideCheck {
-            recorded,
-            report,
-            last_hash,
-        });
-    }
-    Ok(ChainReport { current, set_aside })
 }
 
 /// When this serve's audit log was set aside at open: raises a critical alert and opens

@@ -29,6 +29,9 @@ pub struct AuditConfig {
     /// How often the group-commit flusher fsyncs (default 50 ms).
     #[serde(with = "humantime_serde")]
     pub group_interval: Duration,
+    /// Past this size `audit.log` is closed as a segment under `audit/` and the chain
+    /// goes on in a new file (default 16 MB).
+    pub max_segment_size: crate::config::ByteSize,
 }
 
 impl Default for AuditConfig {
@@ -36,6 +39,7 @@ impl Default for AuditConfig {
         AuditConfig {
             fsync: FsyncPolicy::Group,
             group_interval: Duration::from_millis(50),
+            max_segment_size: crate::config::ByteSize(16_000_000),
         }
     }
 }

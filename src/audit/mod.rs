@@ -53,18 +53,24 @@
 //! half-written record.
 
 mod aside;
+mod chain;
 mod config;
+mod error;
 mod log;
 mod record;
+mod scan;
+mod segment;
 mod sync;
 mod verify;
+mod writer;
 
-pub use aside::{
-    announce_set_aside, verify_chain, ChainReport, SetAside, SetAsideCheck, CHAIN_RESTARTED,
-};
+pub use aside::{announce_set_aside, SetAside, SetAsideCheck, CHAIN_RESTARTED};
+pub use chain::{verify_chain, ChainReport, SegmentCheck};
 pub use config::{AuditConfig, FsyncPolicy};
-pub use log::{read_all, AuditError, AuditLog};
+pub use error::AuditError;
+pub use log::AuditLog;
 pub use record::AuditRecord;
-pub use verify::{verify, BadRecord, VerifyReport};
+pub use segment::{segments, segments_dir, SegmentStart, SEGMENT_STARTED};
+pub use verify::{read_all, verify, BadRecord, VerifyReport};
 
 pub(crate) use sync::Syncer;

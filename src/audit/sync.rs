@@ -32,7 +32,9 @@ struct State {
 
 /// Tracks which writes of one file are durable, and fsyncs it.
 pub(crate) struct Syncer {
-    file: File,
+    /// The file fsyncs go to; replaced when the log moves on to a new file (a new
+    /// segment), once the old one is durable.
+    file: Mutex<Arc<File>>,
     state: Mutex<State>,
     cv: Condvar,
     // Dropping the sender stops the flusher thread.
@@ -46,7 +48,7 @@ impl Syncer {
     pub(crate) fn new(file: File, policy: FsyncPolicy, interval: Duration) -> Arc<Syncer> {
         let (tx, rx) = mpsc::channel::<()>();
         let s = Arc::new(Syncer {
-            file,
+            file: Mutex::new(Arc::new(file)),
             state: Mutex::new(State::default()),
             cv: Condvar::new(),
             _stop: tx,
@@ -64,6 +66,12 @@ impl Syncer {
             }
         }
         s
+    }
+
+    /// From now on fsyncs go to `file`. Call once every write to the old file is
+    /// durable (fsynced by the caller), with the writers' lock held.
+    pub(crate) fn replace_file(&self, file: File) {
+        *self.file.lock() = Arc::new(file);
     }
 
     /// Records one more completed write; returns its ticket. Call it in write order.
@@ -97,7 +105,8 @@ impl Syncer {
             st.syncing = true;
             let target = st.written;
             drop(st);
-            let r = self.file.sync_data();
+            let file = self.file.lock().clone();
+            let r = file.sync_data();
             st = self.state.lock();
             st.syncing = false;
             st.fsyncs += 1;
@@ -127,7 +136,7 @@ impl Syncer {
 impl Drop for Syncer {
     fn drop(&mut self) {
         if self.pending() {
-            let _ = self.file.sync_data();
+            let _ = self.file.lock().sync_data();
         }
     }
 }

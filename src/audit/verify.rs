@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::{Flock, FlockArg};
 use serde::Serialize;
 
-use super::log::AuditError;
-use super::record::{self, Cursor};
+use super::error::{io_err, AuditError};
+use super::record::AuditRecord;
+use super::scan;
 
 /// The first bad record of a log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -114,7 +115,7 @@ pub fn verify(path: &Path) -> Result<VerifyReport, AuditError> {
             first_bad: None,
         });
     };
-    let s = record::scan(&bytes, Cursor::START);
+    let s = scan::scan_file(&bytes);
     Ok(VerifyReport {
         path: path.to_path_buf(),
         exists: true,
@@ -127,4 +128,24 @@ pub fn verify(path: &Path) -> Result<VerifyReport, AuditError> {
             torn_tail: p.torn,
         }),
     })
+}
+
+/// Reads every record of the file at `path` (none if it does not exist). Fails at the
+/// first bad record, torn tail included.
+pub fn read_all(path: &Path) -> Result<Vec<AuditRecord>, AuditError> {
+    let bytes = match read_shared(path) {
+        Ok(Some(b)) => b,
+        Ok(None) => return Ok(Vec::new()),
+        Err(e) => return Err(io_err(path)(e)),
+    };
+    let (records, problem) = scan::decode_all(&bytes);
+    match problem {
+        None => Ok(records),
+        Some(p) => Err(AuditError::Corrupt {
+            path: path.to_path_buf(),
+            seq: p.seq,
+            offset: p.offset,
+            reason: p.reason.to_string(),
+        }),
+    }
 }

@@ -126,6 +126,20 @@ impl Topic {
         }
     }
 
+    /// The level its record in the log has: errors for what needs a human now,
+    /// warnings for failures being handled, info for the rest.
+    pub fn log_level(self) -> tracing::Level {
+        match self {
+            Topic::SystemCriticalKernelDown | Topic::EventEmergency => tracing::Level::ERROR,
+            Topic::KernelHeartbeatMissed
+            | Topic::KernelRestartFailed
+            | Topic::KernelRestartMaxAttempts
+            | Topic::IncidentEscalated
+            | Topic::GraceRestartFailed => tracing::Level::WARN,
+            _ => tracing::Level::INFO,
+        }
+    }
+
     /// Parses a dotted name.
     pub fn parse(name: &str) -> Option<Topic> {
         Topic::ALL.into_iter().find(|t| t.as_str() == name)

@@ -68,6 +68,23 @@ impl Default for Bus {
     }
 }
 
+/// The one record of an event in the log: its topic as the message, at the topic's
+/// level, with the component and the payload (JSON text).
+fn log(event: &Event) {
+    let topic = event.topic.as_str();
+    let component = event.component.as_deref();
+    let payload = &event.payload;
+    match event.topic.log_level() {
+        tracing::Level::ERROR => {
+            tracing::error!(target: "grace::event", component, %payload, "{topic}")
+        }
+        tracing::Level::WARN => {
+            tracing::warn!(target: "grace::event", component, %payload, "{topic}")
+        }
+        _ => tracing::info!(target: "grace::event", component, %payload, "{topic}"),
+    }
+}
+
 impl Bus {
     /// A bus whose pending queue holds `capacity` events.
     pub fn with_capacity(capacity: usize) -> Bus {
@@ -88,13 +105,7 @@ impl Bus {
     /// Publishes an event. Never blocks: when the queue is full the event is counted as
     /// overflow and logged, and `false` is returned.
     pub fn publish(&self, event: Event) -> bool {
-        tracing::info!(
-            target: "grace::event",
-            topic = event.topic.as_str(),
-            component = event.component.as_deref().unwrap_or(""),
-            payload = %event.payload,
-            "event"
-        );
+        log(&event);
         match self.inner.tx.try_send(event) {
             Ok(()) => {
                 self.inner.published.fetch_add(1, Ordering::Relaxed);

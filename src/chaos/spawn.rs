@@ -249,7 +249,7 @@ impl Instance {
     /// measure the start-up window, not the watchdog's hang detection.
     fn watchdog_saw_ready(&self) -> bool {
         std::fs::read_to_string(self.paths.watchdog_log())
-            .map(|log| log.contains("\"event\":\"serve.ready\""))
+            .map(|log| log.contains("\"message\":\"serve.ready\""))
             .unwrap_or(false)
     }
 

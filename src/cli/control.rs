@@ -58,6 +58,7 @@ pub fn watch(ctx: &ControlContext, serve: &ServeArgs) -> anyhow::Result<()> {
         config: ctx.config.watchdog.clone(),
         alerts: ctx.config.alerts.clone(),
         argv: supervised_argv(ctx, serve)?,
+        logging: ctx.config.logging.clone(),
     };
     runtime()?.block_on(watchdog::run(opts))?;
     Ok(())
@@ -112,18 +113,19 @@ pub(super) fn poll_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> b
 }
 
 /// Starts a watchdog in the background: its own session, stdin closed, stdout and
-/// stderr appended to `watchdog.log`.
+/// stderr appended to `logs/watchdog.out` (its records go to `watchdog.log` itself;
+/// this catches only what it prints outside them, such as a panic message).
 fn spawn_watchdog(ctx: &ControlContext, serve: &ServeArgs) -> anyhow::Result<std::process::Child> {
     let exe = std::env::current_exe().context("cannot find the grace executable")?;
     let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
     ctx.paths
         .create()
         .context("cannot create the state directory")?;
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(ctx.paths.watchdog_log())
-        .context("cannot open watchdog.log")?;
+    let log = crate::telemetry::RotatingFile::handoff(
+        &ctx.paths.watchdog_output(),
+        ctx.config.logging.rotation(),
+    )
+    .context("cannot open logs/watchdog.out")?;
     let mut cmd = std::process::Command::new(exe);
     cmd.arg("--state-dir").arg(abs(ctx.paths.root()));
     if let Some(c) = &ctx.config_file {
@@ -139,7 +141,7 @@ fn spawn_watchdog(ctx: &ControlContext, serve: &ServeArgs) -> anyhow::Result<std
     cmd.env(watchdog::DETACH_ENV, "1")
         .env_remove(watchdog::SUPERVISED_ENV)
         .stdin(std::process::Stdio::null())
-        .stdout(log.try_clone().context("cannot share watchdog.log")?)
+        .stdout(log.try_clone().context("cannot share logs/watchdog.out")?)
         .stderr(log);
     cmd.spawn().context("cannot start the watchdog")
 }
@@ -188,7 +190,8 @@ fn wait_healthy(
         if let Some(c) = spawned.as_mut() {
             if let Ok(Some(st)) = c.try_wait() {
                 anyhow::bail!(
-                    "the watchdog exited at once ({st}); see {}",
+                    "the watchdog exited at once ({st}); see {} and {}",
+                    ctx.paths.watchdog_output().display(),
                     ctx.paths.watchdog_log().display()
                 );
             }

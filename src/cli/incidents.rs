@@ -6,7 +6,7 @@ use std::io::Write;
 use anyhow::Context;
 use serde_json::json;
 
-use crate::incident::{format_seconds, read_journal, summarize, Incident};
+use crate::incident::{format_seconds, read_incidents, summarize, Incident};
 use crate::state::StatePaths;
 
 const HEADERS: [&str; 8] = [
@@ -38,15 +38,15 @@ fn row(i: &Incident) -> [String; 8] {
 
 /// Prints the incidents of the state directory `paths` (only open ones with
 /// `open_only`) as a table, or as JSON `{incidents, summary}`; the summary covers every
-/// incident. Reads `incidents.jsonl` without changing it, so it works whether or not
-/// serve runs.
+/// incident. Reads `incidents.jsonl` and its segments (`incidents/`) without changing
+/// them, so it works whether or not serve runs.
 pub fn incidents(
     paths: &StatePaths,
     json: bool,
     open_only: bool,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let journal = read_journal(&paths.incidents())
+    let journal = read_incidents(&paths.incidents())
         .with_context(|| format!("reading incidents from {}", paths.root().display()))?;
     let summary = summarize(&journal.incidents);
     let mut shown: Vec<&Incident> = journal

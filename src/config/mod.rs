@@ -8,6 +8,7 @@ mod kernels;
 mod load;
 mod preflight;
 mod schema;
+mod size;
 mod spans;
 mod validate;
 
@@ -17,6 +18,7 @@ pub use preflight::{preflight, preflight_with};
 pub use schema::{
     ChaosConfig, Config, HeartbeatConfig, KernelConfig, KernelsConfig, TelemetryConfig,
 };
+pub use size::ByteSize;
 pub use validate::{heartbeat_of, RESERVED_NAMES};
 
 /// A configuration or playbook error: what, where (file and line), how to fix.

@@ -19,6 +19,8 @@ pub struct Config {
     pub kernel: Vec<KernelConfig>,
     /// `[telemetry]`.
     pub telemetry: TelemetryConfig,
+    /// `[logging]`: log file rotation and stderr.
+    pub logging: crate::telemetry::LoggingConfig,
     /// `[http]`.
     pub http: crate::http::HttpConfig,
     /// `[watchdog]`.
@@ -176,7 +178,7 @@ pub struct KernelConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TelemetryConfig {
-    /// How often every actor logs `actor_metrics`.
+    /// How often the `actor_metrics` summary of every actor is logged.
     #[serde(with = "humantime_serde")]
     pub metrics_interval: Duration,
     /// Log filter for stderr and the JSON log (`RUST_LOG` overrides).
@@ -186,7 +188,7 @@ pub struct TelemetryConfig {
 impl Default for TelemetryConfig {
     fn default() -> Self {
         TelemetryConfig {
-            metrics_interval: Duration::from_secs(10),
+            metrics_interval: Duration::from_secs(60),
             log_level: "info".to_owned(),
         }
     }

@@ -19,6 +19,11 @@ pub struct IncidentsConfig {
     /// How many closed incidents are kept in memory for the API and dashboard (older
     /// ones stay in the file; default 1000).
     pub keep_recent: usize,
+    /// Closed incidents older than this (by their `resolved_at`) move from
+    /// `incidents.jsonl` to `incidents/<YYYY-MM>.jsonl` (default 30 days), checked at
+    /// start and hourly.
+    #[serde(with = "humantime_serde")]
+    pub retain_closed: Duration,
 }
 
 impl Default for IncidentsConfig {
@@ -27,6 +32,7 @@ impl Default for IncidentsConfig {
             fsync: FsyncPolicy::Group,
             group_interval: Duration::from_millis(50),
             keep_recent: 1000,
+            retain_closed: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }

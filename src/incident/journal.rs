@@ -62,6 +62,41 @@ pub fn read_journal(path: &Path) -> Result<Journal, IncidentError> {
     }
 }
 
+/// Folds `later` into `earlier`: an incident in both takes its state in `later`.
+pub fn merge(earlier: Vec<Incident>, later: Vec<Incident>) -> Vec<Incident> {
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut out = earlier;
+    for (n, i) in out.iter().enumerate() {
+        index.insert(i.incident_id.clone(), n);
+    }
+    for i in later {
+        match index.get(&i.incident_id) {
+            Some(&at) => out[at] = i,
+            None => {
+                index.insert(i.incident_id.clone(), out.len());
+                out.push(i);
+            }
+        }
+    }
+    out
+}
+
+/// Every incident of the incidents file at `path` and of its segments
+/// (`incidents/<YYYY-MM>.jsonl`, closed incidents past retention), segments first.
+/// The file is read before the segments, so an incident being moved is found in one
+/// or both, never in neither.
+pub fn read_incidents(path: &Path) -> Result<Journal, IncidentError> {
+    let active = read_journal(path)?;
+    let mut archived = Vec::new();
+    for seg in super::store::segment_files(path) {
+        archived = merge(archived, read_journal(&seg)?.incidents);
+    }
+    Ok(Journal {
+        incidents: merge(archived, active.incidents),
+        ..active
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

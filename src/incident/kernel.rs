@@ -7,7 +7,8 @@
 //! files (the group-commit point) and fails, to be restarted and reported, if the disk
 //! refuses. It reports degraded while the store's last change could not be recorded
 //! ([`crate::incident::IncidentStore::durability_error`]), and at each tick imports the
-//! watchdog's new repairs of serve as incidents (one `stat` when there are none).
+//! watchdog's new repairs of serve as incidents (one `stat` when there are none), and
+//! hourly moves closed incidents past retention to their segments.
 
 use async_trait::async_trait;
 use serde_json::{json, Value};
@@ -63,6 +64,7 @@ impl IncidentLogKernel {
 impl Kernel for IncidentLogKernel {
     async fn tick(&mut self, ctx: &KernelContext) -> Result<(), KernelError> {
         self.import(ctx);
+        ctx.system.incidents.maintain();
         self.sync(ctx)
     }
 

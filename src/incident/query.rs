@@ -1,6 +1,6 @@
 //! Queries of the incident store for the HTTP API, the dashboard and diagnostics.
 
-use super::journal::read_journal;
+use super::journal::read_incidents;
 use super::model::Incident;
 use super::store::{IncidentError, IncidentStore};
 use super::summary::{build, Summary};
@@ -38,7 +38,8 @@ impl IncidentStore {
         self.newest_matching(n, |i| i.component == component)
     }
 
-    /// One incident by id: from memory, else from the file (closed long ago).
+    /// One incident by id: from memory, else from the file or its segments (closed
+    /// long ago).
     pub fn get(&self, id: &str) -> Result<Option<Incident>, IncidentError> {
         {
             let g = self.inner.lock();
@@ -49,13 +50,14 @@ impl IncidentStore {
                 return Ok(Some(i.clone()));
             }
         }
-        Ok(read_journal(&self.path)?
+        Ok(read_incidents(&self.path)?
             .incidents
             .into_iter()
             .find(|i| i.incident_id == id))
     }
 
-    /// Count by status and MTTR p50/p95/max over every incident in the file.
+    /// Count by status and MTTR p50/p95/max over every incident in the file and its
+    /// segments.
     pub fn summary(&self) -> Summary {
         let g = self.inner.lock();
         let (counts, mttrs) = (g.counts, g.mttrs.clone());

@@ -11,6 +11,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, SpawnErr};
+use tracing::Instrument;
 
 use super::api::{Control, Fault, Kernel, KernelContext, KernelError, KernelMsg, RestartNote};
 use super::spec::{Isolation, KernelSpec};
@@ -38,6 +39,9 @@ pub(crate) struct KernelActorState {
     in_place: Option<InPlace>,
     /// Restarts in place not published yet: (reason, attempt).
     unpublished: Vec<(Arc<str>, u64)>,
+    /// `kernel{name}`: entered around every call into the kernel, so its records say
+    /// which kernel made them.
+    span: tracing::Span,
 }
 
 enum Outcome {
@@ -241,8 +245,9 @@ impl Actor for KernelActor {
             system: args.system,
             myself,
         };
+        let span = tracing::info_span!("kernel", name = %args.spec.name);
         let mut kernel = (args.spec.factory)();
-        kernel.start(&ctx).await?;
+        kernel.start(&ctx).instrument(span.clone()).await?;
         ctx.status.mark_started();
         Ok(KernelActorState {
             kernel,
@@ -250,6 +255,7 @@ impl Actor for KernelActor {
             spec: args.spec,
             in_place: args.in_place,
             unpublished: Vec::new(),
+            span,
         })
     }
 
@@ -266,7 +272,8 @@ impl Actor for KernelActor {
         // Ticks are not timed: the latency histogram is of work, and an idle kernel's
         // tick then costs no clock reads.
         let t0 = (!matches!(msg, KernelMsg::Tick)).then(Instant::now);
-        let reason = match dispatch(state, msg).await {
+        let span = state.span.clone();
+        let reason = match dispatch(state, msg).instrument(span.clone()).await {
             Outcome::Ok => {
                 let ns = t0.map(|t| u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX));
                 state.ctx.status.note_handled(ns);
@@ -274,7 +281,7 @@ impl Actor for KernelActor {
             }
             Outcome::Failed(r) => r,
         };
-        state.recover(reason).await
+        state.recover(reason).instrument(span).await
     }
 
     async fn post_stop(
@@ -283,7 +290,8 @@ impl Actor for KernelActor {
         state: &mut KernelActorState,
     ) -> Result<(), ActorProcessingErr> {
         state.publish_restarts();
-        state.kernel.stop(&state.ctx).await;
+        let span = state.span.clone();
+        state.kernel.stop(&state.ctx).instrument(span).await;
         Ok(())
     }
 }

@@ -108,6 +108,24 @@ impl StatePaths {
     pub fn log_file(&self) -> PathBuf {
         self.logs_dir().join("grace.jsonl")
     }
+    /// `logs/serve.out`: what serve prints outside its log (a panic message) while a
+    /// background watchdog runs it.
+    pub fn serve_output(&self) -> PathBuf {
+        self.logs_dir().join("serve.out")
+    }
+    /// `logs/watchdog.out`: what a background watchdog prints outside `watchdog.log`.
+    pub fn watchdog_output(&self) -> PathBuf {
+        self.logs_dir().join("watchdog.out")
+    }
+    /// `incidents/`: closed incidents past `[incidents] retain_closed`, one file per
+    /// month (`YYYY-MM.jsonl`).
+    pub fn incident_segments(&self) -> PathBuf {
+        self.root.join("incidents")
+    }
+    /// `audit/`: the closed segments of the audit log.
+    pub fn audit_segments(&self) -> PathBuf {
+        self.root.join("audit")
+    }
     /// `token`: the bearer token for mutating API calls (mode 0600).
     pub fn token(&self) -> PathBuf {
         self.root.join("token")

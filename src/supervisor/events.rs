@@ -82,11 +82,12 @@ pub(crate) fn restart(bus: &Bus, topic: Topic, ev: &RestartEventRef<'_>) {
     bus.emit(topic, Some(ev.kernel), ev);
 }
 
-/// Logs the outcome of one restart: exactly one tracing event per restart.
+/// Logs the outcome of one restart at debug level: the restart's record in the log is
+/// its bus event (`kernel.restart.success` or `.failed`).
 pub(crate) fn log_restart(ev: &RestartEventRef<'_>, ok: bool) {
     let latency_us = ev.latency_us.unwrap_or(0);
     if ok {
-        tracing::info!(
+        tracing::debug!(
             kernel = %ev.kernel,
             reason = %ev.reason,
             attempt = ev.attempt,
@@ -95,7 +96,7 @@ pub(crate) fn log_restart(ev: &RestartEventRef<'_>, ok: bool) {
             "child restarted"
         );
     } else {
-        tracing::warn!(
+        tracing::debug!(
             kernel = %ev.kernel,
             reason = %ev.reason,
             attempt = ev.attempt,

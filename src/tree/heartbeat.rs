@@ -239,7 +239,8 @@ async fn monitor(system: Arc<System>, cfg: HeartbeatConfig) {
         attempted.retain(|n, _| hung.iter().any(|(h, ..)| h == n));
         for (name, age, timeout, restarts) in hung {
             if reported.insert(name.clone()) {
-                tracing::warn!(kernel = %name, heartbeat_age_ms = age, timeout_ms = timeout, "heartbeat missed");
+                // Logged as its bus event, kernel.heartbeat.missed.
+                tracing::debug!(kernel = %name, heartbeat_age_ms = age, timeout_ms = timeout, "heartbeat missed");
                 let payload = HeartbeatMissed {
                     kernel: name.clone(),
                     heartbeat_age_ms: age,

@@ -35,7 +35,7 @@ pub struct ActorOptions {
     /// The argv of serve (or the configured command).
     pub argv: Vec<String>,
     /// Where serve's stdout and stderr go (appended); `None`: inherited.
-    pub child_output: Option<std::path::PathBuf>,
+    pub(crate) child_output: Option<super::process::CapturedOutput>,
 }
 
 pub(super) enum Phase {
@@ -300,7 +300,7 @@ impl Actor {
         match process::spawn(
             &self.opts.argv,
             &self.supervised_by(),
-            self.opts.child_output.as_deref(),
+            self.opts.child_output.as_ref(),
         ) {
             Ok(child) => {
                 let pid = child.id().unwrap_or(0);

@@ -1,15 +1,15 @@
-//! `watchdog.log`: the watchdog's own records, one JSON object per line
-//! (`{"timestamp", "level", "event", "watchdog_pid", ...fields}`), appended with one
-//! write per line so concurrent writers never interleave inside a record.
+//! `watchdog.log`: the watchdog's own records, in the schema of serve's log
+//! ([`crate::telemetry::Record`]: `timestamp`, `level`, `target` `grace::watchdog`,
+//! `message` the event name such as `serve.started`, `pid`, `fields`), one JSON object
+//! per line, each appended with one write, the file rotated as `[logging]` says.
 //!
-//! A foreground watchdog also echoes every record to stderr (its info records to
-//! stdout with `GRACE_LOG_STDOUT=1`). Stderr may fail at any
-//! time (a closed pipe, a hung-up terminal): such writes are dropped and counted
-//! ([`crate::telemetry::dropped_stderr_writes`]), and the first loss is recorded in the
-//! file, never a panic.
+//! A foreground watchdog also writes every record to stderr, as readable text (with
+//! journald priorities when stderr is the journal, its info records to stdout with
+//! `GRACE_LOG_STDOUT=1`; see [`crate::telemetry::StderrOut`]).
+//! Stderr may fail at any time (a closed pipe, a hung-up terminal): such writes are
+//! dropped and counted ([`crate::telemetry::dropped_stderr_writes`]), and the first loss
+//! is recorded in the file, never a panic.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -17,70 +17,51 @@ use parking_lot::Mutex;
 use serde_json::{Map, Value};
 
 use super::WatchdogError;
+use crate::telemetry::{Record, RotatingFile, Rotation, StderrOut};
 
-/// The level of a record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
-    /// Normal operation.
-    Info,
-    /// Something failed and is being handled.
-    Warn,
-    /// Something failed and needs a human.
-    Error,
-}
+pub use crate::telemetry::Level;
 
-impl Level {
-    fn as_str(self) -> &'static str {
-        match self {
-            Level::Info => "INFO",
-            Level::Warn => "WARN",
-            Level::Error => "ERROR",
-        }
-    }
-}
+/// The target of every watchdog record.
+pub const TARGET: &str = "grace::watchdog";
 
 /// An append-only JSON-lines log.
 #[derive(Debug)]
 pub struct EventLog {
-    file: Mutex<File>,
+    file: Mutex<RotatingFile>,
     path: PathBuf,
+    stderr: StderrOut,
     echo: AtomicBool,
     echo_failed: AtomicBool,
 }
 
 impl EventLog {
-    /// Opens (creates) the log for appending.
-    pub fn open(path: &Path) -> Result<EventLog, WatchdogError> {
-        let err = |source| WatchdogError::Log {
+    /// Opens (creates) the log for appending, rotated as `rotation` says.
+    pub fn open(path: &Path, rotation: Rotation) -> Result<EventLog, WatchdogError> {
+        let file = RotatingFile::open(path, rotation).map_err(|source| WatchdogError::Log {
             path: path.to_path_buf(),
             source,
-        };
-        if let Some(d) = path.parent() {
-            std::fs::create_dir_all(d).map_err(err)?;
-        }
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(err)?;
+        })?;
         Ok(EventLog {
             file: Mutex::new(file),
             path: path.to_path_buf(),
+            stderr: StderrOut::off(),
             echo: AtomicBool::new(false),
             echo_failed: AtomicBool::new(false),
         })
     }
 
-    /// Also writes every record to stderr (a foreground watchdog: the terminal or the
-    /// journal sees what the file gets).
-    pub fn with_echo(self, on: bool) -> EventLog {
-        self.set_echo(on);
+    /// Also writes every record to stderr as `out` says (a foreground watchdog: the
+    /// terminal or the journal sees what the file gets).
+    pub fn with_echo(mut self, out: StderrOut) -> EventLog {
+        self.echo.store(!out.is_off(), Ordering::Relaxed);
+        self.stderr = out;
         self
     }
 
-    /// Turns the echo to stderr on or off (off once the terminal is gone).
+    /// Turns the echo to stderr off (once the terminal is gone) or back on.
     pub fn set_echo(&self, on: bool) {
-        self.echo.store(on, Ordering::Relaxed);
+        self.echo
+            .store(on && !self.stderr.is_off(), Ordering::Relaxed);
     }
 
     /// The file.
@@ -89,22 +70,14 @@ impl EventLog {
     }
 
     /// Appends one record: `event` with `fields` (an object; other values go under
-    /// `data`). Also emits it as a tracing event, and echoes it to stderr when asked. A
-    /// failed write is reported on tracing (the file) or counted (stderr) only: losing a
-    /// log line must never stop the watchdog.
+    /// `data`), and echoes it to stderr when asked. A failed write is counted (stderr)
+    /// or dropped (the file) only: losing a log line must never stop the watchdog.
     pub fn record(&self, level: Level, event: &str, fields: Value) {
-        let buf = Self::line(level, event, fields);
-        let line = String::from_utf8_lossy(&buf[..buf.len() - 1]);
-        match level {
-            Level::Info => tracing::info!(target: "grace::watchdog", event, record = %line),
-            Level::Warn => tracing::warn!(target: "grace::watchdog", event, record = %line),
-            Level::Error => tracing::error!(target: "grace::watchdog", event, record = %line),
-        }
+        let r = Self::make(level, event, fields);
         if self.echo.load(Ordering::Relaxed) {
-            let serious = !matches!(level, Level::Info);
-            if let Err(e) = crate::telemetry::write_log_line(serious, &buf) {
+            if let Err(e) = self.stderr.write(&r) {
                 if !self.echo_failed.swap(true, Ordering::Relaxed) {
-                    self.append(&Self::line(
+                    self.append(&Self::make(
                         Level::Warn,
                         "watchdog.output_lost",
                         serde_json::json!({"error": e.to_string(),
@@ -113,34 +86,21 @@ impl EventLog {
                 }
             }
         }
-        self.append(&buf);
+        self.append(&r);
     }
 
-    fn line(level: Level, event: &str, fields: Value) -> Vec<u8> {
-        let mut m = Map::new();
-        m.insert(
-            "timestamp".into(),
-            crate::time::rfc3339(crate::time::now()).into(),
-        );
-        m.insert("level".into(), level.as_str().into());
-        m.insert("event".into(), event.into());
-        m.insert("watchdog_pid".into(), std::process::id().into());
-        match fields {
-            Value::Object(f) => m.extend(f),
-            Value::Null => {}
-            other => {
-                m.insert("data".into(), other);
-            }
-        }
-        let mut buf = Value::Object(m).to_string().into_bytes();
-        buf.push(b'\n');
-        buf
+    fn make(level: Level, event: &str, fields: Value) -> Record {
+        let fields = match fields {
+            Value::Object(f) => f,
+            Value::Null => Map::new(),
+            other => Map::from_iter([("data".to_owned(), other)]),
+        };
+        Record::now(level, TARGET, event, fields)
     }
 
-    fn append(&self, buf: &[u8]) {
-        if let Err(e) = self.file.lock().write_all(buf) {
-            tracing::error!(error = %e, path = %self.path.display(), "cannot append to watchdog.log");
-        }
+    fn append(&self, r: &Record) {
+        // Nothing to tell a failure to: the file is where failures are told.
+        let _ = self.file.lock().append(&r.json_line());
     }
 }
 
@@ -152,7 +112,8 @@ mod tests {
     fn appends_one_json_object_per_line() {
         let d = tempfile::tempdir().expect("tempdir");
         let p = d.path().join("watchdog.log");
-        let log = EventLog::open(&p).expect("open");
+        let log = EventLog::open(&p, crate::telemetry::LoggingConfig::default().rotation())
+            .expect("open");
         log.record(Level::Info, "serve.started", serde_json::json!({"pid": 7}));
         log.record(Level::Warn, "serve.exited", Value::Null);
         let text = std::fs::read_to_string(&p).expect("read");
@@ -161,8 +122,10 @@ mod tests {
             .map(|l| serde_json::from_str(l).expect("json"))
             .collect();
         assert_eq!(lines.len(), 2);
-        assert_eq!(lines[0]["event"], "serve.started");
-        assert_eq!(lines[0]["pid"], 7);
+        assert_eq!(lines[0]["message"], "serve.started");
+        assert_eq!(lines[0]["target"], "grace::watchdog");
+        assert_eq!(lines[0]["fields"]["pid"], 7);
+        assert_eq!(lines[0]["pid"], std::process::id());
         assert_eq!(lines[1]["level"], "WARN");
     }
 }

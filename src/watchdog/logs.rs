@@ -6,9 +6,8 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde_json::Value;
-
 use crate::state::StatePaths;
+use crate::telemetry::Record;
 
 /// One record, ready to print.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -21,41 +20,42 @@ pub struct LogLine {
     pub text: String,
 }
 
-/// Renders one raw line of `source`'s log: `TIME LEVEL source event-or-message k=v ...`.
-/// Lines that are not JSON (a panic message on stderr) are shown as they are.
+/// Renders one raw line of `source`'s log: `TIME LEVEL source [span] message k=v ...`.
+/// Lines that are not records (a panic message on stderr) are shown as they are.
 pub fn render(source: &'static str, raw: &str) -> LogLine {
-    let Ok(Value::Object(m)) = serde_json::from_str::<Value>(raw) else {
+    let Some(r) = Record::parse(raw) else {
         return LogLine {
             timestamp: String::new(),
             source,
             text: format!("{source:<8} {raw}"),
         };
     };
-    let s = |k: &str| m.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
-    let ts = s("timestamp");
-    let head = [s("event"), s("message")]
-        .into_iter()
-        .filter(|x| !x.is_empty())
-        .collect::<Vec<_>>()
-        .join(": ");
-    let mut text = format!("{ts} {:<5} {source:<8} {head}", s("level"));
-    for (k, v) in &m {
-        if matches!(
-            k.as_str(),
-            "timestamp" | "level" | "event" | "message" | "target" | "watchdog_pid"
-        ) {
-            continue;
-        }
-        match v {
-            Value::String(x) => text.push_str(&format!(" {k}={x}")),
-            other => text.push_str(&format!(" {k}={other}")),
-        }
-    }
+    let text = format!(
+        "{} {:<5} {source:<8} {}",
+        r.timestamp,
+        r.level.as_str(),
+        r.body()
+    );
     LogLine {
-        timestamp: ts,
+        timestamp: r.timestamp,
         source,
         text,
     }
+}
+
+/// The last `n` lines of the log at `path`, reaching into its rotated files
+/// (`path.1`, ...) when the active one has fewer.
+fn last_records(path: &Path, n: usize) -> Vec<String> {
+    let mut lines = last_lines(path, n).0;
+    for older in crate::telemetry::rotated_files(path) {
+        if lines.len() >= n {
+            break;
+        }
+        let mut more = last_lines(&older, n - lines.len()).0;
+        more.append(&mut lines);
+        lines = more;
+    }
+    lines
 }
 
 /// The last `n` lines of `path` and the file's length (where following starts).
@@ -95,7 +95,7 @@ fn sources(paths: &StatePaths) -> [(&'static str, PathBuf); 2] {
 pub fn tail(paths: &StatePaths, n: usize) -> Vec<LogLine> {
     let mut all: Vec<LogLine> = Vec::new();
     for (name, p) in sources(paths) {
-        all.extend(last_lines(&p, n).0.iter().map(|l| render(name, l)));
+        all.extend(last_records(&p, n).iter().map(|l| render(name, l)));
     }
     // Stable: lines without a timestamp keep their place after the one before them.
     let mut last = String::new();
@@ -170,15 +170,32 @@ mod tests {
         let d = tempfile::tempdir().expect("tempdir");
         let paths = StatePaths::new(d.path());
         paths.create().expect("create");
+        let wd = |t: &str, level: &str, msg: &str, fields: &str| {
+            format!(
+                "{{\"timestamp\":\"2025-01-01T00:00:0{t}.000000Z\",\"level\":\"{level}\",\
+                 \"target\":\"grace::watchdog\",\"message\":\"{msg}\",\"pid\":1,\
+                 \"fields\":{fields}}}\n"
+            )
+        };
+        // The first record is in the rotated file already.
+        std::fs::write(
+            crate::telemetry::rotated(&paths.watchdog_log(), 1),
+            wd("1", "INFO", "serve.started", "{\"pid\":7}"),
+        )
+        .expect("write");
         std::fs::write(
             paths.watchdog_log(),
-            "{\"timestamp\":\"2025-01-01T00:00:01.000000Z\",\"level\":\"INFO\",\"event\":\"serve.started\",\"pid\":7}\n\
-             {\"timestamp\":\"2025-01-01T00:00:03.000000Z\",\"level\":\"WARN\",\"event\":\"serve.exited\",\"reason\":\"killed by SIGKILL\"}\n",
+            wd(
+                "3",
+                "WARN",
+                "serve.exited",
+                "{\"reason\":\"killed by SIGKILL\"}",
+            ),
         )
         .expect("write");
         std::fs::write(
             paths.log_file(),
-            "{\"timestamp\":\"2025-01-01T00:00:02.000000Z\",\"level\":\"INFO\",\"message\":\"serve starting\",\"target\":\"grace::serve\"}\nthread 'main' panicked\n",
+            "{\"timestamp\":\"2025-01-01T00:00:02.000000Z\",\"level\":\"INFO\",\"message\":\"serve starting\",\"target\":\"grace::serve\",\"pid\":2,\"fields\":{},\"span\":{\"name\":\"kernel\",\"kernel\":\"http\"}}\nthread 'main' panicked\n",
         )
         .expect("write");
         let lines = tail(&paths, 10);
@@ -186,10 +203,14 @@ mod tests {
         assert_eq!(texts.len(), 4, "{texts:?}");
         assert!(texts[0].contains("serve.started pid=7"), "{texts:?}");
         assert!(
-            texts[1].contains("serve     serve starting") || texts[1].contains("serve starting")
+            texts[1].contains("serve    [kernel=http] serve starting"),
+            "{texts:?}"
         );
         assert!(texts[2].contains("panicked"), "{texts:?}");
-        assert!(texts[3].contains("reason=killed by SIGKILL"), "{texts:?}");
+        assert!(
+            texts[3].contains("serve.exited reason=\"killed by SIGKILL\""),
+            "{texts:?}"
+        );
         assert_eq!(tail(&paths, 1).len(), 1);
         let mut out = Vec::new();
         print(&paths, 2, false, &mut out).expect("print");
@@ -222,7 +243,7 @@ mod tests {
         paths.create().expect("create");
         std::fs::write(
             paths.watchdog_log(),
-            "{\"timestamp\":\"t1\",\"event\":\"a\"}\n",
+            "{\"timestamp\":\"t1\",\"level\":\"INFO\",\"target\":\"t\",\"message\":\"a\",\"pid\":1}\n",
         )
         .expect("write");
         let log = paths.log_file();
@@ -233,7 +254,7 @@ mod tests {
                 .append(true)
                 .open(log)
                 .expect("open");
-            f.write_all(b"{\"timestamp\":\"t2\",\"message\":\"late\"}\n")
+            f.write_all(b"{\"timestamp\":\"t2\",\"level\":\"INFO\",\"target\":\"t\",\"message\":\"late\",\"pid\":1}\n")
                 .expect("append");
         });
         let mut sink = Sink {

@@ -43,9 +43,10 @@
 //! probe), `STATUS=...` at each change, and `WATCHDOG=1` at half of `WATCHDOG_USEC`, the
 //! latter only while the actor answers.
 //!
-//! Records go to `watchdog.log` as JSON lines (`serve.started`, `serve.exited`,
-//! `grace.restart.success`, `grace.restart.failed`, `grace.kill_switch`, ...); the
-//! watchdog publishes nothing on the bus, which lives in serve.
+//! Records go to `watchdog.log` as JSON lines in the schema of serve's log, the event
+//! name as the message (`serve.started`, `serve.exited`, `grace.restart.success`,
+//! `grace.restart.failed`, `grace.kill_switch`, ...), the file rotated as `[logging]`
+//! says; the watchdog publishes nothing on the bus, which lives in serve.
 
 mod actor;
 mod config;

@@ -24,13 +24,25 @@ pub(crate) fn set_subreaper() -> nix::Result<()> {
 /// whole leftover tree by it, even descendants that left serve's process group.
 pub const SUPERVISED_ENV: &str = "GRACE_SUPERVISED_BY";
 
+/// Where a background watchdog sends serve's stdout and stderr: only what serve writes
+/// outside its log (a panic message, a library printing), since serve is told to keep
+/// its records off stderr ([`crate::telemetry::STDERR_ENV`] `off`). The file is rotated
+/// at each start once past its size or age.
+#[derive(Debug, Clone)]
+pub(crate) struct CapturedOutput {
+    /// The file (`logs/serve.out`).
+    pub path: std::path::PathBuf,
+    /// Its bounds.
+    pub rotation: crate::telemetry::Rotation,
+}
+
 /// Starts `argv` as the leader of a new process group, stdin closed, stdout and stderr
-/// appended to `output` (else inherited), without the variables that belong to the watchdog itself, with
-/// [`SUPERVISED_ENV`] set to `state_dir`.
+/// appended to `output` (else inherited), without the variables that belong to the
+/// watchdog itself, with [`SUPERVISED_ENV`] set to `state_dir`.
 pub(crate) fn spawn(
     argv: &[String],
     state_dir: &Path,
-    output: Option<&Path>,
+    output: Option<&CapturedOutput>,
 ) -> std::io::Result<Child> {
     let (prog, args) = argv
         .split_first()
@@ -46,11 +58,10 @@ pub(crate) fn spawn(
         .env(SUPERVISED_ENV, state_dir)
         .kill_on_drop(false);
     if let Some(out) = output {
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(out)?;
-        cmd.stdout(f.try_clone()?).stderr(f);
+        let f = crate::telemetry::RotatingFile::handoff(&out.path, out.rotation)?;
+        cmd.stdout(f.try_clone()?)
+            .stderr(f)
+            .env(crate::telemetry::STDERR_ENV, "off");
     }
     cmd.spawn()
 }

@@ -10,10 +10,12 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use super::actor::{self, ActorOptions};
 use super::events::{EventLog, Level};
+use super::process::CapturedOutput;
 use super::sd_notify::{self, SdNotify};
 use super::{WatchdogConfig, WatchdogError, DETACH_ENV};
 use crate::alerts::AlertsConfig;
 use crate::state::{atomic_write, StateLock, StatePaths};
+use crate::telemetry::StderrOut;
 
 /// What `grace watch` runs with.
 #[derive(Debug, Clone)]
@@ -26,6 +28,8 @@ pub struct WatchOptions {
     pub alerts: AlertsConfig,
     /// The command to supervise: [`serve_argv`] or `[watchdog] command`.
     pub argv: Vec<String>,
+    /// `[logging]`: rotation of `watchdog.log` and of serve's captured output, stderr.
+    pub logging: crate::telemetry::LoggingConfig,
 }
 
 /// The argv that runs `grace serve` for this state directory: this executable with
@@ -94,7 +98,13 @@ pub async fn run(opts: WatchOptions) -> Result<(), WatchdogError> {
     let pid_file = opts.paths.watchdog_pid();
     atomic_write(&pid_file, format!("{}\n", std::process::id()).as_bytes())
         .map_err(|e| crate::state::StateError::io(&pid_file, "write", e))?;
-    let log = Arc::new(EventLog::open(&opts.paths.watchdog_log())?.with_echo(!detached));
+    let rotation = opts.logging.rotation();
+    let echo = if detached {
+        StderrOut::off()
+    } else {
+        StderrOut::resolve(opts.logging.stderr)
+    };
+    let log = Arc::new(EventLog::open(&opts.paths.watchdog_log(), rotation)?.with_echo(echo));
     let subreaper = super::process::set_subreaper();
     log.record(
         Level::Info,
@@ -110,9 +120,12 @@ pub async fn run(opts: WatchOptions) -> Result<(), WatchdogError> {
             config: opts.config.clone(),
             alerts: opts.alerts.clone(),
             argv: opts.argv.clone(),
-            // In the background our own stderr is watchdog.log; serve's text output
-            // (its records are in logs/grace.jsonl already) goes beside it instead.
-            child_output: detached.then(|| opts.paths.logs_dir().join("serve.out")),
+            // In the background nobody reads stderr: serve keeps its records in
+            // logs/grace.jsonl only, and what else it prints goes to logs/serve.out.
+            child_output: detached.then(|| CapturedOutput {
+                path: opts.paths.serve_output(),
+                rotation,
+            }),
         },
         log.clone(),
         SdNotify::from_env(),

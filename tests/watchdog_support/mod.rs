@@ -144,11 +144,11 @@ impl Instance {
             .collect()
     }
 
-    /// The records of watchdog.log with `event`.
+    /// The records of watchdog.log whose message is `event`.
     pub fn events_named(&self, event: &str) -> Vec<serde_json::Value> {
         self.events()
             .into_iter()
-            .filter(|e| e["event"] == event)
+            .filter(|e| e["message"] == event)
             .collect()
     }
 

@@ -1,5 +1,5 @@
-//! The store's file: loading `incidents.jsonl` (cutting a torn last line and folding the
-//! incidents back into the in-memory index, open ones as orphans), appending each change
+//! The store's file: loading `incidents.jsonl` and its segments (cutting a torn last
+//! line and folding the incidents back into the in-memory index, open ones as orphans), appending each change
 //! as a line and an audit record (both or neither), and making the changes durable as the
 //! fsync policy says.
 
@@ -16,7 +16,7 @@ use super::{ImportCursor, IncidentError, IncidentStore, Inner};
 use crate::audit::{AuditLog, FsyncPolicy, Syncer};
 use crate::incident::config::IncidentsConfig;
 use crate::incident::ids::IdClock;
-use crate::incident::journal::fold;
+use crate::incident::journal::{fold, merge, read_journal};
 use crate::incident::model::Incident;
 use crate::incident::summary::StatusCounts;
 
@@ -49,6 +49,10 @@ impl IncidentStore {
         let mut bytes = Vec::new();
         std::io::Read::read_to_end(&mut &file, &mut bytes).map_err(io)?;
         let journal = fold(&bytes);
+        let mut archived = Vec::new();
+        for seg in super::segments::segment_files(path) {
+            archived = merge(archived, read_journal(&seg)?.incidents);
+        }
         if journal.torn_bytes > 0 {
             let torn = &bytes[journal.complete_len as usize..];
             tracing::warn!(
@@ -85,7 +89,7 @@ impl IncidentStore {
             mttrs: Vec::new(),
         };
         let mut imports = ImportCursor::default();
-        for i in journal.incidents {
+        for i in merge(archived, journal.incidents) {
             inner.ids.observe(&i.incident_id);
             inner.counts.add(i.status);
             if let Some(m) = i.mttr_seconds {
@@ -101,7 +105,7 @@ impl IncidentStore {
                 inner.remember_closed(i);
             }
         }
-        Ok(IncidentStore {
+        let store = IncidentStore {
             path: path.to_path_buf(),
             audit,
             policy: config.fsync,
@@ -109,10 +113,14 @@ impl IncidentStore {
             inner: Mutex::new(inner),
             durability: Mutex::new(None),
             imports: Mutex::new(imports),
-        })
+            retain_closed: config.retain_closed,
+            last_segmented: Mutex::new(None),
+        };
+        store.maintain();
+        Ok(store)
     }
 
-    fn io(&self) -> impl FnOnce(std::io::Error) -> IncidentError + '_ {
+    pub(super) fn io(&self) -> impl FnOnce(std::io::Error) -> IncidentError + '_ {
         |source| IncidentError::Io {
             path: self.path.clone(),
             source,

@@ -10,7 +10,8 @@
 //!
 //! This module holds the store, its in-memory index and its error; `disk` loads the file
 //! and appends to it, `changes` opens and updates incidents, `close` closes them, and
-//! `orphans` lists, adopts and imports.
+//! `orphans` lists, adopts and imports, `segments` moves closed incidents past
+//! retention to their monthly segments.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::File;
@@ -28,9 +29,11 @@ mod changes;
 mod close;
 mod disk;
 mod orphans;
+mod segments;
 
 pub use close::Closing;
 pub(crate) use orphans::WATCHDOG_DETAILS;
+pub use segments::{segment_files, segments_dir};
 
 /// Why an incident operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +94,10 @@ pub struct IncidentStore {
     pub(super) inner: Mutex<Inner>,
     durability: Mutex<Option<String>>,
     pub(super) imports: Mutex<ImportCursor>,
+    /// Closed incidents older than this move to segments.
+    retain_closed: std::time::Duration,
+    /// When closed incidents were last moved to segments.
+    last_segmented: Mutex<Option<std::time::Instant>>,
 }
 
 /// How far the watchdog's repair records have been imported (see

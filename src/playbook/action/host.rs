@@ -131,7 +131,7 @@ const CLEANABLE: [&str; 3] = ["logs", "alerts", "diagnostics"];
 
 /// `resource_cleanup`: removes files older than `older_than` (default `[playbooks]
 /// cleanup_retention`) from the state directory's `logs/`, `alerts/` and
-/// `diagnostics/` (or the `dirs` named among them), never the live log file nor
+/// `diagnostics/` (or the `dirs` named among them), never the live log files nor
 /// `alerts/latest_notification.json`; reports the bytes freed.
 struct ResourceCleanup;
 
@@ -149,8 +149,11 @@ impl Action for ResourceCleanup {
         }
         let paths = &ctx.system.paths;
         let roots: Vec<PathBuf> = dirs.iter().map(|d| paths.root().join(d)).collect();
+        // Files open for appending: deleting one would send later writes nowhere.
         let keep = vec![
             paths.log_file(),
+            paths.serve_output(),
+            paths.watchdog_output(),
             paths.alerts_dir().join("latest_notification.json"),
         ];
         let r = tokio::task::spawn_blocking(move || cleanup(&roots, &keep, older_than))

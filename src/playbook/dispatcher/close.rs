@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use tracing::Instrument;
 
 use super::{Dispatched, Dispatcher};
 use crate::bus::Topic;
@@ -35,14 +36,18 @@ impl Dispatcher {
         let id = inc.incident_id.clone();
         let details = json!({ "playbook": playbook.map(|p| p.name.clone()), "not_run": reason });
         let why = reason.clone();
-        tokio::spawn(async move {
-            let mut c = Closing::new(
-                IncidentStatus::Escalated,
-                Closing::default_reason(IncidentStatus::Escalated),
-            );
-            c.remediation = details;
-            me.escalate_and_close(&system, &inc, &why, c).await;
-        });
+        let span = super::incident_span(&inc, playbook.map(|p| p.name.as_str()));
+        tokio::spawn(
+            async move {
+                let mut c = Closing::new(
+                    IncidentStatus::Escalated,
+                    Closing::default_reason(IncidentStatus::Escalated),
+                );
+                c.remediation = details;
+                me.escalate_and_close(&system, &inc, &why, c).await;
+            }
+            .instrument(span),
+        );
         Dispatched::Escalating {
             incident_id: id,
             reason,

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 use tokio::sync::Semaphore;
+use tracing::Instrument;
 
 use super::action::ActionRegistry;
 use super::executor::Run;
@@ -228,12 +229,27 @@ impl Dispatcher {
         };
         self.stats.queued();
         let me = self.clone();
-        tokio::spawn(async move { me.remediate(run).await });
+        let span = incident_span(&run.incident, Some(&playbook.name));
+        tokio::spawn(async move { me.remediate(run).await }.instrument(span));
         Dispatched::Started {
             incident_id: id,
             playbook: playbook.name.clone(),
         }
     }
+}
+
+/// `incident{incident, component, playbook}`: entered around all the work on one
+/// incident, so every record of it names the incident.
+pub(super) fn incident_span(
+    inc: &crate::incident::Incident,
+    playbook: Option<&str>,
+) -> tracing::Span {
+    tracing::info_span!(
+        "incident",
+        incident = %inc.incident_id,
+        component = %inc.component,
+        playbook = playbook.unwrap_or("-"),
+    )
 }
 
 /// Why a draft is informational (its details say `"informational": true`), if it is.

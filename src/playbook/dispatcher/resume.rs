@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use serde_json::json;
+use tracing::Instrument;
 
 use super::remediate::verify_incident;
 use super::Dispatcher;
@@ -26,7 +27,8 @@ impl Dispatcher {
             let me = self.clone();
             let system = system.clone();
             let inc = inc.clone();
-            tokio::spawn(async move { me.resume_one(&system, inc).await });
+            let span = super::incident_span(&inc, inc.playbook.as_deref());
+            tokio::spawn(async move { me.resume_one(&system, inc).await }.instrument(span));
         }
         if !orphans.is_empty() {
             tracing::info!(
