@@ -10,12 +10,16 @@
 //! ([`demo`]). [`thread::kernel_threads`] counts the threads of `thread` kernels, live
 //! and abandoned.
 //!
-//! Liveness is a shared atomic timestamp per kernel ([`KernelStatus`]): the kernel's
-//! message loop stamps it on every message and on every heartbeat tick, and the
-//! heartbeat monitor reads it. No message per beat goes to a central actor.
+//! Liveness lives in shared atomics per kernel ([`KernelStatus`]): the kernel's message
+//! loop stamps when each handler starts and clears it when the handler returns; a
+//! kernel that hands itself to the heartbeat monitor ([`Liveness`]) does so only when
+//! it becomes busy while unwatched, so an idle kernel costs the monitor nothing. Kernels
+//! that [tick](Kernel::ticks) also beat at every message, and the monitor checks their
+//! heartbeat age. No message per beat goes to a central actor.
 
 mod actor;
 mod api;
+mod liveness;
 pub mod demo;
 pub mod exec;
 mod kinds;
@@ -26,6 +30,7 @@ pub mod thread;
 
 pub(crate) use actor::spawn;
 pub use actor::spawn_kernel;
+pub use liveness::Liveness;
 pub use api::{
     Control, Fault, Health, Kernel, KernelContext, KernelError, KernelMsg, KernelReply, Request,
     RestartNote,
