@@ -68,7 +68,10 @@ async fn an_idle_kernel_is_never_hung_nor_ticked_and_a_hung_handler_is_found_in_
     let (took, m) = next_missed(&h.system, &sub, 5 * TIMEOUT)
         .await
         .expect("the hang is found");
-    assert!(took >= TIMEOUT && took <= TIMEOUT + CHECK + SLACK, "{took:?}");
+    assert!(
+        took >= TIMEOUT && took <= TIMEOUT + CHECK + SLACK,
+        "{took:?}"
+    );
     assert_eq!((m.kernel.as_str(), m.timeout_ms), ("idle", 1000));
     assert!(m.heartbeat_age_ms > 1000, "{m:?}");
     assert_eq!(
@@ -119,7 +122,11 @@ async fn a_long_handler_that_beats_is_not_hung_until_it_stops_beating() {
 
     // Works for five timeouts, beating every 250 ms (last at 5 s), then hangs without
     // beating.
-    send(&actor, "work_then_hang", json!({ "ms": 5000, "every": 250 }));
+    send(
+        &actor,
+        "work_then_hang",
+        json!({ "ms": 5000, "every": 250 }),
+    );
     tokio::time::sleep(Duration::from_millis(4500)).await;
     assert!(status.busy_since_ms().is_some(), "still working");
     assert!(!status.is_hung());

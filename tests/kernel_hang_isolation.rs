@@ -50,7 +50,12 @@ async fn tree(dir: &std::path::Path, spec: KernelSpec) -> Tree {
             ..HeartbeatConfig::default()
         },
     );
-    let status = system.registry.get(&name).expect("registered").status.clone();
+    let status = system
+        .registry
+        .get(&name)
+        .expect("registered")
+        .status
+        .clone();
     Tree {
         system,
         _sup: sup,
@@ -62,12 +67,21 @@ async fn tree(dir: &std::path::Path, spec: KernelSpec) -> Tree {
 impl Tree {
     /// Injects a hang and checks it is found in time and the kernel restarted.
     async fn hang_is_found(&self, name: &str) {
-        let sub = self.system.bus.subscribe("test", &["kernel.heartbeat.missed"]);
-        self.system.registry.inject(name, Fault::Hang).expect("inject");
+        let sub = self
+            .system
+            .bus
+            .subscribe("test", &["kernel.heartbeat.missed"]);
+        self.system
+            .registry
+            .inject(name, Fault::Hang)
+            .expect("inject");
         let (took, m) = next_missed(&self.system, &sub, WAIT)
             .await
             .expect("the hang is found");
-        assert!(took >= TIMEOUT && took <= TIMEOUT + CHECK + SLACK, "{took:?}");
+        assert!(
+            took >= TIMEOUT && took <= TIMEOUT + CHECK + SLACK,
+            "{took:?}"
+        );
         assert_eq!(m.kernel, name);
         let status = self.status.clone();
         eventually(WAIT, "the restart", || {

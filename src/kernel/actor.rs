@@ -1,6 +1,7 @@
 //! The kernel actor: runs one [`Kernel`] value on ractor, marks it busy while a handler
-//! runs (for the heartbeat monitor), stamps its heartbeat, times its messages, and turns a panic or error into a failure its supervisor sees (or, when
-//! allowed, repairs it in place, keeping the same actor and mailbox).
+//! runs (for the heartbeat monitor), stamps its heartbeat, times its messages, and turns
+//! a panic or error into a failure its supervisor sees (or, when allowed, repairs it in
+//! place, keeping the same actor and mailbox).
 
 use std::any::Any;
 use std::future::Future;

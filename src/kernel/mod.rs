@@ -19,10 +19,10 @@
 
 mod actor;
 mod api;
-mod liveness;
 pub mod demo;
 pub mod exec;
 mod kinds;
+mod liveness;
 mod option_check;
 mod spec;
 mod status;
@@ -30,7 +30,6 @@ pub mod thread;
 
 pub(crate) use actor::spawn;
 pub use actor::spawn_kernel;
-pub use liveness::Liveness;
 pub use api::{
     Control, Fault, Health, Kernel, KernelContext, KernelError, KernelMsg, KernelReply, Request,
     RestartNote,
@@ -39,5 +38,6 @@ pub use kinds::{
     build_kind, check_options, kind_names, parse_options, register_kind, resolve_kind, Built,
     KindBuilder, OptionError,
 };
+pub use liveness::Liveness;
 pub use spec::{Isolation, KernelFactory, KernelSpec, DEFAULT_START_TIMEOUT};
 pub use status::{KernelState, KernelStatus, StatusSnapshot};

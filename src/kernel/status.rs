@@ -227,12 +227,9 @@ impl KernelStatus {
     /// started one since).
     #[inline]
     pub fn end_handling(&self, started: u64) {
-        let _ = self.busy_since_ms.compare_exchange(
-            started,
-            0,
-            Ordering::SeqCst,
-            Ordering::Relaxed,
-        );
+        let _ =
+            self.busy_since_ms
+                .compare_exchange(started, 0, Ordering::SeqCst, Ordering::Relaxed);
     }
 
     /// When the handler running now started (a [`mono_ms`] reading), if one runs.

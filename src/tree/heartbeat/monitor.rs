@@ -131,7 +131,8 @@ impl Monitor {
         for status in &self.ticking {
             if status.is_hung_at(now) && !self.hung.contains_key(&status.name) {
                 let status = status.clone();
-                self.hung.insert(status.name.clone(), Hung::new(status, false));
+                self.hung
+                    .insert(status.name.clone(), Hung::new(status, false));
             }
         }
         self.settle(now);
