@@ -1,10 +1,14 @@
-//! CPU cost of heartbeats: an idle tree of kernels beating every second, measured in the
-//! same run without any ticks (baseline), with the same ticks sent by a bare loop (the
-//! cost of the kernel actors' message path alone), and with the heartbeat ticker and
-//! monitor.
+//! CPU cost of hang detection: a tree of idle kernels, measured in the same run with
+//! no heartbeat tasks (baseline), with the ticker and monitor over kernels that do not
+//! tick (hang detection by busy handlers: idle kernels cost nothing), and with the same
+//! kernels made to tick every second (the cost of ticking and scanning every kernel, as
+//! liveness by ticks alone needs). Then the per-message cost of the busy stamps: the
+//! stamp pair alone, and kernels handling messages against bare ractor actors doing the
+//! same.
 //!
-//! Run with: `cargo bench --bench heartbeat` (options: `--kernels N`, `--seconds S`).
-//! Target: under 5% of one core for 10,000 kernels.
+//! Run with: `cargo bench --bench heartbeat` (options: `--kernels N`, `--seconds S`,
+//! `--ticking 0` to skip the ticking phase, for very large N).
+//! Target: hang detection under 1% of one core for idle kernels, at any N.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,8 +16,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use grace::config::{Config, HeartbeatConfig};
 use grace::kernel::{
-    spawn_kernel, Kernel, KernelContext, KernelError, KernelSpec, KernelState, KernelStatus,
-    Request,
+    spawn_kernel, Kernel, KernelContext, KernelError, KernelMsg, KernelSpec, KernelState,
+    KernelStatus, Request,
 };
 use grace::state::StatePaths;
 use grace::supervisor::SupervisorMsg;
@@ -25,7 +29,7 @@ use serde_json::Value;
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// A kernel that does nothing but answer its ticks.
+/// A kernel that answers requests and does not tick.
 struct Idle;
 
 #[async_trait]
@@ -44,6 +48,33 @@ impl Actor for Parent {
     type Arguments = ();
 
     async fn pre_start(&self, _: ActorRef<SupervisorMsg>, _: ()) -> Result<(), ActorProcessingErr> {
+        Ok(())
+    }
+}
+
+/// A bare ractor actor that counts its messages.
+struct Bare;
+
+impl Actor for Bare {
+    type Msg = KernelMsg;
+    type State = Arc<std::sync::atomic::AtomicU64>;
+    type Arguments = Arc<std::sync::atomic::AtomicU64>;
+
+    async fn pre_start(
+        &self,
+        _: ActorRef<KernelMsg>,
+        n: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        Ok(n)
+    }
+
+    async fn handle(
+        &self,
+        _: ActorRef<KernelMsg>,
+        _: KernelMsg,
+        n: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 }
@@ -95,7 +126,7 @@ async fn measure(name: &'static str, seconds: u64, statuses: &[Arc<KernelStatus>
     }
 }
 
-async fn run(kernels: u64, seconds: u64) {
+async fn run(kernels: u64, seconds: u64, ticking: bool) {
     let dir = tempfile::tempdir().expect("tempdir");
     let system =
         System::open(Arc::new(Config::default()), StatePaths::new(dir.path())).expect("system");
@@ -125,41 +156,40 @@ async fn run(kernels: u64, seconds: u64) {
     );
     // Let start-up work settle before the baseline.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let base = measure("no ticks (baseline)", seconds, &statuses).await;
-
-    // The same ticks from a bare loop: a tenth of the kernels every 100 ms.
-    let bare = tokio::spawn(async move {
-        let mut every = tokio::time::interval(Duration::from_millis(100));
-        let chunk = actors.len().div_ceil(10).max(1);
-        for batch in actors.chunks(chunk).cycle() {
-            every.tick().await;
-            for a in batch {
-                let _ = a.send_message(grace::kernel::KernelMsg::Tick);
-            }
-        }
-    });
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let raw = measure("bare loop, same ticks", seconds, &statuses).await;
-    bare.abort();
+    let base = measure("no heartbeat (baseline)", seconds, &statuses).await;
 
     let cfg = HeartbeatConfig {
         interval: Duration::from_secs(1),
         ..HeartbeatConfig::default()
     };
-    let hb = spawn_heartbeat(system.clone(), cfg);
+    let hb = spawn_heartbeat(system.clone(), cfg.clone());
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let with = measure("ticker + monitor", seconds, &statuses).await;
+    let idle = measure("busy-handler detection", seconds, &statuses).await;
+    let hung = statuses.iter().filter(|s| s.is_hung()).count();
+
+    let mut phases = vec![base, idle];
+    if ticking {
+        for s in &statuses {
+            s.set_ticks(true);
+        }
+        system.liveness.ticking_changed();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        phases.push(measure("all ticking every 1 s", seconds, &statuses).await);
+        for s in &statuses {
+            s.set_ticks(false);
+        }
+        system.liveness.ticking_changed();
+    }
     drop(hb);
 
-    let hung = statuses.iter().filter(|s| s.is_hung()).count();
     println!();
     println!(
-        "{:<24} {:>8} {:>8} {:>10} {:>12}",
-        "phase", "cpu_s", "% core", "ticks", "ticks/s"
+        "{:<26} {:>8} {:>8} {:>10} {:>12}",
+        "phase", "cpu_s", "% core", "messages", "messages/s"
     );
-    for p in [&base, &raw, &with] {
+    for p in &phases {
         println!(
-            "{:<24} {:>8.2} {:>7.2}% {:>10} {:>12.0}",
+            "{:<26} {:>8.2} {:>7.2}% {:>10} {:>12.0}",
             p.name,
             p.cpu_s,
             p.percent(),
@@ -167,29 +197,93 @@ async fn run(kernels: u64, seconds: u64) {
             p.ticks as f64 / p.wall_s
         );
     }
-    let cost = with.percent() - base.percent();
+    let cost = |p: &Phase| p.percent() - phases[0].percent();
     println!(
-        "{:<24} {:>8} {:>7.2}%   (target < 5%; {:.2} us of CPU per tick; hung: {hung})",
-        "heartbeat cost",
+        "{:<26} {:>8} {:>7.2}%   (target < 1% of a core; hung: {hung})",
+        "hang detection, idle",
         "",
-        cost,
-        1e6 * (with.cpu_s - base.cpu_s) / with.ticks.max(1) as f64
+        cost(&phases[1])
     );
-    println!(
-        "{:<24} {:>8} {:>7.2}%   (ticker queue and monitor scan, over the bare loop)",
-        "  of which scheduling",
-        "",
-        with.percent() - raw.percent()
-    );
+    if let Some(t) = phases.get(2) {
+        println!(
+            "{:<26} {:>8} {:>7.2}%   ({:.2} us of CPU per tick)",
+            "ticking every kernel",
+            "",
+            cost(t),
+            1e6 * (t.cpu_s - phases[0].cpu_s) / t.ticks.max(1) as f64
+        );
+    }
+    let hb = spawn_heartbeat(system.clone(), cfg);
+    per_message(&statuses, &actors).await;
+    drop(hb);
+}
+
+/// The busy stamps alone (one handler start and end), then kernels handling messages
+/// under the heartbeat monitor against bare ractor actors handling the same.
+async fn per_message(statuses: &[Arc<KernelStatus>], actors: &[ActorRef<KernelMsg>]) {
+    let n = 10_000_000u64;
+    let s = &statuses[0];
+    let t = Instant::now();
+    for _ in 0..n {
+        let now = grace::time::mono_ms();
+        std::hint::black_box(s.begin_handling(now));
+        s.end_handling(now);
+    }
+    let stamp_ns = t.elapsed().as_nanos() as f64 / n as f64;
+
+    let k = actors.len().min(1000);
+    let rounds = 2_000u64;
+    let total = k as u64 * rounds;
+    let before: u64 = statuses[..k].iter().map(|s| s.messages()).sum();
+    let t = Instant::now();
+    for _ in 0..rounds {
+        for a in &actors[..k] {
+            let _ = a.send_message(KernelMsg::Request(Request::new("x", Value::Null), None));
+        }
+    }
+    while statuses[..k].iter().map(|s| s.messages()).sum::<u64>() < before + total {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let kernel_ns = t.elapsed().as_nanos() as f64 / total as f64;
+
+    let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut bare = Vec::with_capacity(k);
+    for _ in 0..k {
+        bare.push(
+            Actor::spawn(None, Bare, count.clone())
+                .await
+                .expect("bare")
+                .0,
+        );
+    }
+    let t = Instant::now();
+    for _ in 0..rounds {
+        for a in &bare {
+            let _ = a.send_message(KernelMsg::Request(Request::new("x", Value::Null), None));
+        }
+    }
+    while count.load(std::sync::atomic::Ordering::Relaxed) < total {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let bare_ns = t.elapsed().as_nanos() as f64 / total as f64;
+    for a in bare {
+        a.stop(None);
+    }
+    println!();
+    println!("per message ({k} actors, {total} messages, wall time per message):");
+    println!("  busy stamps (start + end, with the clock read) {stamp_ns:>8.1} ns");
+    println!("  kernel actor, monitor running                  {kernel_ns:>8.1} ns");
+    println!("  bare ractor actor (baseline)                   {bare_ns:>8.1} ns");
 }
 
 fn main() {
     let kernels = arg("--kernels", 10_000);
     let seconds = arg("--seconds", 10);
+    let ticking = arg("--ticking", 1) != 0;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
-    rt.block_on(run(kernels, seconds));
+    rt.block_on(run(kernels, seconds, ticking));
 }

@@ -85,6 +85,10 @@ impl Kernel for HttpKernel {
         Ok(())
     }
 
+    fn ticks(&self) -> bool {
+        true
+    }
+
     async fn tick(&mut self, _ctx: &KernelContext) -> Result<(), KernelError> {
         match &self.server {
             Some(s) if !s.is_finished() => Ok(()),

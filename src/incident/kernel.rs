@@ -62,6 +62,10 @@ impl IncidentLogKernel {
 
 #[async_trait]
 impl Kernel for IncidentLogKernel {
+    fn ticks(&self) -> bool {
+        true
+    }
+
     async fn tick(&mut self, ctx: &KernelContext) -> Result<(), KernelError> {
         self.import(ctx);
         ctx.system.incidents.maintain();

@@ -1,6 +1,7 @@
-//! The kernel actor: runs one [`Kernel`] value on ractor, stamps its heartbeat, times
-//! its messages, and turns a panic or error into a failure its supervisor sees (or, when
-//! allowed, repairs it in place, keeping the same actor and mailbox).
+//! The kernel actor: runs one [`Kernel`] value on ractor, marks it busy while a handler
+//! runs (for the heartbeat monitor), stamps its heartbeat, times its messages, and turns
+//! a panic or error into a failure its supervisor sees (or, when allowed, repairs it in
+//! place, keeping the same actor and mailbox).
 
 use std::any::Any;
 use std::future::Future;
@@ -17,6 +18,7 @@ use super::api::{Control, Fault, Kernel, KernelContext, KernelError, KernelMsg, 
 use super::spec::{Isolation, KernelSpec};
 use super::status::KernelStatus;
 use crate::supervisor::{InPlace, SupervisorMsg};
+use crate::time::mono_ms;
 use crate::tree::System;
 
 /// The ractor actor behind every kernel (on a task, or on its own thread).
@@ -198,6 +200,9 @@ impl KernelActorState {
             return Err(reason.into());
         }
         self.kernel = (self.spec.factory)();
+        if self.ctx.status.set_ticks(self.kernel.ticks()) {
+            self.ctx.system.liveness.ticking_changed();
+        }
         if let Err(e) = self.kernel.start(&self.ctx).await {
             self.publish_restarts();
             return Err(e.into());
@@ -229,6 +234,25 @@ impl KernelActorState {
     }
 }
 
+/// Handles one message (not [`KernelMsg::Restarted`]) while the kernel is marked busy.
+async fn handle_busy(
+    state: &mut KernelActorState,
+    msg: KernelMsg,
+) -> Result<(), ActorProcessingErr> {
+    // Ticks are not timed: the latency histogram is of work.
+    let t0 = (!matches!(msg, KernelMsg::Tick)).then(Instant::now);
+    let span = state.span.clone();
+    let reason = match dispatch(state, msg).instrument(span.clone()).await {
+        Outcome::Ok => {
+            let ns = t0.map(|t| u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX));
+            state.ctx.status.note_handled(ns);
+            return Ok(());
+        }
+        Outcome::Failed(r) => r,
+    };
+    state.recover(reason).instrument(span).await
+}
+
 impl Actor for KernelActor {
     type Msg = KernelMsg;
     type State = KernelActorState;
@@ -247,6 +271,9 @@ impl Actor for KernelActor {
         };
         let span = tracing::info_span!("kernel", name = %args.spec.name);
         let mut kernel = (args.spec.factory)();
+        if ctx.status.set_ticks(kernel.ticks()) {
+            ctx.system.liveness.ticking_changed();
+        }
         kernel.start(&ctx).instrument(span.clone()).await?;
         ctx.status.mark_started();
         Ok(KernelActorState {
@@ -269,19 +296,15 @@ impl Actor for KernelActor {
             state.publish_restarts();
             return Ok(());
         }
-        // Ticks are not timed: the latency histogram is of work, and an idle kernel's
-        // tick then costs no clock reads.
-        let t0 = (!matches!(msg, KernelMsg::Tick)).then(Instant::now);
-        let span = state.span.clone();
-        let reason = match dispatch(state, msg).instrument(span.clone()).await {
-            Outcome::Ok => {
-                let ns = t0.map(|t| u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX));
-                state.ctx.status.note_handled(ns);
-                return Ok(());
-            }
-            Outcome::Failed(r) => r,
-        };
-        state.recover(reason).instrument(span).await
+        // Busy until the handler (and a repair in place after it) returns: the monitor
+        // learns of it only if it was not watching this kernel already.
+        let started = mono_ms();
+        if state.ctx.status.begin_handling(started) {
+            state.ctx.system.liveness.push_busy(&state.ctx.status);
+        }
+        let result = handle_busy(state, msg).await;
+        state.ctx.status.end_handling(started);
+        result
     }
 
     async fn post_stop(

@@ -153,7 +153,8 @@ pub enum Fault {
 pub enum KernelMsg {
     /// A request, with an optional reply port.
     Request(Request, Option<RpcReplyPort<KernelReply>>),
-    /// The heartbeat tick: runs [`Kernel::tick`] and stamps the heartbeat.
+    /// The heartbeat tick (sent to kernels that [tick](Kernel::ticks)): runs
+    /// [`Kernel::tick`] and stamps the heartbeat.
     Tick,
     /// An operator/playbook hook.
     Control(Control, RpcReplyPort<KernelReply>),
@@ -206,9 +207,18 @@ pub trait Kernel: Send + 'static {
     /// Handles one request.
     async fn handle(&mut self, req: Request, ctx: &KernelContext) -> Result<Value, KernelError>;
 
-    /// Called at every heartbeat tick; periodic work goes here. `Ok` stamps the
-    /// heartbeat; [`KernelError::Unresponsive`] skips the stamp; other errors fail the
-    /// kernel.
+    /// Whether the kernel is ticked: [`Kernel::tick`] then runs at every heartbeat
+    /// interval, and the kernel counts as hung when its ticks stop succeeding. A kernel
+    /// that does not tick (the default) costs nothing while idle and is hung only when a
+    /// handler runs past its heartbeat timeout without beating
+    /// ([`KernelStatus::beat`]). Override it together with [`Kernel::tick`].
+    fn ticks(&self) -> bool {
+        false
+    }
+
+    /// Called at every heartbeat tick of a kernel that [ticks](Kernel::ticks); periodic
+    /// work and liveness probes go here. `Ok` stamps the heartbeat;
+    /// [`KernelError::Unresponsive`] skips the stamp; other errors fail the kernel.
     async fn tick(&mut self, _ctx: &KernelContext) -> Result<(), KernelError> {
         Ok(())
     }

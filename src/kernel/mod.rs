@@ -10,15 +10,19 @@
 //! ([`demo`]). [`thread::kernel_threads`] counts the threads of `thread` kernels, live
 //! and abandoned.
 //!
-//! Liveness is a shared atomic timestamp per kernel ([`KernelStatus`]): the kernel's
-//! message loop stamps it on every message and on every heartbeat tick, and the
-//! heartbeat monitor reads it. No message per beat goes to a central actor.
+//! Liveness lives in shared atomics per kernel ([`KernelStatus`]): the kernel's message
+//! loop stamps when each handler starts and clears it when the handler returns; a
+//! kernel that hands itself to the heartbeat monitor ([`Liveness`]) does so only when
+//! it becomes busy while unwatched, so an idle kernel costs the monitor nothing. Kernels
+//! that [tick](Kernel::ticks) also beat at every message, and the monitor checks their
+//! heartbeat age. No message per beat goes to a central actor.
 
 mod actor;
 mod api;
 pub mod demo;
 pub mod exec;
 mod kinds;
+mod liveness;
 mod option_check;
 mod spec;
 mod status;
@@ -34,5 +38,6 @@ pub use kinds::{
     build_kind, check_options, kind_names, parse_options, register_kind, resolve_kind, Built,
     KindBuilder, OptionError,
 };
+pub use liveness::Liveness;
 pub use spec::{Isolation, KernelFactory, KernelSpec, DEFAULT_START_TIMEOUT};
 pub use status::{KernelState, KernelStatus, StatusSnapshot};

@@ -1,5 +1,11 @@
 //! The shared, lock-free status of one kernel: heartbeat, state and counters. It is
 //! created once per kernel name and outlives every restart of the kernel's actor.
+//!
+//! Liveness has two sources. While the kernel handles a message it is *busy*: the actor
+//! stamps when the handler started, and the handler may [`KernelStatus::beat`] during
+//! long work. A kernel that [ticks](crate::kernel::Kernel::ticks) also beats at every
+//! message it handles, so its heartbeat tells whether its ticks succeed. An idle kernel
+//! that does not tick has no age at all: waiting on its mailbox, it cannot hang.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 
@@ -70,6 +76,12 @@ pub struct KernelStatus {
     down_ms: AtomicU64,
     tick_pending: AtomicBool,
     unresponsive: AtomicBool,
+    /// When the handler running now started (monotonic ms; 0: idle).
+    busy_since_ms: AtomicU64,
+    /// Whether the heartbeat monitor keeps this kernel in its deadline queue.
+    watched: AtomicBool,
+    /// Whether the kernel is ticked at its heartbeat interval.
+    ticks: AtomicBool,
     last_reason: Mutex<Option<String>>,
     /// Time spent handling each message.
     pub handle_latency: Histogram,
@@ -90,7 +102,7 @@ pub struct StatusSnapshot {
     pub restarts: u64,
     /// The reason of the last restart or failure.
     pub last_reason: Option<String>,
-    /// Milliseconds since the last heartbeat.
+    /// Milliseconds since the kernel last proved alive (0 while idle, unless it ticks).
     pub heartbeat_age_ms: u64,
     /// Heartbeat timeout, milliseconds.
     pub heartbeat_timeout_ms: u64,
@@ -126,6 +138,9 @@ impl KernelStatus {
             down_ms: AtomicU64::new(0),
             tick_pending: AtomicBool::new(false),
             unresponsive: AtomicBool::new(false),
+            busy_since_ms: AtomicU64::new(0),
+            watched: AtomicBool::new(false),
+            ticks: AtomicBool::new(false),
             last_reason: Mutex::new(None),
             handle_latency: Histogram::default(),
         }
@@ -137,15 +152,24 @@ impl KernelStatus {
         self.last_beat_ms.store(mono_ms(), Ordering::Relaxed);
     }
 
-    /// Milliseconds since the last beat.
+    /// Milliseconds since the kernel last proved alive (see [`KernelStatus::heartbeat_age_at`]).
     pub fn heartbeat_age_ms(&self) -> u64 {
         self.heartbeat_age_at(mono_ms())
     }
 
-    /// Milliseconds from the last beat to `now` (a [`mono_ms`] reading), for scans that
-    /// read the clock once for many kernels.
+    /// Milliseconds at `now` (a [`mono_ms`] reading) since the kernel last proved alive:
+    /// for a kernel that ticks, since its last beat; otherwise, while it handles a
+    /// message, since the handler started or last beat, whichever is later; 0 while it
+    /// is idle.
     pub fn heartbeat_age_at(&self, now: u64) -> u64 {
-        now.saturating_sub(self.last_beat_ms.load(Ordering::Relaxed))
+        let beat = self.last_beat_ms.load(Ordering::Relaxed);
+        if self.ticks() {
+            return now.saturating_sub(beat);
+        }
+        match self.busy_since_ms.load(Ordering::SeqCst) {
+            0 => 0,
+            since => now.saturating_sub(since.max(beat)),
+        }
     }
 
     /// Heartbeat interval in milliseconds.
@@ -158,7 +182,9 @@ impl KernelStatus {
         self.heartbeat_timeout_ms.load(Ordering::Relaxed)
     }
 
-    /// Whether the heartbeat is older than the timeout while the kernel should be up.
+    /// Whether the kernel, up, has not proved alive for longer than its timeout: a
+    /// handler runs past it without beating, or (a kernel that ticks) its ticks stopped
+    /// succeeding.
     pub fn is_hung(&self) -> bool {
         self.is_hung_at(mono_ms())
     }
@@ -166,6 +192,78 @@ impl KernelStatus {
     /// [`KernelStatus::is_hung`] at `now` (a [`mono_ms`] reading).
     pub fn is_hung_at(&self, now: u64) -> bool {
         self.state().is_up() && self.heartbeat_age_at(now) > self.heartbeat_timeout_ms()
+    }
+
+    /// Whether the kernel is ticked at its heartbeat interval (set by its actor from
+    /// [`crate::kernel::Kernel::ticks`]).
+    #[inline]
+    pub fn ticks(&self) -> bool {
+        self.ticks.load(Ordering::Relaxed)
+    }
+
+    /// Sets whether the kernel is ticked (its heartbeat age then counts between
+    /// messages too); true if that changed, which the ticker and monitor must then
+    /// learn ([`crate::kernel::Liveness::ticking_changed`]).
+    pub fn set_ticks(&self, yes: bool) -> bool {
+        self.ticks.swap(yes, Ordering::AcqRel) != yes
+    }
+
+    /// Marks a handler started at `now` (a [`mono_ms`] reading); true when the kernel
+    /// was not watched by the heartbeat monitor, which the caller must then tell
+    /// ([`crate::kernel::Liveness::push_busy`]). The store and the load are sequentially
+    /// consistent, and so are the monitor's in [`KernelStatus::unwatch`]: of a handler
+    /// starting while the monitor lets the kernel go, one of the two sees the other.
+    #[inline]
+    pub fn begin_handling(&self, now: u64) -> bool {
+        self.busy_since_ms.store(now, Ordering::SeqCst);
+        !self.watched.load(Ordering::SeqCst)
+            && self
+                .watched
+                .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+    }
+
+    /// Marks the handler started at `started` done (unless a new incarnation has
+    /// started one since).
+    #[inline]
+    pub fn end_handling(&self, started: u64) {
+        let _ =
+            self.busy_since_ms
+                .compare_exchange(started, 0, Ordering::SeqCst, Ordering::Relaxed);
+    }
+
+    /// When the handler running now started (a [`mono_ms`] reading), if one runs.
+    pub fn busy_since_ms(&self) -> Option<u64> {
+        match self.busy_since_ms.load(Ordering::SeqCst) {
+            0 => None,
+            at => Some(at),
+        }
+    }
+
+    /// When the current handler's heartbeat timeout passes (its start or last beat,
+    /// whichever is later, plus the timeout), if a handler runs.
+    pub fn busy_deadline_ms(&self) -> Option<u64> {
+        let beat = self.last_beat_ms.load(Ordering::Relaxed);
+        self.busy_since_ms()
+            .map(|since| since.max(beat) + self.heartbeat_timeout_ms())
+    }
+
+    /// For the heartbeat monitor, letting go of an idle kernel: clears the watched mark,
+    /// unless a handler started meanwhile, in which case the monitor keeps watching
+    /// (returns true). A handler starting after this registers the kernel again.
+    pub fn unwatch(&self) -> bool {
+        self.watched.store(false, Ordering::SeqCst);
+        self.busy_since_ms.load(Ordering::SeqCst) != 0
+            && self
+                .watched
+                .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+    }
+
+    /// For the heartbeat monitor, dropping a kernel that is down: the next handler of a
+    /// new incarnation registers it again.
+    pub fn forget_watch(&self) {
+        self.watched.store(false, Ordering::SeqCst);
     }
 
     /// The current state.
@@ -187,6 +285,8 @@ impl KernelStatus {
         self.last_beat_ms.store(now, Ordering::Relaxed);
         self.tick_pending.store(false, Ordering::Relaxed);
         self.unresponsive.store(false, Ordering::Relaxed);
+        // A handler of the last incarnation that never returned is not this one's.
+        self.busy_since_ms.store(0, Ordering::SeqCst);
     }
 
     /// Marks a new incarnation started now and Running (same actor, nothing to
@@ -258,15 +358,16 @@ impl KernelStatus {
     }
 
     /// Counts a message handled, with its handling time when it is a request or a
-    /// control call (`None` for a heartbeat tick, which is not work), and beats (unless
-    /// the last tick found the kernel unresponsive).
+    /// control call (`None` for a heartbeat tick, which is not work). A kernel that
+    /// ticks also beats (unless the last tick found it unresponsive); one that does not
+    /// needs no beat between messages.
     #[inline]
     pub fn note_handled(&self, ns: Option<u64>) {
         self.messages.fetch_add(1, Ordering::Relaxed);
         if let Some(ns) = ns {
             self.handle_latency.record_ns(ns);
         }
-        if !self.unresponsive.load(Ordering::Relaxed) {
+        if self.ticks() && !self.unresponsive.load(Ordering::Relaxed) {
             self.beat();
         }
     }

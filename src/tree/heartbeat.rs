@@ -1,23 +1,24 @@
-//! Heartbeats of a tree: one ticker task and one monitor task for all its kernels.
+//! Heartbeats of a tree: one ticker task and one monitor task for all its kernels, whose
+//! costs follow the work in progress, not the number of kernels.
 //!
-//! The ticker sends [`KernelMsg::Tick`] to every running kernel when its
-//! `heartbeat_interval` is due. It keeps no timer per kernel. A kernel is due at the
+//! The ticker sends [`KernelMsg::Tick`] to every running kernel that
+//! [ticks](crate::kernel::Kernel::ticks) when its `heartbeat_interval` is due; kernels
+//! that do not tick get none. It keeps no timer per kernel. A kernel is due at the
 //! multiples of its interval shifted by a phase derived from its name, which spreads
 //! kernels started together over the interval ([`tick_due`]). The ticker wakes at a
-//! fixed resolution and keeps the kernels grouped by interval and sorted by phase, so
-//! the kernels due since its last wake-up are one or two contiguous runs found by binary
-//! search: the cost is per tick sent, not per kernel per wake-up. The groups are rebuilt
-//! when the registry's generation changes (a kernel registered or removed). At most one
-//! tick waits in a kernel's mailbox, so a hung kernel's mailbox does not fill with
-//! ticks.
+//! fixed resolution and keeps the ticking kernels grouped by interval and sorted by
+//! phase, so the kernels due since its last wake-up are one or two contiguous runs found
+//! by binary search: the cost is per tick sent, not per kernel per wake-up. The groups
+//! are rebuilt when the registry's generation changes (a kernel registered or removed)
+//! or a kernel starts or stops ticking. At most one tick waits in a kernel's mailbox, so
+//! a hung kernel's mailbox does not fill with ticks.
 //!
-//! The monitor looks every `check_interval` for kernels whose heartbeat is older than
-//! their timeout ([`crate::kernel::KernelStatus::is_hung`]), publishes
-//! `kernel.heartbeat.missed` once per hang and, with `auto_restart`, asks the kernel's
-//! supervisor to restart it (reason `heartbeat_timeout`), from a task of its own so that
-//! the scan never waits, with at most one restart in flight per kernel.
+//! The monitor ([`monitor`]) finds hung kernels from a deadline queue of busy kernels
+//! and the list of ticking ones; an idle kernel that does not tick costs it nothing.
 
-use std::collections::{HashMap, HashSet};
+mod monitor;
+
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,7 +27,6 @@ use tokio::task::JoinHandle;
 
 use super::registry::KernelEntry;
 use super::system::System;
-use crate::bus::Topic;
 use crate::config::HeartbeatConfig;
 use crate::kernel::KernelMsg;
 use crate::time::mono_ms;
@@ -35,8 +35,6 @@ use crate::time::mono_ms;
 const MAX_RESOLUTION_MS: u64 = 100;
 /// ...or, with short intervals, a quarter of the shortest, but not more often than this.
 const MIN_RESOLUTION_MS: u64 = 5;
-/// How long a restart asked by the monitor may take before it is reported as failed.
-const RESTART_WAIT: Duration = Duration::from_secs(30);
 
 /// Payload of `kernel.heartbeat.missed`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,7 +125,7 @@ impl Drop for HeartbeatHandle {
 pub fn spawn_heartbeat(system: Arc<System>, cfg: HeartbeatConfig) -> HeartbeatHandle {
     HeartbeatHandle {
         ticker: tokio::spawn(ticker(system.clone())),
-        monitor: tokio::spawn(monitor(system, cfg)),
+        monitor: tokio::spawn(monitor::run(system, cfg)),
     }
 }
 
@@ -137,24 +135,28 @@ struct Group {
     members: Vec<(u64, Arc<KernelEntry>)>,
 }
 
-/// The ticker's index of every registered kernel.
+/// The ticker's index of every registered kernel that ticks.
 #[derive(Default)]
 struct TickIndex {
-    generation: Option<u64>,
+    generation: Option<(u64, u64)>,
     groups: Vec<Group>,
     min_interval: u64,
 }
 
 impl TickIndex {
-    /// Rebuilds the index from the registry if kernels were registered or removed.
+    /// Rebuilds the index from the registry if kernels were registered or removed, or
+    /// started or stopped ticking.
     fn refresh(&mut self, system: &System) {
-        let generation = system.registry.generation();
+        let generation = generations(system);
         if self.generation == Some(generation) {
             return;
         }
         self.generation = Some(generation);
         let mut by_interval: HashMap<u64, Vec<(u64, Arc<KernelEntry>)>> = HashMap::new();
         system.registry.for_each(|entry| {
+            if !entry.status.ticks() {
+                return;
+            }
             let interval = entry.status.heartbeat_interval_ms().max(1);
             let residue = due_residue(interval, tick_phase(&entry.status.name, interval));
             by_interval
@@ -186,6 +188,15 @@ impl TickIndex {
     }
 }
 
+/// What the ticker's and the monitor's lists are built from: the registry's generation
+/// and the kernels' ticking generation, read before the registry is scanned.
+fn generations(system: &System) -> (u64, u64) {
+    (
+        system.registry.generation(),
+        system.liveness.ticking_generation(),
+    )
+}
+
 fn send_tick(entry: &KernelEntry) {
     let status = &entry.status;
     if status.state().is_up() && status.try_mark_tick_pending() {
@@ -212,74 +223,11 @@ async fn ticker(system: Arc<System>) {
     }
 }
 
-async fn monitor(system: Arc<System>, cfg: HeartbeatConfig) {
-    // Kernels whose current hang was published; restarts asked, with when.
-    let mut reported: HashSet<String> = HashSet::new();
-    let mut attempted: HashMap<String, u64> = HashMap::new();
-    let mut inflight: HashMap<String, JoinHandle<()>> = HashMap::new();
-    let mut tick = tokio::time::interval(cfg.check_interval.max(Duration::from_millis(1)));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let mut hung = Vec::new();
-        system.registry.for_each(|entry| {
-            if entry.status.is_hung() {
-                let s = &entry.status;
-                hung.push((
-                    s.name.clone(),
-                    s.heartbeat_age_ms(),
-                    s.heartbeat_timeout_ms(),
-                    s.restarts(),
-                ));
-            }
-        });
-        let now = mono_ms();
-        inflight.retain(|_, h| !h.is_finished());
-        reported.retain(|n| hung.iter().any(|(h, ..)| h == n));
-        attempted.retain(|n, _| hung.iter().any(|(h, ..)| h == n));
-        for (name, age, timeout, restarts) in hung {
-            if reported.insert(name.clone()) {
-                // Logged as its bus event, kernel.heartbeat.missed.
-                tracing::debug!(kernel = %name, heartbeat_age_ms = age, timeout_ms = timeout, "heartbeat missed");
-                let payload = HeartbeatMissed {
-                    kernel: name.clone(),
-                    heartbeat_age_ms: age,
-                    timeout_ms: timeout,
-                    restarts,
-                };
-                system
-                    .bus
-                    .emit(Topic::KernelHeartbeatMissed, Some(&name), payload);
-            }
-            let retry_due = attempted
-                .get(&name)
-                .is_none_or(|&at| now.saturating_sub(at) >= timeout);
-            if !cfg.auto_restart || inflight.contains_key(&name) || !retry_due {
-                continue;
-            }
-            attempted.insert(name.clone(), now);
-            let (sys, n) = (system.clone(), name.clone());
-            let task = tokio::spawn(async move {
-                match sys
-                    .registry
-                    .restart(&n, "heartbeat_timeout", RESTART_WAIT)
-                    .await
-                {
-                    Ok(()) => tracing::info!(kernel = %n, "hung kernel restarted"),
-                    Err(e) => {
-                        tracing::warn!(kernel = %n, error = %e, "restart of hung kernel failed")
-                    }
-                }
-            });
-            inflight.insert(name, task);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::collections::HashSet;
 
     proptest! {
         /// With wake-ups no further apart than the interval (the ticker wakes at a

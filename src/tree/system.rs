@@ -7,6 +7,7 @@ use crate::audit::{AuditError, AuditLog};
 use crate::bus::Bus;
 use crate::config::Config;
 use crate::incident::{IncidentError, IncidentStore};
+use crate::kernel::Liveness;
 use crate::state::StatePaths;
 use crate::trigger::{ApiSignals, Conditions};
 use crate::trust::{TrustError, TrustLedger};
@@ -59,6 +60,8 @@ pub struct System {
     pub api: Arc<ApiSignals>,
     /// The trigger conditions that hold now (for `wait` with `until_clear`).
     pub conditions: Arc<Conditions>,
+    /// What kernels tell the heartbeat monitor and ticker (busy kernels, ticking changes).
+    pub liveness: Liveness,
     emergency: AtomicBool,
     restart_request: tokio::sync::watch::Sender<Option<String>>,
 }
@@ -93,6 +96,7 @@ impl System {
             trust,
             api: Arc::new(ApiSignals::default()),
             conditions: Arc::new(Conditions::default()),
+            liveness: Liveness::default(),
             emergency: AtomicBool::new(false),
             restart_request: tokio::sync::watch::Sender::new(None),
         }))

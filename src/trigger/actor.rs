@@ -336,6 +336,10 @@ impl<T: Trigger> Kernel for TriggerKernel<T> {
         }
     }
 
+    fn ticks(&self) -> bool {
+        true
+    }
+
     async fn tick(&mut self, ctx: &KernelContext) -> Result<(), KernelError> {
         self.check(ctx).await
     }

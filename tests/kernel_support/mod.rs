@@ -264,6 +264,10 @@ impl Kernel for TestKernel {
         }
     }
 
+    fn ticks(&self) -> bool {
+        true
+    }
+
     async fn tick(&mut self, _ctx: &KernelContext) -> Result<(), KernelError> {
         self.0.ticks.fetch_add(1, Ordering::SeqCst);
         Ok(())

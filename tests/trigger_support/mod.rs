@@ -56,6 +56,8 @@ impl Harness {
     /// whose heartbeat and state the test controls).
     pub fn register(&self, spec: &KernelSpec) -> Arc<KernelStatus> {
         let status = Arc::new(KernelStatus::new(spec));
+        // It stands for a kernel that ticks: its heartbeat age counts between messages.
+        status.set_ticks(true);
         self.system
             .registry
             .register(status.clone(), self.kernels.actor().clone());

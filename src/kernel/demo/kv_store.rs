@@ -208,6 +208,10 @@ impl Kernel for KvStoreKernel {
         }
     }
 
+    fn ticks(&self) -> bool {
+        true
+    }
+
     async fn tick(&mut self, ctx: &KernelContext) -> Result<(), KernelError> {
         if self.dirty && self.last_snapshot.elapsed() >= self.opts.snapshot_interval {
             // A failed write (disk full) is not cured by a restart: count it, report it

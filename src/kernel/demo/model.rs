@@ -330,6 +330,10 @@ impl Kernel for ModelKernel {
         }
     }
 
+    fn ticks(&self) -> bool {
+        true
+    }
+
     async fn tick(&mut self, ctx: &KernelContext) -> Result<(), KernelError> {
         match self.verify() {
             Ok(_) => {

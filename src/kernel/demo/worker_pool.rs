@@ -251,6 +251,10 @@ impl Kernel for WorkerPoolKernel {
         }
     }
 
+    fn ticks(&self) -> bool {
+        true
+    }
+
     async fn tick(&mut self, _ctx: &KernelContext) -> Result<(), KernelError> {
         // A worker only ends by panicking: the pool has lost capacity it cannot see.
         if self.workers.iter().any(JoinHandle::is_finished) {

@@ -136,6 +136,10 @@ impl Kernel for ExecKernel {
         }
     }
 
+    fn ticks(&self) -> bool {
+        true
+    }
+
     async fn tick(&mut self, _ctx: &KernelContext) -> Result<(), KernelError> {
         if let Some(reason) = self.exit_reason() {
             return Err(KernelError::Failed(reason));
