@@ -32,6 +32,19 @@ impl ExitKind {
         }
     }
 
+    /// The class of the end, one of a fixed few (`exited`, `killed`, `restart_requested`,
+    /// `hung`, `never_ready`): what `state.json` counts restarts by and `/metrics` labels
+    /// them with.
+    pub fn cause(&self) -> &'static str {
+        match self {
+            ExitKind::Code(_) => "exited",
+            ExitKind::Signal(_) => "killed",
+            ExitKind::RestartRequested => "restart_requested",
+            ExitKind::Hung => "hung",
+            ExitKind::NeverReady => "never_ready",
+        }
+    }
+
     /// The reason recorded in `state.json` and the log.
     pub fn reason(&self) -> String {
         match self {
