@@ -13,9 +13,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use grace::alerts::http::{request, HttpAnswer};
-use grace::state::ServeInfo;
 use nix::sys::signal::Signal;
-use watchdog_support::{poll, signal, Instance};
+use watchdog_support::{healthy, poll, signal, Instance};
 
 const SECS: Duration = Duration::from_secs(30);
 const WATCHDOG: &str = r#"check_interval = "100ms"
@@ -63,23 +62,6 @@ fn call(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) ->
 
 fn text(a: &HttpAnswer) -> String {
     String::from_utf8_lossy(&a.body).into_owned()
-}
-
-fn serve(inst: &Instance) -> Option<ServeInfo> {
-    ServeInfo::read(&inst.paths).ok().flatten()
-}
-
-fn healthy(info: &ServeInfo) -> bool {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("rt");
-    rt.block_on(grace::alerts::http::get(
-        info.health_addr(),
-        "/health",
-        Duration::from_secs(1),
-    ))
-    .is_ok_and(|a| a.status == 200)
 }
 
 /// Every name a scraper sees: samples, and the families of `# TYPE` lines (with the
@@ -159,15 +141,16 @@ fn a_live_serve_passes_promtool_and_exports_what_the_grafana_dashboard_queries()
     assert!(out.status.success(), "{out:?}");
 
     // The watchdog restarts a killed serve.
-    let first = serve(&inst).expect("serve.json");
+    let first = inst.serve_info().expect("serve.json");
     signal(first.pid, Signal::SIGKILL);
     assert!(
-        poll(SECS, || serve(&inst)
+        poll(SECS, || inst
+            .serve_info()
             .is_some_and(|i| i.pid != first.pid && healthy(&i))),
         "{:?}",
         inst.events()
     );
-    let addr = serve(&inst).expect("serve.json").health_addr();
+    let addr = inst.serve_info().expect("serve.json").health_addr();
 
     // A kernel restart, and an incident that a playbook heals, once the tree runs.
     let running = poll(SECS, || {

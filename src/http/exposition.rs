@@ -72,10 +72,49 @@ fn with_labels(
     f(&mut m.encode_family(&set)?)
 }
 
+fn encode_counter<V: EncodeCounterValue>(m: &mut MetricEncoder<'_>, v: &V) -> std::fmt::Result {
+    m.encode_counter::<NoLabelSet, _, u64>(v, None)
+}
+
+fn encode_gauge<V: EncodeGaugeValue>(m: &mut MetricEncoder<'_>, v: &V) -> std::fmt::Result {
+    m.encode_gauge(v)
+}
+
 impl<'a> Families<'a> {
     /// Writes into `enc`.
     pub fn new(enc: DescriptorEncoder<'a>) -> Families<'a> {
         Families { enc }
+    }
+
+    /// A family of `kind`: its descriptor, then each sample's labels and value.
+    fn family<'l, V>(
+        &mut self,
+        name: &str,
+        help: &str,
+        kind: MetricType,
+        samples: impl IntoIterator<Item = (Labels<'l>, V)>,
+        value: impl Fn(&mut MetricEncoder<'_>, &V) -> std::fmt::Result,
+    ) -> std::fmt::Result {
+        let mut m = self.enc.encode_descriptor(name, help, None, kind)?;
+        for (labels, v) in samples {
+            with_labels(&mut m, labels, |m| value(m, &v))?;
+        }
+        Ok(())
+    }
+
+    /// A family of `kind` with one label, `key`: samples are (label value, value).
+    fn family_by<'s, V>(
+        &mut self,
+        name: &str,
+        help: &str,
+        kind: MetricType,
+        key: &str,
+        samples: impl IntoIterator<Item = (&'s str, V)>,
+        value: impl Fn(&mut MetricEncoder<'_>, &V) -> std::fmt::Result,
+    ) -> std::fmt::Result {
+        let rows: Vec<_> = samples.into_iter().map(|(l, v)| ([(key, l)], v)).collect();
+        let samples = rows.iter().map(|(l, v)| (&l[..], v));
+        self.family(name, help, kind, samples, |m, v| value(m, v))
     }
 
     /// A counter family. `name` is without `_total`, which the encoder appends to each
@@ -86,15 +125,7 @@ impl<'a> Families<'a> {
         help: &str,
         samples: impl IntoIterator<Item = (Labels<'l>, V)>,
     ) -> std::fmt::Result {
-        let mut m = self
-            .enc
-            .encode_descriptor(name, help, None, MetricType::Counter)?;
-        for (labels, v) in samples {
-            with_labels(&mut m, labels, |m| {
-                m.encode_counter::<NoLabelSet, _, u64>(&v, None)
-            })?;
-        }
-        Ok(())
+        self.family(name, help, MetricType::Counter, samples, encode_counter)
     }
 
     /// A gauge family.
@@ -104,13 +135,36 @@ impl<'a> Families<'a> {
         help: &str,
         samples: impl IntoIterator<Item = (Labels<'l>, V)>,
     ) -> std::fmt::Result {
-        let mut m = self
-            .enc
-            .encode_descriptor(name, help, None, MetricType::Gauge)?;
-        for (labels, v) in samples {
-            with_labels(&mut m, labels, |m| m.encode_gauge(&v))?;
-        }
-        Ok(())
+        self.family(name, help, MetricType::Gauge, samples, encode_gauge)
+    }
+
+    /// A counter family with one label, `key`: samples are (label value, value).
+    pub fn counter_by<'s, V: EncodeCounterValue>(
+        &mut self,
+        name: &str,
+        help: &str,
+        key: &str,
+        samples: impl IntoIterator<Item = (&'s str, V)>,
+    ) -> std::fmt::Result {
+        self.family_by(
+            name,
+            help,
+            MetricType::Counter,
+            key,
+            samples,
+            encode_counter,
+        )
+    }
+
+    /// A gauge family with one label, `key`: samples are (label value, value).
+    pub fn gauge_by<'s, V: EncodeGaugeValue>(
+        &mut self,
+        name: &str,
+        help: &str,
+        key: &str,
+        samples: impl IntoIterator<Item = (&'s str, V)>,
+    ) -> std::fmt::Result {
+        self.family_by(name, help, MetricType::Gauge, key, samples, encode_gauge)
     }
 
     /// A histogram family.
@@ -120,10 +174,7 @@ impl<'a> Families<'a> {
         help: &str,
         samples: impl IntoIterator<Item = (Labels<'l>, HistogramData<'d>)>,
     ) -> std::fmt::Result {
-        let mut m = self
-            .enc
-            .encode_descriptor(name, help, None, MetricType::Histogram)?;
-        for (labels, h) in samples {
+        self.family(name, help, MetricType::Histogram, samples, |m, h| {
             let buckets: Vec<(f64, u64)> = h
                 .bounds
                 .iter()
@@ -132,11 +183,8 @@ impl<'a> Families<'a> {
                 .zip(h.counts.iter().copied())
                 .collect();
             let count = h.counts.iter().sum();
-            with_labels(&mut m, labels, |m| {
-                m.encode_histogram::<NoLabelSet>(h.sum, count, &buckets, None)
-            })?;
-        }
-        Ok(())
+            m.encode_histogram::<NoLabelSet>(h.sum, count, &buckets, None)
+        })
     }
 }
 

@@ -383,11 +383,13 @@ mod tests {
     }
 
     #[test]
-    fn signals_are_named() {
-        assert_eq!(
-            ExitKind::from_status(None, Some(9)).reason(),
-            "killed by SIGKILL"
-        );
+    fn signals_are_named_and_ends_have_a_class() {
+        let killed = ExitKind::from_status(None, Some(9));
+        assert_eq!(killed.reason(), "killed by SIGKILL");
+        assert_eq!(killed.cause(), "killed");
+        assert_eq!(ExitKind::from_status(Some(1), None).cause(), "exited");
+        let asked = ExitKind::from_status(Some(crate::serve::EXIT_RESTART_REQUESTED), None);
+        assert_eq!(asked.cause(), "restart_requested");
     }
 
     proptest! {

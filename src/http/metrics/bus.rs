@@ -44,15 +44,11 @@ pub(super) fn bus(f: &mut Families<'_>, b: &BusStats, t: &Tallies) -> Result {
         "Bus subscriptions.",
         [(&[][..], b.subscribers)],
     )?;
-    let topics: Vec<_> = t
-        .events
-        .iter()
-        .map(|(k, n)| ([("topic", k.as_str())], *n))
-        .collect();
-    f.counter(
+    f.counter_by(
         "grace_bus_events",
         "Events seen on the bus by topic (since the HTTP server started).",
-        topics.iter().map(|(l, n)| (&l[..], *n)),
+        "topic",
+        t.events.iter().map(|(k, n)| (k.as_str(), *n)),
     )?;
     let restarts: Vec<_> = t
         .restarts
@@ -82,14 +78,10 @@ pub(super) fn bus(f: &mut Families<'_>, b: &BusStats, t: &Tallies) -> Result {
         "Time from a kernel's exit being seen to its replacement running.",
         [(&[][..], latency.data())],
     )?;
-    let errors: Vec<_> = t
-        .kernel_errors
-        .iter()
-        .map(|(c, n)| ([("component", c.as_str())], *n))
-        .collect();
-    f.counter(
+    f.counter_by(
         "grace_kernel_errors",
         "kernel.error events by component.",
-        errors.iter().map(|(l, n)| (&l[..], *n)),
+        "component",
+        t.kernel_errors.iter().map(|(c, n)| (c.as_str(), *n)),
     )
 }

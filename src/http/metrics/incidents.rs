@@ -91,27 +91,21 @@ pub(super) fn triggers(f: &mut Families<'_>, views: &[TriggerView]) -> Result {
             "Publications each trigger held back (deduplication, flapping).",
         ),
     ] {
-        let samples: Vec<_> = views
-            .iter()
-            .filter_map(|v| {
-                let n = v.stats.as_ref()?.get(key)?.as_u64()?;
-                Some(([("trigger", trigger_name(&v.status.name))], n))
-            })
-            .collect();
-        f.counter(name, help, samples.iter().map(|(l, n)| (&l[..], *n)))?;
+        let samples = views.iter().filter_map(|v| {
+            let n = v.stats.as_ref()?.get(key)?.as_u64()?;
+            Some((trigger_name(&v.status.name), n))
+        });
+        f.counter_by(name, help, "trigger", samples)?;
     }
     Ok(())
 }
 
 pub(super) fn trust(f: &mut Families<'_>, scores: &BTreeMap<String, f64>) -> Result {
-    let samples: Vec<_> = scores
-        .iter()
-        .map(|(c, v)| ([("component", c.as_str())], *v))
-        .collect();
-    f.gauge(
+    f.gauge_by(
         "grace_trust_score",
         "Trust score of each component, 0 to 1.",
-        samples.iter().map(|(l, v)| (&l[..], *v)),
+        "component",
+        scores.iter().map(|(c, v)| (c.as_str(), *v)),
     )
 }
 
@@ -136,14 +130,10 @@ pub(super) fn playbooks(f: &mut Families<'_>, t: &Tallies) -> Result {
         "Playbook run durations.",
         durations.iter().map(|(l, d)| (&l[..], d.clone())),
     )?;
-    let missed: Vec<_> = t
-        .playbook_slo_missed
-        .iter()
-        .map(|(p, n)| ([("playbook", p.as_str())], *n))
-        .collect();
-    f.counter(
+    f.counter_by(
         "grace_playbook_slo_missed",
         "Playbook runs that took longer than their SLO.",
-        missed.iter().map(|(l, n)| (&l[..], *n)),
+        "playbook",
+        t.playbook_slo_missed.iter().map(|(p, n)| (p.as_str(), *n)),
     )
 }

@@ -33,46 +33,44 @@ fn state_name(k: &StatusSnapshot) -> String {
 
 pub(super) fn kernels(f: &mut Families<'_>, ks: &[Arc<KernelStatus>]) -> Result {
     let snaps: Vec<StatusSnapshot> = ks.iter().map(|k| k.snapshot()).collect();
-    let labels: Vec<[(&str, &str); 1]> = snaps
-        .iter()
-        .map(|k| [("kernel", k.name.as_str())])
-        .collect();
-    let with = |get: fn(&StatusSnapshot) -> f64| {
-        labels
-            .iter()
-            .zip(&snaps)
-            .map(move |(l, k)| (&l[..], get(k)))
-    };
-    f.counter(
+    let each =
+        |get: fn(&StatusSnapshot) -> f64| snaps.iter().map(move |k| (k.name.as_str(), get(k)));
+    f.counter_by(
         "grace_kernel_restarts",
         "Restarts of the kernel since serve started.",
-        labels.iter().zip(&snaps).map(|(l, k)| (&l[..], k.restarts)),
+        "kernel",
+        snaps.iter().map(|k| (k.name.as_str(), k.restarts)),
     )?;
-    f.counter(
+    f.counter_by(
         "grace_kernel_messages",
         "Messages the kernel has handled.",
-        labels.iter().zip(&snaps).map(|(l, k)| (&l[..], k.messages)),
+        "kernel",
+        snaps.iter().map(|k| (k.name.as_str(), k.messages)),
     )?;
-    f.gauge(
-        "grace_kernel_heartbeat_age_seconds",
-        "Seconds since the kernel's last heartbeat.",
-        with(|k| k.heartbeat_age_ms as f64 / 1000.0),
-    )?;
-    f.gauge(
-        "grace_kernel_heartbeat_timeout_seconds",
-        "Heartbeat age past which the kernel is declared hung.",
-        with(|k| k.heartbeat_timeout_ms as f64 / 1000.0),
-    )?;
-    f.gauge(
-        "grace_kernel_uptime_seconds",
-        "Seconds since the kernel's current incarnation started.",
-        with(|k| k.uptime_s),
-    )?;
-    f.gauge(
-        "grace_kernel_mailbox",
-        "Messages waiting in the kernel's mailbox.",
-        with(|k| k.mailbox as f64),
-    )?;
+    for (name, help, get) in [
+        (
+            "grace_kernel_heartbeat_age_seconds",
+            "Seconds since the kernel's last heartbeat.",
+            (|k| k.heartbeat_age_ms as f64 / 1000.0) as fn(&StatusSnapshot) -> f64,
+        ),
+        (
+            "grace_kernel_heartbeat_timeout_seconds",
+            "Heartbeat age past which the kernel is declared hung.",
+            |k| k.heartbeat_timeout_ms as f64 / 1000.0,
+        ),
+        (
+            "grace_kernel_uptime_seconds",
+            "Seconds since the kernel's current incarnation started.",
+            |k| k.uptime_s,
+        ),
+        (
+            "grace_kernel_mailbox",
+            "Messages waiting in the kernel's mailbox.",
+            |k| k.mailbox as f64,
+        ),
+    ] {
+        f.gauge_by(name, help, "kernel", each(get))?;
+    }
     let names: Vec<String> = snaps.iter().map(state_name).collect();
     let states: Vec<[(&str, &str); 3]> = snaps
         .iter()
@@ -90,6 +88,10 @@ pub(super) fn kernels(f: &mut Families<'_>, ks: &[Arc<KernelStatus>]) -> Result 
         "1 for the kernel's current state.",
         states.iter().map(|l| (&l[..], 1u64)),
     )?;
+    let labels: Vec<[(&str, &str); 1]> = snaps
+        .iter()
+        .map(|k| [("kernel", k.name.as_str())])
+        .collect();
     f.histogram(
         "grace_kernel_handle_latency_seconds",
         "Time the kernel took to handle each message.",

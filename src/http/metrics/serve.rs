@@ -76,33 +76,23 @@ pub(super) fn watchdog(f: &mut Families<'_>, w: &WatchdogFigures) -> Result {
         "1 while the kill switch is engaged (grace stop): the watchdog keeps serve down.",
         [(&[][..], u64::from(w.kill_switch))],
     )?;
-    let restarts: Vec<_> = w
-        .restarts
-        .iter()
-        .map(|(c, n)| ([("cause", c.as_str())], *n))
-        .collect();
-    f.counter(
+    f.counter_by(
         "grace_watchdog_serve_restarts",
         "Restarts of serve by the watchdog, by cause (how the run before ended), ever.",
-        restarts.iter().map(|(l, n)| (&l[..], *n)),
+        "cause",
+        w.restarts.iter().map(|(c, n)| (c.as_str(), *n)),
     )?;
     f.counter(
         "grace_watchdog_crash_loops",
         "Pauses after repeated failed starts of serve (each raises watchdog.crash_loop), ever.",
         [(&[][..], w.crash_loops)],
     )?;
-    let last: Vec<_> = w
-        .last_exit_at
-        .map(|at| {
-            let cause = w.last_exit_cause.as_deref().unwrap_or("unknown");
-            ([("cause", cause)], at)
-        })
-        .into_iter()
-        .collect();
-    f.gauge(
+    let cause = w.last_exit_cause.as_deref().unwrap_or("unknown");
+    f.gauge_by(
         "grace_watchdog_serve_last_exit_timestamp_seconds",
         "When serve last stopped (seconds since the Unix epoch), labelled with how.",
-        last.iter().map(|(l, at)| (&l[..], *at)),
+        "cause",
+        w.last_exit_at.map(|at| (cause, at)),
     )
 }
 
