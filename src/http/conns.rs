@@ -2,13 +2,15 @@
 //! a new connection closes the oldest idle one (no request in progress: connected and
 //! silent, sending headers slowly, or kept alive between requests), so that idle
 //! connections can never lock out `/health`; when every connection is busy the new one
-//! is answered 503 with a JSON body and closed. The limit is `[http] max_connections`,
-//! lowered at start to stay [`RESERVE`] descriptors below the process's limit.
+//! is answered 503 with a JSON body and closed. A connection younger than
+//! [`EVICT_AFTER`] is not closed for another: its request may be on its way. The limit
+//! is `[http] max_connections`, lowered at start to leave a reserve of descriptors
+//! ([`effective_limit`]).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -16,9 +18,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::AbortHandle;
 
-/// Descriptors kept free beyond those open at start: files, pipes and sockets of the
-/// rest of serve, and the connections being turned away.
-pub const RESERVE: u64 = 64;
+/// The least of the descriptors kept free beyond those open at start and the
+/// connections: files, pipes and sockets of the rest of serve, the connections being
+/// turned away.
+pub const MIN_RESERVE: u64 = 16;
+/// How long a connection must have been open before it can be closed for a new one.
+pub const EVICT_AFTER: Duration = Duration::from_millis(250);
 /// Connections being answered 503 at once; past this they are closed without answer.
 const REJECTING_MAX: usize = 16;
 /// How long a turned-away connection is read (and discarded) after its 503, so that
@@ -63,13 +68,12 @@ impl ConnStats {
     }
 }
 
-/// The limit in force: `configured`, but at most `max_fds - open_fds - RESERVE` (and at
-/// least 1).
+/// The limit in force: `configured`, but leaving half the descriptors free when the
+/// HTTP server starts (at least [`MIN_RESERVE`]) to the rest of serve, whose tree starts
+/// after it; at least 1.
 pub fn effective_limit(configured: usize, max_fds: u64, open_fds: u64) -> usize {
-    let room = max_fds
-        .saturating_sub(open_fds)
-        .saturating_sub(RESERVE)
-        .max(1);
+    let free = max_fds.saturating_sub(open_fds);
+    let room = free.saturating_sub((free / 2).max(MIN_RESERVE)).max(1);
     configured.min(usize::try_from(room).unwrap_or(usize::MAX))
 }
 
@@ -91,7 +95,14 @@ pub fn descriptors() -> (u64, u64) {
 struct Entry {
     /// Requests in progress on the connection.
     busy: Arc<AtomicUsize>,
+    opened: Instant,
     task: AbortHandle,
+}
+
+impl Entry {
+    fn evictable(&self, now: Instant) -> bool {
+        self.busy.load(Ordering::Relaxed) == 0 && now.duration_since(self.opened) >= EVICT_AFTER
+    }
 }
 
 /// The open connections, oldest first.
@@ -140,9 +151,10 @@ impl Conns {
     ) {
         let mut table = self.table.lock();
         if table.len() >= self.limit {
+            let now = Instant::now();
             let idle = table
                 .iter()
-                .find(|(_, e)| e.busy.load(Ordering::Relaxed) == 0)
+                .find(|(_, e)| e.evictable(now))
                 .map(|(id, _)| *id);
             match idle.and_then(|id| table.remove(&id)) {
                 Some(e) => {
@@ -171,7 +183,8 @@ impl Conns {
             stats: self.stats.clone(),
         };
         let task = spawn(stream, slot, requests);
-        table.insert(id, Entry { busy, task });
+        let opened = Instant::now();
+        table.insert(id, Entry { busy, opened, task });
     }
 
     /// Answers 503 and closes, off the accept loop, a bounded number at a time.
@@ -277,7 +290,9 @@ mod tests {
     #[test]
     fn the_limit_stays_below_the_descriptor_limit() {
         assert_eq!(effective_limit(512, 1024, 40), 512);
-        assert_eq!(effective_limit(512, 256, 40), 256 - 40 - RESERVE as usize);
+        assert_eq!(effective_limit(512, 256, 40), 108);
+        assert_eq!(effective_limit(512, 64, 20), 22);
+        assert_eq!(effective_limit(512, 64, 35), 29 - 16);
         assert_eq!(effective_limit(512, 50, 40), 1);
         let (max, open) = descriptors();
         assert!(open >= 3 && max >= open, "{max} {open}");
