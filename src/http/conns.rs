@@ -289,7 +289,8 @@ mod tests {
 
     #[test]
     fn the_limit_stays_below_the_descriptor_limit() {
-        assert_eq!(effective_limit(512, 1024, 40), 512);
+        assert_eq!(effective_limit(512, 4096, 40), 512);
+        assert_eq!(effective_limit(512, 1024, 40), 492);
         assert_eq!(effective_limit(512, 256, 40), 108);
         assert_eq!(effective_limit(512, 64, 20), 22);
         assert_eq!(effective_limit(512, 64, 35), 29 - 16);
