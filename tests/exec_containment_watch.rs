@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use grace::state::ServeInfo;
 use nix::sys::signal::Signal;
-use watchdog_support::{alive, poll, signal, Instance, Proc};
+use watchdog_support::{alive, healthy, poll, signal, Instance, Proc};
 
 const SECS: Duration = Duration::from_secs(15);
 /// A watchdog stop timeout shorter than serve's shutdown of the kernels below.
@@ -68,19 +68,6 @@ fn ok(out: std::process::Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn healthy(info: &ServeInfo) -> bool {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("rt");
-    rt.block_on(grace::alerts::http::get(
-        info.health_addr(),
-        "/health",
-        Duration::from_secs(1),
-    ))
-    .is_ok_and(|a| a.status == 200)
 }
 
 #[test]

@@ -63,7 +63,7 @@ async fn restart_needs_the_token_and_restarts_the_kernel() {
     // The restart reaches /metrics through the bus.
     let ok = eventually(Duration::from_secs(5), || async {
         get(h.addr, "/metrics").await.body.contains(
-            "grace_restarts_total{kernel=\"beta\",reason=\"operator\",outcome=\"success\"} 1",
+            "grace_restarts_total{kernel=\"beta\",reason=\"explicit\",outcome=\"success\"} 1",
         )
     })
     .await;
@@ -178,12 +178,12 @@ async fn incidents_come_from_the_store_newest_first_with_a_summary() {
 
     let m = get(h.addr, "/metrics").await.body;
     assert!(
-        m.contains("grace_incidents{trigger=\"api_timeout\",status=\"open\"} 1"),
+        m.contains("grace_incidents_recent{trigger=\"api_timeout\",status=\"open\"} 1"),
         "{m}"
     );
-    assert!(m.contains("grace_incidents_total{status=\"resolved\"} 1"));
+    assert!(m.contains("grace_incidents_total 2\n"), "{m}");
+    assert!(m.contains("grace_incidents_recorded{status=\"resolved\"} 1"));
     assert!(m.contains("grace_incidents_open 1"));
-    assert!(m.contains("grace_incident_mttr_summary_seconds{stat=\"p50\"}"));
 
     let d = get(h.addr, "/operator/dashboard").await.json();
     assert_eq!(d["incidents"]["open"][0]["trigger"], "api_timeout");
@@ -201,6 +201,13 @@ async fn the_dashboard_json_has_the_seed_shape() {
     )
     .expect("state.json");
     h.sys.trust.penalize("beta", "test").expect("penalize");
+    // The state files are read by the readings task, every [http] sample_interval.
+    let read = eventually(Duration::from_secs(5), || async {
+        let v = get(h.addr, "/operator/dashboard").await.json();
+        v["watchdogs"]["kill_switch"]["state"]["restart_count"] == 3
+    })
+    .await;
+    assert!(read, "state.json never read");
     let a = get(h.addr, "/operator/dashboard").await;
     assert_eq!(a.status, 200);
     let v = a.json();

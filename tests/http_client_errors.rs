@@ -2,7 +2,7 @@
 //! a request body that never fully arrives is answered 408 and a client that breaks
 //! off its body is not counted either; neither is an API timeout, so api_timeout stays
 //! quiet. A handler that really is slow still is (504, incident). A client that never
-//! finishes its headers is disconnected.
+//! finishes its headers is disconnected after `[http] header_timeout`.
 
 mod http_support;
 
@@ -61,38 +61,6 @@ fn head(sys: &System, length: usize) -> String {
          Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n",
         token.trim()
     )
-}
-
-/// Writes `bytes` and reads one answer: status and body.
-async fn raw(addr: SocketAddr, bytes: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).await.expect("connect");
-    s.write_all(bytes.as_bytes()).await.expect("write");
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    let answer = tokio::time::timeout(5 * S, async {
-        loop {
-            let n = s.read(&mut buf).await.expect("read");
-            got.extend_from_slice(&buf[..n]);
-            let text = String::from_utf8_lossy(&got).into_owned();
-            if let Some((h, body)) = text.split_once("\r\n\r\n") {
-                let len = h
-                    .lines()
-                    .find_map(|l| {
-                        let (k, v) = l.split_once(':')?;
-                        k.eq_ignore_ascii_case("content-length")
-                            .then(|| v.trim().parse::<usize>().ok())?
-                    })
-                    .unwrap_or(0);
-                if body.len() >= len || n == 0 {
-                    let status = h.split_whitespace().nth(1).and_then(|c| c.parse().ok());
-                    return (status.unwrap_or(0), body.to_owned());
-                }
-            }
-            assert!(n > 0, "closed without an answer: {text:?}");
-        }
-    })
-    .await;
-    answer.expect("an answer within 5 s")
 }
 
 fn api_timeout_incidents(sys: &System) -> usize {
@@ -168,9 +136,9 @@ async fn a_stalled_or_broken_off_body_is_the_clients_error_not_an_api_timeout() 
 }
 
 #[tokio::test]
-async fn a_client_that_never_finishes_its_headers_is_disconnected_after_the_request_timeout() {
+async fn a_client_that_never_finishes_its_headers_is_disconnected_after_the_header_timeout() {
     let http_cfg = grace::http::HttpConfig {
-        request_timeout: 300 * MS,
+        header_timeout: 300 * MS,
         ..http_config()
     };
     let h = harness(Config::default(), http_cfg, two_kernels()).await;

@@ -231,7 +231,7 @@ async fn metrics_parse_and_carry_kernels_bus_incidents_and_http() {
             "grace_restarts_total",
             &[
                 ("kernel", "alpha"),
-                ("reason", "operator"),
+                ("reason", "explicit"),
                 ("outcome", "success")
             ]
         ),
@@ -251,8 +251,10 @@ async fn metrics_parse_and_carry_kernels_bus_incidents_and_http() {
     for f in [
         "grace_kernel_mailbox",
         "grace_kernel_messages_total",
-        "grace_kernel_handle_latency_seconds",
-        "grace_http_request_duration_seconds",
+        "grace_kernel_handle_latency_seconds_count",
+        "grace_http_request_duration_seconds_bucket",
+        "process_resident_memory_bytes",
+        "grace_build_info",
         "grace_incidents_open",
         "grace_emergency_mode",
     ] {

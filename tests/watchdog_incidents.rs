@@ -13,7 +13,7 @@ use grace::state::ServeInfo;
 use grace::watchdog::incident_record::{read_repairs, repairs_path, Cause};
 use nix::sys::signal::Signal;
 use serde_json::Value;
-use watchdog_support::{fake_serve_main, poll, signal, Instance};
+use watchdog_support::{fake_serve_main, get, healthy, poll, signal, Instance};
 
 const SECS: Duration = Duration::from_secs(10);
 const FAST: &str = r#"check_interval = "100ms"
@@ -24,23 +24,6 @@ stop_timeout = "3s""#;
 
 fn serve_info(inst: &Instance) -> Option<ServeInfo> {
     ServeInfo::read(&inst.paths).ok().flatten()
-}
-
-fn get(info: &ServeInfo, path: &str) -> Option<grace::alerts::http::HttpAnswer> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("rt");
-    rt.block_on(grace::alerts::http::get(
-        info.health_addr(),
-        path,
-        Duration::from_secs(1),
-    ))
-    .ok()
-}
-
-fn healthy(info: &ServeInfo) -> bool {
-    get(info, "/health").is_some_and(|a| a.status == 200)
 }
 
 /// The `serve` incidents `grace incidents --json` lists.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use grace::state::ServeInfo;
 use grace::watchdog::PortDecision;
 use nix::sys::signal::Signal;
-use watchdog_support::{alive, poll, signal, Instance};
+use watchdog_support::{alive, healthy, poll, signal, Instance};
 
 const SECS: Duration = Duration::from_secs(10);
 const FAST: &str = r#"check_interval = "100ms"
@@ -31,20 +31,6 @@ fn ok(out: std::process::Output) -> String {
 
 fn serve_info(inst: &Instance) -> Option<ServeInfo> {
     ServeInfo::read(&inst.paths).ok().flatten()
-}
-
-fn healthy(info: &ServeInfo) -> bool {
-    let addr = info.health_addr();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("rt");
-    rt.block_on(grace::alerts::http::get(
-        addr,
-        "/health",
-        Duration::from_secs(1),
-    ))
-    .is_ok_and(|a| a.status == 200)
 }
 
 #[test]

@@ -90,6 +90,32 @@ pub fn validate(l: &Loaded) -> Result<(), ConfigError> {
     if let Err((key, msg)) = c.alerts.validate() {
         return Err(at(l, place(&[&[K("alerts"), K(key)]]), msg));
     }
+    let h = &c.http;
+    for (key, bad, fix) in [
+        (
+            "max_connections",
+            h.max_connections == 0,
+            "at least 1 (default 512)",
+        ),
+        (
+            "header_timeout",
+            h.header_timeout.is_zero(),
+            "above zero (e.g. \"10s\")",
+        ),
+        (
+            "sample_interval",
+            h.sample_interval.is_zero(),
+            "above zero (e.g. \"1s\")",
+        ),
+    ] {
+        if bad {
+            return Err(at(
+                l,
+                place(&[&[K("http"), K(key)]]),
+                format!("[http] {key} must be {fix}"),
+            ));
+        }
+    }
     if let Err(e) = c.triggers.validate() {
         return Err(at(l, trigger_span(&doc, c, &e), e));
     }
@@ -169,6 +195,18 @@ mod tests {
     fn a_bind_address_that_is_not_an_ip_is_reported_at_its_key() {
         let e = bad("[http]\nport = 8000\nbind = \"localhost\"\n");
         assert!(e.starts_with("g.toml:3:1: "), "{e}");
+    }
+
+    #[test]
+    fn http_limits_must_be_above_zero() {
+        let e = bad("[http]\nport = 8000\nmax_connections = 0\n");
+        assert!(e.starts_with("g.toml:3:1: "), "{e}");
+        assert!(
+            e.contains("[http] max_connections must be at least 1"),
+            "{e}"
+        );
+        let e = bad("[http]\nsample_interval = \"0s\"\n");
+        assert!(e.starts_with("g.toml:2:1: "), "{e}");
     }
 
     #[test]

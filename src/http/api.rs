@@ -8,13 +8,12 @@ use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::error::ApiError;
 use super::server::AppState;
-use super::{dashboard, health, metrics};
+use super::{dashboard, exposition, health, metrics};
 use crate::incident::Incident;
-use crate::kernel::Control;
 use crate::supervisor::SupervisorError;
 use crate::tree::TreeError;
 
@@ -83,52 +82,11 @@ pub(crate) fn tree_error(e: TreeError) -> ApiError {
     }
 }
 
-/// Runs blocking file reads off the async workers.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("reading state files failed: {e}"),
-            "see the log (logs/grace.jsonl)",
-        )
-    })
-}
-
 /// The incidents kept in memory (open ones and the recent closed ones), newest first.
 fn known_incidents(st: &AppState) -> Vec<Incident> {
     st.system
         .incidents
         .recent(st.system.config.incidents.keep_recent + 1_000)
-}
-
-/// How long the dashboard waits for a trigger kernel's stats.
-const STATS_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
-
-/// Every trigger kernel with its stats, asked concurrently.
-async fn trigger_views(st: &AppState) -> Vec<dashboard::TriggerView> {
-    let kernels: Vec<_> = st
-        .system
-        .registry
-        .statuses()
-        .into_iter()
-        .filter(|s| s.name.starts_with(crate::trigger::KERNEL_PREFIX))
-        .collect();
-    let asks = kernels.iter().map(|k| {
-        st.system
-            .registry
-            .control(&k.name, Control::Stats, STATS_WAIT)
-    });
-    let answers = futures::future::join_all(asks).await;
-    kernels
-        .into_iter()
-        .zip(answers)
-        .map(|(status, a)| dashboard::TriggerView {
-            status,
-            stats: a.ok(),
-        })
-        .collect()
 }
 
 /// The verdict from shared state only: kernel statuses (atomics) and the incident
@@ -228,10 +186,11 @@ pub(crate) async fn get_timeline(State(st): State<Arc<AppState>>) -> Result<Resp
     Ok(Json(json!({ "restarts": restarts, "incidents": points })).into_response())
 }
 
-/// `GET /operator/dashboard`: the seed's operator JSON.
-pub(crate) async fn get_dashboard(State(st): State<Arc<AppState>>) -> Result<Response, ApiError> {
+/// `GET /operator/dashboard`: the seed's operator JSON, from memory and the latest
+/// reading ([`super::readings`]).
+pub(crate) async fn get_dashboard(State(st): State<Arc<AppState>>) -> Response {
     let all = known_incidents(&st);
-    let triggers = trigger_views(&st).await;
+    let r = st.readings.latest();
     let actions = st
         .tallies
         .lock()
@@ -239,21 +198,10 @@ pub(crate) async fn get_dashboard(State(st): State<Arc<AppState>>) -> Result<Res
         .get("playbook.step")
         .copied()
         .unwrap_or(0);
-    let paths = st.system.paths.clone();
-    let (watchdogs, snapshots) =
-        blocking(move || (dashboard::watchdogs(&paths), dashboard::snapshots(&paths))).await?;
     let (rows, total) = dashboard::kernel_rows_bounded(&st.system, DASHBOARD_KERNELS);
     let snaps: Vec<_> = rows.iter().map(|r| r.status.clone()).collect();
     let health = health_report(&st);
     let emergency = st.system.emergency();
-    // The dispatcher's counters (runs, successes, failures, rate limited, ...), as the
-    // self_healing kernel reports them; null while it does not answer.
-    let playbooks = st
-        .system
-        .registry
-        .control("self_healing", Control::Stats, STATS_WAIT)
-        .await
-        .unwrap_or(Value::Null);
     let body = json!({
         "timestamp": crate::time::rfc3339(crate::time::now()),
         "system_state": dashboard::system_state(&health, emergency),
@@ -268,51 +216,40 @@ pub(crate) async fn get_dashboard(State(st): State<Arc<AppState>>) -> Result<Res
             "list_truncated": rows.len() < total,
             "list": rows,
         },
-        "triggers": dashboard::triggers(&triggers, &all, actions),
-        "playbooks": playbooks,
-        "snapshots": snapshots,
-        "watchdogs": watchdogs,
+        "triggers": dashboard::triggers(&r.triggers, &all, actions),
+        // The dispatcher's counters (runs, successes, failures, rate limited, ...), as
+        // the self_healing kernel reports them; null while it does not answer.
+        "playbooks": r.playbooks,
+        "snapshots": r.snapshots,
+        "watchdogs": r.watchdogs,
         "trust": st.system.trust.all(),
         "incidents": dashboard::incidents_section(&st.system, 20),
         "bus": st.system.bus.stats(),
         "api": st.stats.summary(),
+        "process": r.process,
+        "host": r.host,
+        "readings_taken_at": r.taken_at,
         "chaos_enabled": st.system.config.chaos.enabled,
         "health": health,
     });
-    Ok(Json(body).into_response())
+    Json(body).into_response()
 }
 
-/// `GET /metrics`.
-pub(crate) async fn get_metrics(State(st): State<Arc<AppState>>) -> Result<Response, ApiError> {
-    let all = known_incidents(&st);
-    let triggers = trigger_views(&st).await;
-    let snaps: Vec<_> = st
-        .system
-        .registry
-        .statuses()
-        .iter()
-        .map(|s| s.snapshot())
-        .collect();
-    let tallies = st.tallies.lock().clone();
-    let text = metrics::render(&metrics::Inputs {
-        kernels: &snaps,
-        bus: st.system.bus.stats(),
-        incidents: &all,
-        summary: st.system.incidents.summary(),
-        trust: st.system.trust.all(),
-        triggers: &triggers,
-        tallies: &tallies,
-        api: &st.stats,
-        emergency: st.system.emergency(),
-    });
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        text,
-    )
-        .into_response())
+/// `GET /metrics`: OpenMetrics when the scraper asks for it (Prometheus does), else
+/// the classic text format.
+pub(crate) async fn get_metrics(
+    State(st): State<Arc<AppState>>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let om = exposition::wants_openmetrics(accept);
+    let text = metrics::render(&st.registry, om);
+    let kind = if om {
+        exposition::OPENMETRICS
+    } else {
+        exposition::CLASSIC
+    };
+    ([(header::CONTENT_TYPE, kind)], text).into_response()
 }
 
 /// `GET /`: the operator page.

@@ -9,6 +9,7 @@ use parking_lot::Mutex;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::exposition::HistogramData;
 use crate::bus::{Bus, Event, Topic};
 
 /// The bus subscriber name of the collector.
@@ -26,8 +27,6 @@ pub const RESTART_BUCKETS: [f64; 8] = [1e-5, 1e-4, 1e-3, 0.01, 0.1, 1.0, 10.0, 6
 pub const MTTR_BUCKETS: [f64; 12] = [
     0.001, 0.01, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
 ];
-/// Longest restart reason kept as a label value.
-const REASON_LEN: usize = 48;
 
 /// One restart, for the timeline.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -42,17 +41,16 @@ pub struct RestartPoint {
     pub outcome: &'static str,
 }
 
-/// A cumulative histogram: counts per upper bound, sum and count.
+/// A histogram: counts per range (values up to each bound and above the previous one,
+/// then above the last bound), sum and count.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Buckets {
     /// The upper bounds.
     pub bounds: &'static [f64],
-    /// Count of values ≤ each bound.
-    pub le: Vec<u64>,
+    /// Counts per range, `bounds.len() + 1` of them.
+    pub counts: Vec<u64>,
     /// Sum of values.
     pub sum: f64,
-    /// Number of values.
-    pub count: u64,
 }
 
 impl Buckets {
@@ -60,21 +58,30 @@ impl Buckets {
     pub fn new(bounds: &'static [f64]) -> Buckets {
         Buckets {
             bounds,
-            le: vec![0; bounds.len()],
+            counts: vec![0; bounds.len() + 1],
             sum: 0.0,
-            count: 0,
         }
     }
 
     /// Adds one value (seconds).
     pub fn observe(&mut self, v: f64) {
-        for (i, b) in self.bounds.iter().enumerate() {
-            if v <= *b {
-                self.le[i] += 1;
-            }
-        }
+        let i = self.bounds.partition_point(|b| *b < v);
+        self.counts[i] += 1;
         self.sum += v;
-        self.count += 1;
+    }
+
+    /// Number of values.
+    pub fn count(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+
+    /// The figures for the exposition.
+    pub fn data(&self) -> HistogramData<'static> {
+        HistogramData {
+            bounds: self.bounds,
+            counts: self.counts.clone(),
+            sum: self.sum,
+        }
     }
 }
 
@@ -84,23 +91,55 @@ impl Default for Buckets {
     }
 }
 
-/// A restart reason as a label: its class (`panic`, `operator`, `heartbeat_timeout`,
-/// the part before the first `:`), so that free-text messages do not make one series
-/// each.
-pub fn reason_class(reason: &str) -> String {
+/// A restart reason as a label value: one of a fixed few classes, so that free-text
+/// messages never make a series each. `panic` (the kernel panicked), `error` (it
+/// returned or reported an error, or its process exited), `heartbeat_timeout` (hung),
+/// `killed` (killed by a signal or by its supervisor), `start_failed` (its start
+/// failed), `explicit` (asked for: an operator, a playbook, a snapshot restore, a
+/// release from quarantine), `sibling` (restarted with a failed sibling under
+/// `one_for_all` or `rest_for_one`), `other`.
+pub fn reason_class(reason: &str) -> &'static str {
     let r = reason.trim();
-    let class = r.split(':').next().unwrap_or(r).trim();
-    let class = if class.is_empty() { "unknown" } else { class };
-    class.chars().take(REASON_LEN).collect()
+    let starts = |p: &str| r.starts_with(p);
+    if r == "panic" || starts("panic:") || starts("panicked") {
+        "panic"
+    } else if r == "heartbeat_timeout" || starts("hung") {
+        "heartbeat_timeout"
+    } else if r == "killed" || r == "actor_task_cancelled" || starts("killed by") {
+        "killed"
+    } else if starts("start failed") {
+        "start_failed"
+    } else if r == "operator"
+        || starts("playbook ")
+        || starts("weights restored")
+        || starts("released from quarantine")
+    {
+        "explicit"
+    } else if starts("one_for_all restart after") || starts("rest_for_one restart after") {
+        "sibling"
+    } else if r.is_empty() || starts("restart intensity exceeded") {
+        "other"
+    } else {
+        "error"
+    }
+}
+
+/// A playbook run's outcome as a label value: `success`, `failed`, `escalated`,
+/// `dry_run`, or `other` for anything else.
+fn outcome_class(outcome: &str) -> &'static str {
+    ["success", "failed", "escalated", "dry_run"]
+        .into_iter()
+        .find(|o| *o == outcome)
+        .unwrap_or("other")
 }
 
 /// Everything counted from bus events.
 #[derive(Debug, Clone, Default)]
 pub struct Tallies {
-    /// Restarts by (kernel, reason, outcome).
-    pub restarts: BTreeMap<(String, String, String), u64>,
-    /// Playbook runs by (playbook, outcome).
-    pub playbook_runs: BTreeMap<(String, String), u64>,
+    /// Restarts by (kernel, reason class, outcome).
+    pub restarts: BTreeMap<(String, &'static str, &'static str), u64>,
+    /// Playbook runs by (playbook, outcome class).
+    pub playbook_runs: BTreeMap<(String, &'static str), u64>,
     /// Playbook durations by playbook.
     pub playbook_durations: BTreeMap<String, Buckets>,
     /// Playbook runs that exceeded their SLO, by playbook.
@@ -161,10 +200,9 @@ impl Tallies {
                         .observe(us / 1e6);
                 }
             }
-            let class = reason_class(&reason);
             *self
                 .restarts
-                .entry((component.clone(), class, outcome.to_owned()))
+                .entry((component.clone(), reason_class(&reason), outcome))
                 .or_insert(0) += 1;
             if self.timeline.len() == TIMELINE_LEN {
                 self.timeline.pop_front();
@@ -183,12 +221,13 @@ impl Tallies {
                     text(&e.payload, &["playbook", "name"]).unwrap_or_else(|| "unknown".to_owned());
                 let flag = |k: &str| e.payload.get(k).and_then(Value::as_bool);
                 let outcome = match (flag("dry_run"), flag("escalated"), flag("success")) {
-                    (Some(true), _, _) => "dry_run".to_owned(),
-                    (_, Some(true), _) => "escalated".to_owned(),
-                    (_, _, Some(true)) => "success".to_owned(),
-                    (_, _, Some(false)) => "failed".to_owned(),
-                    _ => text(&e.payload, &["status", "outcome"])
-                        .unwrap_or_else(|| "unknown".to_owned()),
+                    (Some(true), _, _) => "dry_run",
+                    (_, Some(true), _) => "escalated",
+                    (_, _, Some(true)) => "success",
+                    (_, _, Some(false)) => "failed",
+                    _ => {
+                        outcome_class(&text(&e.payload, &["status", "outcome"]).unwrap_or_default())
+                    }
                 };
                 if flag("slo_met") == Some(false) {
                     *self
@@ -251,7 +290,7 @@ mod tests {
         t.apply(&Event::new(
             Topic::KernelRestartFailed,
             None,
-            json!({"kernel": "kv", "reason": "start"}),
+            json!({"kernel": "kv", "reason": "start failed: no such file"}),
         ));
         t.apply(&Event::new(
             Topic::PlaybookFinished,
@@ -265,35 +304,42 @@ mod tests {
             json!({"mttr_seconds": 0.7}),
         ));
         let m = t.mttr.as_ref().expect("mttr");
-        assert_eq!((m.count, m.le[3], m.le[4]), (1, 0, 1));
-        assert_eq!(
-            t.restarts[&("kv".into(), "panic".into(), "success".into())],
-            1
-        );
-        assert_eq!(
-            t.restarts[&("kv".into(), "start".into(), "failed".into())],
-            1
-        );
-        assert_eq!(
-            t.playbook_runs[&("restart_kernel".into(), "success".into())],
-            1
-        );
+        assert_eq!((m.count(), m.counts[4]), (1, 1), "0.7 s is in (0.5, 1]");
+        assert_eq!(t.restarts[&("kv".into(), "panic", "success")], 1);
+        assert_eq!(t.restarts[&("kv".into(), "start_failed", "failed")], 1);
+        assert_eq!(t.playbook_runs[&("restart_kernel".into(), "success")], 1);
         let b = &t.playbook_durations["restart_kernel"];
-        assert_eq!((b.count, b.le[2], b.le[3]), (1, 0, 1));
+        assert_eq!((b.count(), b.counts[3]), (1, 1), "0.3 s is in (0.1, 0.5]");
         assert_eq!(t.kernel_errors["w"], 1);
         assert_eq!(t.playbook_slo_missed["restart_kernel"], 1);
         let lat = t.restart_latency.as_ref().expect("latency");
-        assert_eq!((lat.count, lat.le[1], lat.le[2]), (1, 0, 1));
+        assert_eq!(
+            (lat.count(), lat.counts[2]),
+            (1, 1),
+            "150 µs is in (100 µs, 1 ms]"
+        );
         assert_eq!(t.timeline.len(), 2);
         assert_eq!(t.events["kernel.restart.success"], 1);
     }
 
     #[test]
     fn reasons_become_classes() {
-        assert_eq!(reason_class("panic: boom at x.rs:3"), "panic");
-        assert_eq!(reason_class("operator"), "operator");
-        assert_eq!(reason_class(""), "unknown");
-        assert_eq!(reason_class(&"y".repeat(100)).len(), REASON_LEN);
+        for (reason, class) in [
+            ("panic: boom at x.rs:3", "panic"),
+            ("heartbeat_timeout", "heartbeat_timeout"),
+            ("killed by signal 9 (SIGKILL)", "killed"),
+            ("killed", "killed"),
+            ("start failed: exec: not found", "start_failed"),
+            ("operator", "explicit"),
+            ("playbook restart_kernel for incident inc-1", "explicit"),
+            ("released from quarantine (inc-2)", "explicit"),
+            ("one_for_all restart after kv failed: panic: x", "sibling"),
+            ("exited with status 1", "error"),
+            ("", "other"),
+        ] {
+            assert_eq!(reason_class(reason), class, "{reason}");
+        }
+        assert_eq!(outcome_class("weird"), "other");
     }
 
     #[test]

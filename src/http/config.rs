@@ -26,6 +26,19 @@ pub struct HttpConfig {
     /// How long a graceful shutdown waits for open requests before closing them.
     #[serde(with = "humantime_serde")]
     pub shutdown_timeout: Duration,
+    /// A connection that has not sent a request's whole headers this long after it
+    /// opened (or after its previous answer) is closed.
+    #[serde(with = "humantime_serde")]
+    pub header_timeout: Duration,
+    /// Connections served at once. At the limit, a new connection closes the oldest
+    /// idle one (no request in progress); when none is idle it is answered 503 and
+    /// closed. Lowered at start to stay below the process's descriptor limit.
+    pub max_connections: usize,
+    /// How often the figures that cost a mailbox round trip or a file read (trigger
+    /// counters, the watchdog's state, snapshots, process and host samples) are taken
+    /// for `/operator/dashboard` and `/metrics`, which answer from the latest reading.
+    #[serde(with = "humantime_serde")]
+    pub sample_interval: Duration,
 }
 
 impl Default for HttpConfig {
@@ -38,6 +51,9 @@ impl Default for HttpConfig {
             body_limit: 64 * 1024,
             restart_timeout: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(5),
+            header_timeout: Duration::from_secs(10),
+            max_connections: 512,
+            sample_interval: Duration::from_secs(1),
         }
     }
 }
@@ -50,8 +66,15 @@ mod tests {
     fn defaults_are_loopback_8000_and_parse_from_toml() {
         let d = HttpConfig::default();
         assert_eq!((d.bind.as_str(), d.port), ("127.0.0.1", 8000));
-        let c: HttpConfig =
-            toml::from_str("port = 0\nrequest_timeout = \"2s\"\nbody_limit = 10").expect("parse");
+        assert_eq!(d.max_connections, 512);
+        let c: HttpConfig = toml::from_str(
+            "port = 0\nrequest_timeout = \"2s\"\nbody_limit = 10\nmax_connections = 8\nheader_timeout = \"3s\"",
+        )
+        .expect("parse");
+        assert_eq!(
+            (c.max_connections, c.header_timeout),
+            (8, Duration::from_secs(3))
+        );
         assert_eq!(c.port, 0);
         assert_eq!(c.request_timeout, Duration::from_secs(2));
         assert_eq!(c.body_limit, 10);

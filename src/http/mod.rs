@@ -2,7 +2,9 @@
 //! Prometheus metrics, the kernel API and the chaos harness's fault injection.
 //!
 //! [`start`] binds (loopback by default) and serves until [`HttpServer::shutdown`].
-//! Every error answer is JSON `{"error", "hint"}` with a 4xx/5xx status; every POST
+//! Every error answer is JSON `{"error", "hint"}` with a 4xx/5xx status (hyper's own
+//! answers to unparsable requests included, [`wire`]); connections are limited
+//! ([`conns`]); every POST
 //! needs `Authorization: Bearer <token>` with the token of `<state>/token`; request
 //! bodies are size-limited and requests time-limited.
 //!
@@ -12,7 +14,7 @@
 //! | `GET /ready` | readiness: the same body, 200 healthy / 503 degraded |
 //! | `GET /` | the operator page (self-contained HTML, polls the JSON endpoints) |
 //! | `GET /operator/dashboard` | the operator JSON |
-//! | `GET /metrics` | Prometheus text |
+//! | `GET /metrics` | Prometheus: OpenMetrics when asked for, else the text format 0.0.4 |
 //! | `GET /api/kernels` | every kernel's status |
 //! | `GET /api/incidents?open=&limit=` | incidents, newest first, with an MTTR summary |
 //! | `GET /api/timeline` | restarts and incidents over time |
@@ -24,6 +26,7 @@ mod api;
 mod chaos;
 mod collector;
 mod config;
+mod conns;
 mod dashboard;
 mod error;
 mod exposition;
@@ -32,21 +35,26 @@ mod health;
 mod kernel;
 mod metrics;
 mod middleware;
+mod readings;
 mod routes;
+mod samples;
 mod server;
 mod signals;
 mod token;
+mod wire;
 
 pub use api::valid_name;
 pub use collector::{RestartPoint, Tallies};
 pub use config::HttpConfig;
+pub use conns::ConnFigures;
 pub use error::{ApiError, ErrorBody, HttpError};
-pub use exposition::{escape_label, Exposition};
 pub use health::{
     assess, count_kernels, Context as HealthContext, HealthReport, IncidentBrief, KernelCounts,
     KernelFacts, KernelProblem, OpenCounts,
 };
 pub use kernel::HttpKernel;
+pub use readings::WatchdogFigures;
+pub use samples::{HostSample, ProcessSample};
 pub use server::{bind_address, start, HttpServer};
 pub use signals::{AddedLatency, ApiStats, ApiSummary};
 pub use token::Token;

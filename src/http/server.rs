@@ -1,20 +1,27 @@
 //! Starting and stopping the HTTP server: bind (loopback by default), accept connections
-//! (hyper HTTP/1 with a header read timeout), serve the router, shut down gracefully.
+//! (hyper HTTP/1 with a header read timeout, within the connection limit of
+//! [`super::conns`], with JSON bodies for hyper's own error answers), serve the router,
+//! shut down gracefully.
 
+use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::net::TcpListener;
+use prometheus_client::registry::Registry;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::collector::{self, SharedTallies};
 use super::config::HttpConfig;
+use super::conns::{self, BusyBody, ConnFigures, ConnStats, Conns, Requests, Slot};
 use super::error::HttpError;
-use super::routes;
+use super::readings::{self, SharedReadings};
 use super::signals::ApiStats;
 use super::token::Token;
+use super::wire::JsonErrors;
+use super::{metrics, routes};
 use crate::tree::System;
 
 /// What every handler shares.
@@ -25,6 +32,8 @@ pub(crate) struct AppState {
     pub started: Instant,
     pub stats: Arc<ApiStats>,
     pub tallies: SharedTallies,
+    pub readings: SharedReadings,
+    pub registry: Registry,
 }
 
 /// A running HTTP server.
@@ -33,6 +42,8 @@ pub struct HttpServer {
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
     collector: JoinHandle<()>,
+    readings: JoinHandle<()>,
+    conns: Arc<ConnStats>,
     grace: Duration,
     stats: Arc<ApiStats>,
     system: Arc<System>,
@@ -66,6 +77,7 @@ impl HttpServer {
             self.task.abort();
         }
         self.collector.abort();
+        self.readings.abort();
         self.system.bus.unsubscribe(collector::SUBSCRIBER);
     }
 
@@ -73,6 +85,11 @@ impl HttpServer {
     /// triggers watch).
     pub fn stats(&self) -> Arc<ApiStats> {
         self.stats.clone()
+    }
+
+    /// Its connections: open, requests in progress, the limit, those turned away.
+    pub fn connections(&self) -> ConnFigures {
+        self.conns.figures()
     }
 
     /// Whether the server task has ended (it only ends on shutdown or a fatal error).
@@ -89,19 +106,59 @@ impl Drop for HttpServer {
             let _ = tx.send(());
             self.task.abort();
             self.collector.abort();
+            self.readings.abort();
             self.system.bus.unsubscribe(collector::SUBSCRIBER);
         }
     }
 }
 
-/// Accepts connections until `stop` fires, then lets each open connection finish its
-/// request and waits for them all (the caller bounds the wait). A client gets
-/// `header_timeout` to send its request headers (hyper's `header_read_timeout`), after
+/// Serves one connection until it ends or `closing` asks it to finish its request and
+/// close. A client gets `header_timeout` to send a request's headers (hyper's
+/// `header_read_timeout`, from the connection's start and after each answer), after
 /// which its connection is closed without a request ever reaching a handler.
+async fn serve_connection(
+    stream: TcpStream,
+    app: axum::Router,
+    requests: Requests,
+    header_timeout: Duration,
+    mut closing: tokio::sync::watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let svc = hyper::service::service_fn(move |req: axum::http::Request<hyper::body::Incoming>| {
+        let held = requests.start();
+        let app = app.clone();
+        async move {
+            let resp = tower::ServiceExt::oneshot(app, req.map(axum::body::Body::new)).await?;
+            Ok::<_, Infallible>(resp.map(|b| BusyBody::new(b, held)))
+        }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    let io = hyper_util::rt::TokioIo::new(JsonErrors::new(stream));
+    let conn = builder.serve_connection(io, svc);
+    let mut conn = std::pin::pin!(conn);
+    loop {
+        tokio::select! {
+            r = conn.as_mut() => {
+                if let Err(e) = r {
+                    tracing::debug!(error = %e, "http connection ended with an error");
+                }
+                break;
+            }
+            _ = closing.changed() => conn.as_mut().graceful_shutdown(),
+        }
+    }
+}
+
+/// Accepts connections until `stop` fires, then lets each open connection finish its
+/// request and waits for them all (the caller bounds the wait).
 async fn accept_loop(
     listener: TcpListener,
     app: axum::Router,
     mut stop: oneshot::Receiver<()>,
+    conns: Arc<Conns>,
     header_timeout: Duration,
 ) {
     let (closing, _) = tokio::sync::watch::channel(false);
@@ -116,35 +173,17 @@ async fn accept_loop(
             Err(e) if connection_error(&e) => continue,
             Err(e) => {
                 // Out of descriptors (EMFILE) and the like: wait for some to be freed.
-                tracing::error!(error = %e, "http accept failed; retrying in 1 s");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                tracing::error!(error = %e, "http accept failed; retrying in 100 ms");
+                tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         };
-        let _ = stream.set_nodelay(true);
-        let svc = hyper_util::service::TowerToHyperService::new(tower::ServiceExt::map_request(
-            app.clone(),
-            |r: axum::http::Request<hyper::body::Incoming>| r.map(axum::body::Body::new),
-        ));
-        let mut closing = closing.subscribe();
-        open.spawn(async move {
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(header_timeout);
-            let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
-            let mut conn = std::pin::pin!(conn);
-            loop {
-                tokio::select! {
-                    r = conn.as_mut() => {
-                        if let Err(e) = r {
-                            tracing::debug!(error = %e, "http connection ended with an error");
-                        }
-                        break;
-                    }
-                    _ = closing.changed() => conn.as_mut().graceful_shutdown(),
-                }
-            }
+        conns.admit(stream, |stream, slot: Slot, requests| {
+            let (app, closing) = (app.clone(), closing.subscribe());
+            open.spawn(async move {
+                let _slot = slot;
+                serve_connection(stream, app, requests, header_timeout, closing).await;
+            })
         });
         // Forget connections that have ended.
         while open.try_join_next().is_some() {}
@@ -216,7 +255,23 @@ pub async fn start(
         .map_err(|source| HttpError::Bind { addr, source })?;
     let tallies = SharedTallies::default();
     let collector = collector::spawn(&system.bus, tallies.clone());
+    let shared = SharedReadings::default();
+    let readings = readings::spawn(system.clone(), cfg.sample_interval, shared.clone());
     let stats = Arc::new(ApiStats::default());
+    let (max_fds, open_fds) = conns::descriptors();
+    let limit = conns::effective_limit(cfg.max_connections, max_fds, open_fds);
+    if limit < cfg.max_connections {
+        tracing::warn!(configured = cfg.max_connections, limit, max_fds, open_fds,
+            "http connection limit lowered to stay below the descriptor limit; raise it (ulimit -n, LimitNOFILE=) to serve more");
+    }
+    let conn_stats = Arc::new(ConnStats::default());
+    let registry = metrics::registry(metrics::Sources {
+        system: system.clone(),
+        api: stats.clone(),
+        conns: conn_stats.clone(),
+        tallies: tallies.clone(),
+        readings: shared.clone(),
+    });
     let state = Arc::new(AppState {
         system: system.clone(),
         cfg: cfg.clone(),
@@ -224,16 +279,21 @@ pub async fn start(
         started: Instant::now(),
         stats: stats.clone(),
         tallies,
+        readings: shared,
+        registry,
     });
     let app = routes::router(state);
     let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(accept_loop(listener, app, rx, cfg.request_timeout));
-    tracing::info!(addr = %local, "http server listening");
+    let conns = Conns::new(limit, conn_stats.clone());
+    let task = tokio::spawn(accept_loop(listener, app, rx, conns, cfg.header_timeout));
+    tracing::info!(addr = %local, max_connections = limit, "http server listening");
     Ok(HttpServer {
         addr: local,
         stop: Some(tx),
         task,
         collector,
+        readings,
+        conns: conn_stats,
         grace: cfg.shutdown_timeout,
         stats,
         system,

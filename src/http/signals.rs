@@ -1,5 +1,5 @@
-//! What the HTTP layer measures about itself: request counts by route and status,
-//! latency, timeouts. The api_timeout and kpi_threshold triggers read these through
+//! What the HTTP layer measures about itself: request counts by method, route and
+//! status, latency (overall, and a histogram per route for `/metrics`), timeouts. The api_timeout and kpi_threshold triggers read these through
 //! [`ApiStats::record`], the one place every request is accounted.
 
 use std::collections::BTreeMap;
@@ -7,20 +7,60 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use dashmap::DashMap;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram as PromHistogram;
 use serde::Serialize;
 
 use crate::telemetry::Histogram;
 use crate::time::mono_ms;
 
+/// Upper bounds (seconds) of the request-duration histogram's buckets.
+pub const DURATION_BUCKETS: [f64; 14] = [
+    1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 10.0,
+];
+
+/// Request durations by route.
+pub type Durations = Family<[(&'static str, String); 1], PromHistogram, fn() -> PromHistogram>;
+
+fn duration_histogram() -> PromHistogram {
+    PromHistogram::new(DURATION_BUCKETS)
+}
+
 /// Request accounting of one HTTP server.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ApiStats {
     requests: AtomicU64,
     timeouts: AtomicU64,
     server_errors: AtomicU64,
     latency: Histogram,
-    by_route: DashMap<(String, String, u16), u64>,
+    by_route: DashMap<(&'static str, String, u16), u64>,
+    durations: Durations,
     added_latency: AddedLatency,
+}
+
+impl Default for ApiStats {
+    fn default() -> Self {
+        ApiStats {
+            requests: AtomicU64::default(),
+            timeouts: AtomicU64::default(),
+            server_errors: AtomicU64::default(),
+            latency: Histogram::default(),
+            by_route: DashMap::default(),
+            durations: Family::new_with_constructor(duration_histogram),
+            added_latency: AddedLatency::default(),
+        }
+    }
+}
+
+/// A request method as a label value: the standard ones, `other` for any extension
+/// method a client makes up.
+fn method_label(method: &str) -> &'static str {
+    [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT",
+    ]
+    .into_iter()
+    .find(|m| *m == method)
+    .unwrap_or("other")
 }
 
 /// A plain copy of [`ApiStats`] for the dashboard.
@@ -62,8 +102,11 @@ impl ApiStats {
         self.latency.record_ns(latency.as_nanos() as u64);
         *self
             .by_route
-            .entry((method.to_owned(), route.to_owned(), status))
+            .entry((method_label(method), route.to_owned(), status))
             .or_insert(0) += 1;
+        self.durations
+            .get_or_create(&[("route", route.to_owned())])
+            .observe(latency.as_secs_f64());
     }
 
     /// Requests answered.
@@ -81,8 +124,13 @@ impl ApiStats {
         &self.latency
     }
 
+    /// The request-duration histograms by route.
+    pub fn durations(&self) -> &Durations {
+        &self.durations
+    }
+
     /// Counts by (method, route, status), sorted.
-    pub fn by_route(&self) -> BTreeMap<(String, String, u16), u64> {
+    pub fn by_route(&self) -> BTreeMap<(&'static str, String, u16), u64> {
         self.by_route
             .iter()
             .map(|e| (e.key().clone(), *e.value()))
@@ -150,8 +198,14 @@ mod tests {
         let sum = s.summary();
         assert_eq!((sum.requests, sum.timeouts, sum.server_errors), (3, 1, 1));
         assert!(sum.latency_p99_ms >= 9000.0, "{sum:?}");
+        s.record("BREW", "unmatched", 404, Duration::from_millis(1), false);
         let r = s.by_route();
-        assert_eq!(r[&("GET".into(), "/health".into(), 200)], 2);
+        assert_eq!(r[&("GET", "/health".into(), 200)], 2);
+        assert_eq!(
+            r[&("other", "unmatched".into(), 404)],
+            1,
+            "made-up methods are one label"
+        );
     }
 
     #[test]

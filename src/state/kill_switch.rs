@@ -30,6 +30,19 @@ pub struct KillSwitch {
     /// When serve last stopped (RFC 3339).
     #[serde(default)]
     pub last_exit_at: Option<String>,
+    /// The class of serve's last stop: how its run ended (`exited`, `killed`, `hung`,
+    /// `never_ready`, `restart_requested`) or `stopped` when the watchdog stopped it.
+    #[serde(default)]
+    pub last_exit_cause: Option<String>,
+    /// The watchdog's restarts of serve by cause: how the run before ended
+    /// (`exited`, `killed`, `hung`, `never_ready`, `restart_requested`), `start_failed`
+    /// when serve could not even be spawned, `requested` for SIGHUP or `grace restart`.
+    #[serde(default)]
+    pub serve_restarts: std::collections::BTreeMap<String, u64>,
+    /// Crash loops: pauses after `max_consecutive_failures` failed starts in a row (or
+    /// a configuration serve refused), each raising the critical `watchdog.crash_loop`.
+    #[serde(default)]
+    pub crash_loops: u64,
     /// Who wrote the file last (`grace stop`, `watchdog`, ...).
     #[serde(default)]
     pub updated_by: String,
@@ -75,6 +88,9 @@ impl Default for KillSwitch {
             restart_count: 0,
             last_exit_reason: None,
             last_exit_at: None,
+            last_exit_cause: None,
+            serve_restarts: Default::default(),
+            crash_loops: 0,
             updated_by: String::new(),
             switch_changed_by: None,
             switch_changed_at: None,

@@ -8,13 +8,15 @@ const SUB: usize = 16; // linear sub-buckets per power of two
 const POWERS: usize = 40; // up to 2^40 ns (~18 minutes)
 const BUCKETS: usize = SUB * POWERS;
 
-/// Records durations in nanoseconds; reports count and quantiles. The buckets (5 KiB)
+/// Records durations in nanoseconds; reports count, sum, quantiles and the counts at or
+/// below given bounds (a Prometheus histogram's buckets). The buckets (5 KiB)
 /// are allocated on the first record, so a kernel that never handles a request (only
 /// heartbeat ticks) costs a pointer, not a table.
 #[derive(Default)]
 pub struct Histogram {
     buckets: OnceLock<Box<[AtomicU64]>>,
     count: AtomicU64,
+    sum_ns: AtomicU64,
 }
 
 impl std::fmt::Debug for Histogram {
@@ -52,6 +54,42 @@ impl Histogram {
             .get_or_init(|| (0..BUCKETS).map(|_| AtomicU64::new(0)).collect());
         buckets[index(ns)].fetch_add(1, Ordering::Relaxed);
         self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_ns.fetch_add(ns, Ordering::Relaxed);
+    }
+
+    /// Sum of the recorded values, nanoseconds.
+    pub fn sum_ns(&self) -> u64 {
+        self.sum_ns.load(Ordering::Relaxed)
+    }
+
+    /// How many recorded values fall in each of the ranges that `bounds_ns` (ascending)
+    /// close: the first element counts the values up to `bounds_ns[0]`, each next one those
+    /// above the previous bound up to its own, and one more element those above the last
+    /// bound. A value counts below a bound only when its whole internal bucket does, so
+    /// the split is exact to the histogram's resolution (about 6%).
+    pub fn split_ns(&self, bounds_ns: &[u64]) -> Vec<u64> {
+        let mut out = vec![0; bounds_ns.len() + 1];
+        let Some(buckets) = self.buckets.get() else {
+            return out;
+        };
+        let mut slot = 0;
+        for (i, b) in buckets.iter().enumerate() {
+            let n = b.load(Ordering::Relaxed);
+            if n == 0 {
+                continue;
+            }
+            // The largest value bucket i holds.
+            let top = if i + 1 < BUCKETS {
+                lower_bound(i + 1) - 1
+            } else {
+                u64::MAX
+            };
+            while slot < bounds_ns.len() && top > bounds_ns[slot] {
+                slot += 1;
+            }
+            out[slot] += n;
+        }
+        out
     }
 
     /// Number of recorded values.
@@ -100,6 +138,19 @@ mod tests {
         assert!(h.buckets.get().is_none());
         h.record_ns(7);
         assert_eq!(h.quantile_ns(0.5), 7);
+    }
+
+    #[test]
+    fn splits_by_bounds_and_sums() {
+        let h = Histogram::default();
+        for ns in [5, 900, 1_000, 50_000, 2_000_000_000] {
+            h.record_ns(ns);
+        }
+        // 1 000 ns shares its internal bucket [992, 1024) with values above the bound.
+        assert_eq!(h.split_ns(&[1_000, 100_000]), vec![2, 2, 1]);
+        assert_eq!(h.split_ns(&[1_023, 100_000]), vec![3, 1, 1]);
+        assert_eq!(h.sum_ns(), 2_000_051_905);
+        assert_eq!(Histogram::default().split_ns(&[1]), vec![0, 0]);
     }
 
     #[test]

@@ -75,6 +75,8 @@ pub(crate) struct Actor {
     pub(super) failures: u32,
     pub(super) manual_shutdown: bool,
     pub(super) restart_count: u64,
+    /// Why the next restart happens ([`crate::state::KillSwitch::serve_restarts`]).
+    pub(super) restart_cause: &'static str,
     pub(super) notify: Option<SdNotify>,
     pub(super) ready_sent: bool,
     pub(super) phase_name: &'static str,
@@ -97,6 +99,7 @@ pub(crate) fn spawn(
         failures: 0,
         manual_shutdown: false,
         restart_count: 0,
+        restart_cause: "requested",
         notify,
         ready_sent: false,
         phase_name: "stopped",
@@ -181,6 +184,7 @@ impl Actor {
                     same
                 } else {
                     self.failures = 0;
+                    self.restart_cause = "requested";
                     self.start(true)
                 }
             }
@@ -325,9 +329,13 @@ impl Actor {
                     started_at: crate::time::rfc3339(crate::time::now()),
                 };
                 let count = self.restart_count;
+                let cause = is_restart.then_some(self.restart_cause);
                 self.persist(|s| {
                     s.child = Some(record);
                     s.restart_count = s.restart_count.max(count);
+                    if let Some(c) = cause {
+                        *s.serve_restarts.entry(c.to_owned()).or_insert(0) += 1;
+                    }
                 });
                 if !probing {
                     self.sd_ready();
@@ -359,7 +367,7 @@ impl Actor {
                     uptime: Duration::ZERO,
                     was_ready: false,
                 };
-                self.decide(&end)
+                self.decide(&end, "start_failed")
             }
         }
     }

@@ -32,6 +32,19 @@ impl ExitKind {
         }
     }
 
+    /// The class of the end, one of a fixed few (`exited`, `killed`, `restart_requested`,
+    /// `hung`, `never_ready`): what `state.json` counts restarts by and `/metrics` labels
+    /// them with.
+    pub fn cause(&self) -> &'static str {
+        match self {
+            ExitKind::Code(_) => "exited",
+            ExitKind::Signal(_) => "killed",
+            ExitKind::RestartRequested => "restart_requested",
+            ExitKind::Hung => "hung",
+            ExitKind::NeverReady => "never_ready",
+        }
+    }
+
     /// The reason recorded in `state.json` and the log.
     pub fn reason(&self) -> String {
         match self {
@@ -382,11 +395,13 @@ mod tests {
     }
 
     #[test]
-    fn signals_are_named() {
-        assert_eq!(
-            ExitKind::from_status(None, Some(9)).reason(),
-            "killed by SIGKILL"
-        );
+    fn signals_are_named_and_ends_have_a_class() {
+        let killed = ExitKind::from_status(None, Some(9));
+        assert_eq!(killed.reason(), "killed by SIGKILL");
+        assert_eq!(killed.cause(), "killed");
+        assert_eq!(ExitKind::from_status(Some(1), None).cause(), "exited");
+        let asked = ExitKind::from_status(Some(crate::serve::EXIT_RESTART_REQUESTED), None);
+        assert_eq!(asked.cause(), "restart_requested");
     }
 
     proptest! {

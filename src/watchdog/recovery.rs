@@ -15,8 +15,10 @@ use super::actor::{Actor, Phase, Run};
 use super::events::Level;
 
 impl Actor {
-    /// Applies the policy to a run's end and enters the next phase.
-    pub(super) fn decide(&mut self, end: &RunEnd) -> Phase {
+    /// Applies the policy to a run's end and enters the next phase; a restart that
+    /// follows is counted under `cause`.
+    pub(super) fn decide(&mut self, end: &RunEnd, cause: &'static str) -> Phase {
+        self.restart_cause = cause;
         let jitter = rand::random::<f64>() * 2.0 - 1.0;
         let (next, failures) = policy::after_exit(
             &self.opts.config,
@@ -39,6 +41,7 @@ impl Actor {
             }
             Next::Pause(d) => {
                 let failed = failed_before + 1;
+                self.persist(|s| s.crash_loops += 1);
                 let summary = format!(
                     "serve failed to start {failed} times in a row (last: {}); pausing {:.0}s",
                     end.kind.reason(),
@@ -90,7 +93,9 @@ impl Actor {
         }
         let r = reason.clone();
         let running = self.serve_pid.is_some();
+        let cause = end.kind.cause();
         self.persist(|s| {
+            s.last_exit_cause = Some(cause.to_owned());
             s.last_exit_reason = Some(r);
             s.last_exit_at = Some(crate::time::rfc3339(crate::time::now()));
             if !running {

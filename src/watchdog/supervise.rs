@@ -212,6 +212,7 @@ impl Actor {
             Outcome::Restart(reply) => {
                 self.stop_run(&mut run, stop_timeout, "stopped: restart asked")
                     .await;
+                self.restart_cause = "requested";
                 let next = self.start(true);
                 let _ = reply.send(());
                 return next;
@@ -236,7 +237,7 @@ impl Actor {
         self.end_generation(run.pid).await;
         // A stop may have raced the exit: the switch on disk decides.
         self.read_switch();
-        let next = self.decide(&end);
+        let next = self.decide(&end, end.kind.cause());
         // Restart first, book-keep after: the log, state.json and alerts cost fsyncs.
         self.record_exit(&run, &end);
         next
@@ -253,6 +254,7 @@ impl Actor {
         let reason = reason.to_owned();
         self.persist(|s| {
             s.child = None;
+            s.last_exit_cause = Some("stopped".to_owned());
             s.last_exit_reason = Some(reason);
             s.last_exit_at = Some(crate::time::rfc3339(crate::time::now()));
         });

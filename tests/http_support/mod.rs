@@ -19,6 +19,8 @@ use hyper::body::Bytes;
 use hyper::Request;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 /// An answer: status, content type, body.
 pub struct Answer {
@@ -75,6 +77,43 @@ pub async fn send(
         content_type,
         body: String::from_utf8_lossy(&bytes).into_owned(),
     }
+}
+
+/// Writes `bytes` on a new connection and reads one answer: status and body.
+pub async fn raw(addr: SocketAddr, bytes: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    s.write_all(bytes.as_bytes()).await.expect("write");
+    read_answer(&mut s).await
+}
+
+/// Reads one answer from `s`: status and body.
+pub async fn read_answer(s: &mut TcpStream) -> (u16, String) {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let answer = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let n = s.read(&mut buf).await.expect("read");
+            got.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&got).into_owned();
+            if let Some((h, body)) = text.split_once("\r\n\r\n") {
+                let len = h
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("content-length")
+                            .then(|| v.trim().parse::<usize>().ok())?
+                    })
+                    .unwrap_or(0);
+                if body.len() >= len || n == 0 {
+                    let status = h.split_whitespace().nth(1).and_then(|c| c.parse().ok());
+                    return (status.unwrap_or(0), body.to_owned());
+                }
+            }
+            assert!(n > 0, "closed without an answer: {text:?}");
+        }
+    })
+    .await;
+    answer.expect("an answer within 5 s")
 }
 
 /// `GET path`, or None when the server does not answer (not listening, connection

@@ -92,6 +92,11 @@ impl Instance {
         )
     }
 
+    /// `serve.json` of this instance, when there is one.
+    pub fn serve_info(&self) -> Option<ServeInfo> {
+        ServeInfo::read(&self.paths).ok().flatten()
+    }
+
     /// Live processes carrying this instance's mark.
     pub fn procs(&self) -> Vec<(u32, Vec<String>)> {
         let want = format!("{MARK}={}", self.mark).into_bytes();
@@ -241,6 +246,25 @@ pub fn alive(pid: u32) -> bool {
         })
         .flatten()
         .is_some_and(|c| c != 'Z' && c != 'X')
+}
+
+/// `GET path` on the serve of `info`, answered within a second, or None.
+pub fn get(info: &ServeInfo, path: &str) -> Option<grace::alerts::http::HttpAnswer> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    rt.block_on(grace::alerts::http::get(
+        info.health_addr(),
+        path,
+        Duration::from_secs(1),
+    ))
+    .ok()
+}
+
+/// Whether the serve of `info` answers `GET /health` with 200 within a second.
+pub fn healthy(info: &ServeInfo) -> bool {
+    get(info, "/health").is_some_and(|a| a.status == 200)
 }
 
 /// Polls `cond` every 10 ms until it holds or `timeout` passes.

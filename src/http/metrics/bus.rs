@@ -1,95 +1,87 @@
 //! The bus figures of `/metrics`: the bus's own counters (published, delivered, refused,
 //! pending, subscribers) and the tallies of what passed on it since the HTTP server
-//! started (events by topic, kernel restarts and their latency, kernel errors).
+//! started (events by topic, kernel restarts by reason class and their latency, kernel
+//! errors).
 
-use super::Inputs;
-use crate::http::exposition::Exposition;
+use std::fmt::Result;
 
-pub(super) fn bus(e: &mut Exposition, i: &Inputs<'_>) {
-    let b = i.bus;
-    for (name, kind, help, v) in [
+use crate::bus::BusStats;
+use crate::http::collector::{Buckets, Tallies, RESTART_BUCKETS};
+use crate::http::exposition::Families;
+
+pub(super) fn bus(f: &mut Families<'_>, b: &BusStats, t: &Tallies) -> Result {
+    for (name, help, v) in [
         (
-            "grace_bus_published_total",
-            "counter",
+            "grace_bus_published",
             "Events accepted by the bus.",
             b.published,
         ),
         (
-            "grace_bus_delivered_total",
-            "counter",
+            "grace_bus_delivered",
             "Deliveries into subscriber mailboxes.",
             b.delivered,
         ),
         (
-            "grace_bus_overflow_total",
-            "counter",
+            "grace_bus_overflow",
             "Events refused because the bus queue was full.",
             b.overflow,
         ),
         (
-            "grace_bus_subscriber_drops_total",
-            "counter",
+            "grace_bus_subscriber_drops",
             "Deliveries refused because a subscriber's mailbox was full.",
             b.subscriber_drops,
         ),
-        (
-            "grace_bus_pending",
-            "gauge",
-            "Events waiting for the message_bus kernel.",
-            b.pending,
-        ),
-        (
-            "grace_bus_subscribers",
-            "gauge",
-            "Bus subscriptions.",
-            b.subscribers,
-        ),
     ] {
-        e.family(name, kind, help);
-        e.sample(name, &[], v as f64);
+        f.counter(name, help, [(&[][..], v)])?;
     }
-    let t = i.tallies;
-    e.family(
-        "grace_bus_events_total",
-        "counter",
+    f.gauge(
+        "grace_bus_pending",
+        "Events waiting for the message_bus kernel.",
+        [(&[][..], b.pending)],
+    )?;
+    f.gauge(
+        "grace_bus_subscribers",
+        "Bus subscriptions.",
+        [(&[][..], b.subscribers)],
+    )?;
+    f.counter_by(
+        "grace_bus_events",
         "Events seen on the bus by topic (since the HTTP server started).",
-    );
-    for (topic, n) in &t.events {
-        e.sample("grace_bus_events_total", &[("topic", topic)], *n as f64);
-    }
-    e.family(
-        "grace_restarts_total",
-        "counter",
-        "Kernel restarts by kernel, reason and outcome (from kernel.restart.* events).",
-    );
-    for ((kernel, reason, outcome), n) in &t.restarts {
-        e.sample(
-            "grace_restarts_total",
-            &[("kernel", kernel), ("reason", reason), ("outcome", outcome)],
-            *n as f64,
-        );
-    }
-    if let Some(b) = &t.restart_latency {
-        e.family(
-            "grace_restart_latency_seconds",
-            "histogram",
-            "Time from a kernel's exit being seen to its replacement running.",
-        );
-        e.histogram(
-            "grace_restart_latency_seconds",
-            &[],
-            b.bounds,
-            &b.le,
-            b.sum,
-            b.count,
-        );
-    }
-    e.family(
-        "grace_kernel_errors_total",
-        "counter",
+        "topic",
+        t.events.iter().map(|(k, n)| (k.as_str(), *n)),
+    )?;
+    let restarts: Vec<_> = t
+        .restarts
+        .iter()
+        .map(|((k, reason, outcome), n)| {
+            (
+                [
+                    ("kernel", k.as_str()),
+                    ("reason", *reason),
+                    ("outcome", *outcome),
+                ],
+                *n,
+            )
+        })
+        .collect();
+    f.counter(
+        "grace_restarts",
+        "Kernel restarts by kernel, reason class and outcome (from kernel.restart.* events).",
+        restarts.iter().map(|(l, n)| (&l[..], *n)),
+    )?;
+    let latency = t
+        .restart_latency
+        .clone()
+        .unwrap_or_else(|| Buckets::new(&RESTART_BUCKETS));
+    f.histogram(
+        "grace_restart_latency_seconds",
+        "Time from a kernel's exit being seen to its replacement running.",
+        [(&[][..], latency.data())],
+    )?;
+    f.counter_by(
+        "grace_kernel_errors",
         "kernel.error events by component.",
-    );
-    for (c, n) in &t.kernel_errors {
-        e.sample("grace_kernel_errors_total", &[("component", c)], *n as f64);
-    }
+        "component",
+        t.kernel_errors.iter().map(|(c, n)| (c.as_str(), *n)),
+    )
 }

@@ -1,106 +1,108 @@
-//! `GET /metrics`: the figures of the kernels' shared status, the bus counters, the
-//! incidents, the bus tallies and the HTTP server's own accounting, in the Prometheus
-//! text format ([`super::exposition`]).
+//! `GET /metrics`: the kernels' shared status, the bus counters and tallies, the
+//! incidents, the triggers, trust and playbooks, the HTTP server's own accounting, the
+//! watchdog's figures, this process and the build, through `prometheus-client`
+//! ([`super::exposition`]).
 //!
-//! This module holds what the exposition is made of, the order of its families and the
-//! server's own figures (HTTP accounting, emergency mode); `kernels` writes the kernels'
-//! figures, `bus` the bus counters and tallies, and `incidents` the triggers, incidents,
-//! playbook runs and trust scores.
+//! One [`Collector`] writes every family at scrape time from what is in memory and the
+//! latest reading ([`super::readings`]); the request-duration histogram is a metric of
+//! the crate, registered beside it. `kernels` writes the kernels' figures, `bus` the bus
+//! counters and tallies, `incidents` the incidents, triggers, trust and playbooks, and
+//! `serve` the HTTP, watchdog, process and build figures.
 
-use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use crate::bus::BusStats;
-use crate::incident::{Incident, Summary};
-use crate::kernel::StatusSnapshot;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::DescriptorEncoder;
+use prometheus_client::registry::Registry;
 
-use super::collector::Tallies;
-use super::dashboard::TriggerView;
-use super::exposition::Exposition;
+use super::collector::SharedTallies;
+use super::conns::ConnStats;
+use super::exposition::{classic_text, Families};
+use super::readings::SharedReadings;
 use super::signals::ApiStats;
+use crate::tree::System;
 
 mod bus;
 mod incidents;
 mod kernels;
+mod serve;
 
-use bus::bus;
-use incidents::{incidents, playbooks, triggers, trust};
-use kernels::kernels;
-
-/// What `/metrics` is made of.
-pub struct Inputs<'a> {
-    /// Every kernel.
-    pub kernels: &'a [StatusSnapshot],
-    /// Bus counters.
-    pub bus: BusStats,
-    /// The incidents kept in memory.
-    pub incidents: &'a [Incident],
-    /// The summary of every incident.
-    pub summary: Summary,
-    /// Trust scores.
-    pub trust: BTreeMap<String, f64>,
-    /// The trigger kernels with their counters.
-    pub triggers: &'a [TriggerView],
-    /// Bus tallies.
-    pub tallies: &'a Tallies,
+/// Where the figures come from.
+#[derive(Clone)]
+pub(crate) struct Sources {
+    /// The tree: kernels, bus, incidents, trust.
+    pub system: Arc<System>,
     /// HTTP accounting.
-    pub api: &'a ApiStats,
-    /// Emergency mode.
-    pub emergency: bool,
+    pub api: Arc<ApiStats>,
+    /// Connection accounting.
+    pub conns: Arc<ConnStats>,
+    /// Bus tallies.
+    pub tallies: SharedTallies,
+    /// The latest reading.
+    pub readings: SharedReadings,
 }
 
-/// Renders the exposition.
-pub fn render(i: &Inputs<'_>) -> String {
-    let mut e = Exposition::default();
-    kernels(&mut e, i.kernels);
-    bus(&mut e, i);
-    incidents(&mut e, i);
-    trust(&mut e, &i.trust);
-    triggers(&mut e, i.triggers);
-    playbooks(&mut e, i.tallies);
-    http(&mut e, i.api);
-    e.family(
-        "grace_emergency_mode",
-        "gauge",
-        "1 while emergency mode is on.",
-    );
-    e.sample(
-        "grace_emergency_mode",
-        &[],
-        f64::from(u8::from(i.emergency)),
-    );
-    e.finish()
-}
+/// Writes every family of Grace's own at each scrape.
+struct Grace(Sources);
 
-fn http(e: &mut Exposition, api: &ApiStats) {
-    e.family(
-        "grace_http_requests_total",
-        "counter",
-        "HTTP requests by method, route and status.",
-    );
-    for ((m, r, s), n) in api.by_route() {
-        e.sample(
-            "grace_http_requests_total",
-            &[("method", &m), ("route", &r), ("status", &s.to_string())],
-            n as f64,
-        );
+impl std::fmt::Debug for Grace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Grace metrics")
     }
-    e.family(
-        "grace_http_timeouts_total",
-        "counter",
-        "HTTP requests that exceeded the request timeout.",
-    );
-    e.sample("grace_http_timeouts_total", &[], api.timeouts() as f64);
-    e.family(
+}
+
+impl Collector for Grace {
+    fn encode(&self, enc: DescriptorEncoder<'_>) -> std::fmt::Result {
+        let s = &self.0;
+        let mut f = Families::new(enc);
+        let r = s.readings.latest();
+        kernels::kernels(&mut f, &s.system.registry.statuses())?;
+        {
+            let t = s.tallies.lock();
+            bus::bus(&mut f, &s.system.bus.stats(), &t)?;
+            incidents::playbooks(&mut f, &t)?;
+            let known = s
+                .system
+                .incidents
+                .recent(s.system.config.incidents.keep_recent + 1_000);
+            incidents::incidents(
+                &mut f,
+                &known,
+                &s.system.incidents.summary(),
+                t.mttr.as_ref(),
+            )?;
+        }
+        incidents::trust(&mut f, &s.system.trust.all())?;
+        incidents::triggers(&mut f, &r.triggers)?;
+        serve::http(&mut f, &s.api, &s.conns)?;
+        serve::emergency(&mut f, s.system.emergency())?;
+        serve::watchdog(&mut f, &r.watchdog)?;
+        serve::process(&mut f, &r.process)?;
+        serve::build(&mut f)
+    }
+}
+
+/// The registry of one HTTP server.
+pub(crate) fn registry(sources: Sources) -> Registry {
+    let mut r = Registry::default();
+    r.register(
         "grace_http_request_duration_seconds",
-        "gauge",
-        "HTTP request latency quantiles.",
+        "Time to answer HTTP requests, by route",
+        sources.api.durations().clone(),
     );
-    for q in ["0.5", "0.95", "0.99"] {
-        let qv: f64 = q.parse().unwrap_or(0.5);
-        e.sample(
-            "grace_http_request_duration_seconds",
-            &[("quantile", q)],
-            api.latency().quantile_ns(qv) as f64 / 1e9,
-        );
+    r.register_collector(Box::new(Grace(sources)));
+    r
+}
+
+/// The exposition: OpenMetrics, or the classic text format.
+pub(crate) fn render(registry: &Registry, openmetrics: bool) -> String {
+    let mut text = String::with_capacity(64 * 1024);
+    if let Err(e) = prometheus_client::encoding::text::encode(&mut text, registry) {
+        tracing::error!(error = %e, "metrics exposition failed");
+    }
+    if openmetrics {
+        text
+    } else {
+        classic_text(&text)
     }
 }
