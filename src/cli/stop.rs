@@ -107,6 +107,11 @@ pub fn stop(ctx: &ControlContext, all: bool) -> anyhow::Result<()> {
             }
         }
     }
+    // A serve no watchdog runs (`grace serve` in a terminal) beside a watchdog: the
+    // watchdog does not stop what it did not start, so it is stopped here.
+    if let Some(pid) = super::control::foreground_serve(paths) {
+        stop_without_watchdog(ctx, pid)?;
+    }
     let rest = wait
         .saturating_sub(started.elapsed())
         .max(Duration::from_secs(1));

@@ -70,7 +70,7 @@ pub fn init(level: &str, logs_dir: Option<&Path>) -> std::io::Result<LogGuard> {
         .with_writer(StderrSink)
         .log_internal_errors(false)
         .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(super::color::stderr_escapes())
         .compact()
         .with_filter(filter());
     let (json, guard) = match logs_dir {

@@ -1,6 +1,7 @@
 //! Telemetry: tracing set-up (JSON lines to `logs/grace.jsonl`, readable text to
 //! stderr), the periodic `actor_metrics` events, and the latency histogram.
 
+pub mod color;
 mod histogram;
 mod logging;
 mod metrics;
