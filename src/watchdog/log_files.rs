@@ -1,5 +1,6 @@
 //! The files of one log: the live file and the rotated ones beside it
-//! (`grace.jsonl.1`, `grace.jsonl.2026-01-31`, ...), and reading them newest line first.
+//! (`grace.jsonl.1`, `grace.jsonl.2026-01-31`, ...), reading them newest line first,
+//! and following the live file across rotations.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -112,6 +113,75 @@ impl Iterator for LinesBackwards {
             chunk.extend_from_slice(&self.carry);
             self.carry = chunk;
         }
+    }
+}
+
+/// A log followed as it grows: its open file, read up to `pos`, and a line not yet
+/// complete.
+pub struct Follower {
+    path: PathBuf,
+    file: Option<File>,
+    pos: u64,
+    partial: String,
+}
+
+impl Follower {
+    /// Starts at the current end of the live file `path` (at its start once it appears).
+    pub fn at_end(path: PathBuf) -> Follower {
+        let file = File::open(&path).ok();
+        let pos = file
+            .as_ref()
+            .and_then(|f| f.metadata().ok())
+            .map_or(0, |m| m.len());
+        Follower {
+            path,
+            file,
+            pos,
+            partial: String::new(),
+        }
+    }
+
+    /// Complete lines appended since the last call. A rotation (the path names another
+    /// file now) is followed: the old file is read to its end, then the new one from its
+    /// start; a file truncated in place is read again from its start.
+    pub fn read_new(&mut self) -> Vec<String> {
+        use std::os::unix::fs::MetadataExt;
+        let mut out = Vec::new();
+        for _ in 0..2 {
+            if let Some(f) = self.file.as_mut() {
+                let len = f.metadata().map_or(0, |m| m.len());
+                if len < self.pos {
+                    self.pos = 0;
+                    self.partial.clear();
+                }
+                let mut buf = Vec::new();
+                if f.seek(SeekFrom::Start(self.pos)).is_ok() && f.read_to_end(&mut buf).is_ok() {
+                    self.pos += buf.len() as u64;
+                    self.partial.push_str(&String::from_utf8_lossy(&buf));
+                }
+                while let Some(at) = self.partial.find('\n') {
+                    let line: String = self.partial.drain(..=at).collect();
+                    let line = line.trim_end();
+                    if !line.is_empty() {
+                        out.push(line.to_owned());
+                    }
+                }
+            }
+            let open_ino = self
+                .file
+                .as_ref()
+                .and_then(|f| f.metadata().ok())
+                .map(|m| m.ino());
+            let live_ino = std::fs::metadata(&self.path).ok().map(|m| m.ino());
+            if live_ino.is_none() || live_ino == open_ino {
+                break;
+            }
+            // Rotated (or created): the rest of the old file is read; now the new one.
+            self.file = File::open(&self.path).ok();
+            self.pos = 0;
+            self.partial.clear();
+        }
+        out
     }
 }
 

@@ -1,14 +1,13 @@
 //! `grace logs`: `watchdog.log` and `logs/grace.jsonl` (and their rotated files) merged
 //! by time, one readable line per record, filtered, optionally following both files.
 
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::log_files::{log_files, LinesBackwards};
+use super::log_files::{log_files, Follower, LinesBackwards};
 use super::log_filter::{record_time, LogFilter};
 use crate::state::StatePaths;
 
@@ -134,79 +133,6 @@ pub fn tail(paths: &StatePaths, n: usize, filter: &LogFilter) -> Vec<LogLine> {
     all.split_off(skip)
 }
 
-/// One log followed: its open file, read up to `pos`, and a line not yet complete.
-struct Followed {
-    name: &'static str,
-    path: PathBuf,
-    file: Option<File>,
-    pos: u64,
-    partial: String,
-    /// The time of the last record, for lines that are not JSON.
-    last: Option<chrono::DateTime<chrono::Utc>>,
-}
-
-impl Followed {
-    /// Starts at the current end of the live file.
-    fn at_end(name: &'static str, path: PathBuf) -> Followed {
-        let file = File::open(&path).ok();
-        let pos = file
-            .as_ref()
-            .and_then(|f| f.metadata().ok())
-            .map_or(0, |m| m.len());
-        Followed {
-            name,
-            path,
-            file,
-            pos,
-            partial: String::new(),
-            last: None,
-        }
-    }
-
-    /// Complete lines appended since the last call. A rotation (the path names another
-    /// file now) is followed: the old file is read to its end, then the new one from its
-    /// start; a file truncated in place is read again from its start.
-    fn read_new(&mut self) -> Vec<String> {
-        use std::os::unix::fs::MetadataExt;
-        let mut out = Vec::new();
-        for _ in 0..2 {
-            if let Some(f) = self.file.as_mut() {
-                let len = f.metadata().map_or(0, |m| m.len());
-                if len < self.pos {
-                    self.pos = 0;
-                    self.partial.clear();
-                }
-                let mut buf = Vec::new();
-                if f.seek(SeekFrom::Start(self.pos)).is_ok() && f.read_to_end(&mut buf).is_ok() {
-                    self.pos += buf.len() as u64;
-                    self.partial.push_str(&String::from_utf8_lossy(&buf));
-                }
-                while let Some(at) = self.partial.find('\n') {
-                    let line: String = self.partial.drain(..=at).collect();
-                    let line = line.trim_end();
-                    if !line.is_empty() {
-                        out.push(line.to_owned());
-                    }
-                }
-            }
-            let open_ino = self
-                .file
-                .as_ref()
-                .and_then(|f| f.metadata().ok())
-                .map(|m| m.ino());
-            let live_ino = std::fs::metadata(&self.path).ok().map(|m| m.ino());
-            if live_ino.is_none() || live_ino == open_ino {
-                break;
-            }
-            // Rotated (or created): the rest of the old file is read; now the new one.
-            self.file = File::open(&self.path).ok();
-            self.pos = 0;
-            self.partial.clear();
-        }
-        out
-    }
-}
-
 /// Prints the last `n` records that `filter` shows, then (with `follow`) new ones of
 /// either log as they are appended, until the writer fails (the reader went away).
 pub fn print(
@@ -216,10 +142,13 @@ pub fn print(
     filter: &LogFilter,
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
-    let mut followed: Vec<Followed> = sources(paths)
-        .into_iter()
-        .map(|(name, p)| Followed::at_end(name, p))
-        .collect();
+    // Each log from its current end, with the time of its last record (for lines that
+    // are not JSON).
+    let mut followed: Vec<(&str, Follower, Option<chrono::DateTime<chrono::Utc>>)> =
+        sources(paths)
+            .into_iter()
+            .map(|(name, p)| (name, Follower::at_end(p), None))
+            .collect();
     for l in tail(paths, n, filter) {
         writeln!(out, "{}", l.text)?;
     }
@@ -228,14 +157,13 @@ pub fn print(
         return Ok(());
     }
     loop {
-        for f in &mut followed {
+        for (name, f, last) in &mut followed {
             for line in f.read_new() {
-                let record = object(&line);
-                if let Some(m) = &record {
-                    f.last = record_time(m).or(f.last);
+                if let Some(m) = object(&line) {
+                    *last = record_time(&m).or(*last);
                 }
-                if filter.matches(f.name, &line, f.last) {
-                    writeln!(out, "{}", render(f.name, &line).text)?;
+                if filter.matches(name, &line, *last) {
+                    writeln!(out, "{}", render(name, &line).text)?;
                 }
             }
         }
@@ -297,7 +225,7 @@ mod tests {
         )
         .expect("write");
         let past = std::time::SystemTime::now() - Duration::from_secs(60);
-        File::options()
+        std::fs::File::options()
             .write(true)
             .open(&rotated)
             .and_then(|f| f.set_modified(past))
