@@ -125,7 +125,6 @@ pub enum Command {
     },
 }
 
-
 /// `grace audit ...`.
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {

@@ -207,9 +207,19 @@ mod tests {
         let text = "Kill message_bus, self_healing and coding_agent at the same moment; \
                     the supervisor_of_supervisors_with_a_long_name restarts them.";
         let lines = wrap(text, 20);
-        assert!(lines.iter().all(|l| l.chars().count() <= 20 || !l.contains(' ')), "{lines:?}");
-        assert_eq!(lines.join(" "), text.split_whitespace().collect::<Vec<_>>().join(" "));
-        assert!(lines.iter().any(|l| l == "supervisor_of_supervisors_with_a_long_name"));
+        assert!(
+            lines
+                .iter()
+                .all(|l| l.chars().count() <= 20 || !l.contains(' ')),
+            "{lines:?}"
+        );
+        assert_eq!(
+            lines.join(" "),
+            text.split_whitespace().collect::<Vec<_>>().join(" ")
+        );
+        assert!(lines
+            .iter()
+            .any(|l| l == "supervisor_of_supervisors_with_a_long_name"));
         assert!(wrap("", 10).is_empty());
     }
 }

@@ -26,7 +26,11 @@ pub fn init(dir: &Path, force: bool, out: &mut dyn Write) -> anyhow::Result<()> 
     for (rel, content) in files {
         let path = dir.join(&rel);
         if !force && path.exists() {
-            writeln!(out, "kept  {} (exists; --force overwrites it)", path.display())?;
+            writeln!(
+                out,
+                "kept  {} (exists; --force overwrites it)",
+                path.display()
+            )?;
             kept += 1;
             continue;
         }

@@ -33,7 +33,10 @@ mod tests {
     #[test]
     fn no_color_and_dumb_terminals_turn_escapes_off() {
         assert!(escapes_allowed(true, None, Some("xterm-256color")));
-        assert!(escapes_allowed(true, Some(""), None), "an empty NO_COLOR is unset");
+        assert!(
+            escapes_allowed(true, Some(""), None),
+            "an empty NO_COLOR is unset"
+        );
         assert!(!escapes_allowed(true, Some("1"), None));
         assert!(!escapes_allowed(true, Some("0"), None), "any value counts");
         assert!(!escapes_allowed(true, None, Some("dumb")));

@@ -13,8 +13,7 @@ const COMPRESSED: [&str; 4] = ["gz", "xz", "zst", "bz2"];
 /// regular file named `<live's name>.<suffix>` beside it, ordered by modification
 /// time, then by numeric suffix (a larger number is older).
 pub fn log_files(live: &Path) -> Vec<PathBuf> {
-    let (Some(dir), Some(name)) = (live.parent(), live.file_name().and_then(|n| n.to_str()))
-    else {
+    let (Some(dir), Some(name)) = (live.parent(), live.file_name().and_then(|n| n.to_str())) else {
         return Vec::new();
     };
     let prefix = format!("{name}.");
@@ -193,7 +192,9 @@ mod tests {
     fn reads_lines_last_first_across_chunks() {
         let d = tempfile::tempdir().expect("tempdir");
         let p = d.path().join("log");
-        let lines: Vec<String> = (0..20_000).map(|i| format!("line {i} {}", "x".repeat(i % 50))).collect();
+        let lines: Vec<String> = (0..20_000)
+            .map(|i| format!("line {i} {}", "x".repeat(i % 50)))
+            .collect();
         std::fs::write(&p, lines.join("\n") + "\n").expect("write");
         let back: Vec<String> = LinesBackwards::open(&p).expect("open").collect();
         let mut expected = lines.clone();
@@ -231,7 +232,12 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            ["grace.jsonl.4", "grace.jsonl.2", "grace.jsonl.1", "grace.jsonl"]
+            [
+                "grace.jsonl.4",
+                "grace.jsonl.2",
+                "grace.jsonl.1",
+                "grace.jsonl"
+            ]
         );
     }
 }

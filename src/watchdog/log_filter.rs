@@ -29,9 +29,7 @@ impl LogLevel {
             "debug" => LogLevel::Debug,
             "info" | "notice" => LogLevel::Info,
             "warn" | "warning" => LogLevel::Warn,
-            "error" | "err" | "crit" | "critical" | "alert" | "emerg" | "fatal" => {
-                LogLevel::Error
-            }
+            "error" | "err" | "crit" | "critical" | "alert" | "emerg" | "fatal" => LogLevel::Error,
             _ => return None,
         })
     }
@@ -104,7 +102,9 @@ impl LogFilter {
             Ok(Value::Object(m)) => self.matches_record(log, &m),
             _ => {
                 self.source.as_deref().is_none_or(|s| s == log)
-                    && self.since.is_none_or(|since| inherited.is_none_or(|t| t >= since))
+                    && self
+                        .since
+                        .is_none_or(|since| inherited.is_none_or(|t| t >= since))
             }
         }
     }
@@ -113,7 +113,10 @@ impl LogFilter {
     pub fn matches_record(&self, log: &str, m: &Map<String, Value>) -> bool {
         let text = |k: &str| m.get(k).and_then(Value::as_str);
         if let Some(min) = self.level {
-            if text("level").and_then(LogLevel::parse).is_some_and(|l| l < min) {
+            if text("level")
+                .and_then(LogLevel::parse)
+                .is_some_and(|l| l < min)
+            {
                 return false;
             }
         }

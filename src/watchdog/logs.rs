@@ -80,20 +80,21 @@ fn last_records(name: &'static str, live: &Path, n: usize, filter: &LogFilter) -
     let mut newest_first: Vec<LogLine> = Vec::new();
     // Lines that are not JSON, newest first, waiting for the record before them.
     let mut pending: Vec<String> = Vec::new();
-    let flush = |pending: &mut Vec<String>, out: &mut Vec<LogLine>, m: Option<&Map<String, Value>>| {
-        let at = m.and_then(record_time);
-        let ts = m
-            .and_then(|m| m.get("timestamp")?.as_str())
-            .unwrap_or("")
-            .to_owned();
-        for raw in pending.drain(..) {
-            if filter.matches(name, &raw, at) {
-                let mut line = render(name, &raw);
-                line.timestamp = ts.clone();
-                out.push(line);
+    let flush =
+        |pending: &mut Vec<String>, out: &mut Vec<LogLine>, m: Option<&Map<String, Value>>| {
+            let at = m.and_then(record_time);
+            let ts = m
+                .and_then(|m| m.get("timestamp")?.as_str())
+                .unwrap_or("")
+                .to_owned();
+            for raw in pending.drain(..) {
+                if filter.matches(name, &raw, at) {
+                    let mut line = render(name, &raw);
+                    line.timestamp = ts.clone();
+                    out.push(line);
+                }
             }
-        }
-    };
+        };
     'files: for file in log_files(live).iter().rev() {
         let Ok(lines) = LinesBackwards::open(file) else {
             continue;
@@ -144,11 +145,10 @@ pub fn print(
 ) -> std::io::Result<()> {
     // Each log from its current end, with the time of its last record (for lines that
     // are not JSON).
-    let mut followed: Vec<(&str, Follower, Option<chrono::DateTime<chrono::Utc>>)> =
-        sources(paths)
-            .into_iter()
-            .map(|(name, p)| (name, Follower::at_end(p), None))
-            .collect();
+    let mut followed: Vec<(&str, Follower, Option<chrono::DateTime<chrono::Utc>>)> = sources(paths)
+        .into_iter()
+        .map(|(name, p)| (name, Follower::at_end(p), None))
+        .collect();
     for l in tail(paths, n, filter) {
         writeln!(out, "{}", l.text)?;
     }
@@ -242,10 +242,16 @@ mod tests {
         };
         let all = shown(LogFilter::default(), 10);
         assert_eq!(all.len(), 5, "{all:?}");
-        assert!(all[0].contains("old error") && all[4].contains("new debug"), "{all:?}");
+        assert!(
+            all[0].contains("old error") && all[4].contains("new debug"),
+            "{all:?}"
+        );
         assert!(all[3].contains("panicked"), "{all:?}");
         let last2 = shown(LogFilter::default(), 2);
-        assert!(last2[0].contains("panicked") && last2[1].contains("new debug"), "{last2:?}");
+        assert!(
+            last2[0].contains("panicked") && last2[1].contains("new debug"),
+            "{last2:?}"
+        );
 
         let warn = shown(
             LogFilter {
@@ -347,9 +353,15 @@ mod tests {
             std::thread::sleep(Duration::from_millis(300));
             append(&log, "{\"level\":\"INFO\",\"message\":\"hidden\"}\n");
             // Written after the reader's last look, just before the rotation.
-            append(&log, "{\"level\":\"ERROR\",\"message\":\"before rotation\"}\n");
+            append(
+                &log,
+                "{\"level\":\"ERROR\",\"message\":\"before rotation\"}\n",
+            );
             std::fs::rename(&log, log.with_extension("jsonl.1")).expect("rotate");
-            append(&log, "{\"level\":\"ERROR\",\"message\":\"after rotation\"}\n");
+            append(
+                &log,
+                "{\"level\":\"ERROR\",\"message\":\"after rotation\"}\n",
+            );
         });
         let mut sink = Sink {
             text: String::new(),
