@@ -1,20 +1,17 @@
 //! Counts what the bus reports (restarts by kernel and reason, playbook runs and their
-//! durations, kernel errors, events by topic) for `/metrics` and the dashboard's
-//! timeline. [`Tallies::apply`] is the plain decision; [`spawn`] only feeds it.
+//! durations, kernel errors, events by topic) for `/metrics`. [`Tallies::apply`] is the
+//! plain decision; [`spawn`] only feeds it.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use serde::Serialize;
 use serde_json::Value;
 
 use crate::bus::{Bus, Event, Topic};
 
 /// The bus subscriber name of the collector.
 pub const SUBSCRIBER: &str = "http_metrics";
-/// Restart events kept for the timeline.
-pub const TIMELINE_LEN: usize = 500;
 /// Upper bounds (seconds) of the playbook-duration histogram buckets.
 pub const DURATION_BUCKETS: [f64; 11] = [
     0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
@@ -28,19 +25,6 @@ pub const MTTR_BUCKETS: [f64; 12] = [
 ];
 /// Longest restart reason kept as a label value.
 const REASON_LEN: usize = 48;
-
-/// One restart, for the timeline.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct RestartPoint {
-    /// When (RFC 3339).
-    pub at: String,
-    /// The kernel.
-    pub kernel: String,
-    /// The reason.
-    pub reason: String,
-    /// `success`, `failed` or `max_attempts`.
-    pub outcome: &'static str,
-}
 
 /// A cumulative histogram: counts per upper bound, sum and count.
 #[derive(Debug, Clone, PartialEq)]
@@ -113,8 +97,6 @@ pub struct Tallies {
     pub kernel_errors: BTreeMap<String, u64>,
     /// Events seen by topic.
     pub events: BTreeMap<String, u64>,
-    /// The latest restarts, oldest first.
-    pub timeline: VecDeque<RestartPoint>,
 }
 
 fn text(v: &Value, keys: &[&str]) -> Option<String> {
@@ -164,17 +146,8 @@ impl Tallies {
             let class = reason_class(&reason);
             *self
                 .restarts
-                .entry((component.clone(), class, outcome.to_owned()))
+                .entry((component, class, outcome.to_owned()))
                 .or_insert(0) += 1;
-            if self.timeline.len() == TIMELINE_LEN {
-                self.timeline.pop_front();
-            }
-            self.timeline.push_back(RestartPoint {
-                at: e.at.clone(),
-                kernel: component,
-                reason,
-                outcome,
-            });
             return;
         }
         match e.topic {
@@ -284,7 +257,6 @@ mod tests {
         assert_eq!(t.playbook_slo_missed["restart_kernel"], 1);
         let lat = t.restart_latency.as_ref().expect("latency");
         assert_eq!((lat.count, lat.le[1], lat.le[2]), (1, 0, 1));
-        assert_eq!(t.timeline.len(), 2);
         assert_eq!(t.events["kernel.restart.success"], 1);
     }
 
@@ -294,18 +266,5 @@ mod tests {
         assert_eq!(reason_class("operator"), "operator");
         assert_eq!(reason_class(""), "unknown");
         assert_eq!(reason_class(&"y".repeat(100)).len(), REASON_LEN);
-    }
-
-    #[test]
-    fn the_timeline_is_bounded() {
-        let mut t = Tallies::default();
-        for _ in 0..TIMELINE_LEN + 10 {
-            t.apply(&Event::new(
-                Topic::KernelRestartSuccess,
-                Some("k"),
-                json!({}),
-            ));
-        }
-        assert_eq!(t.timeline.len(), TIMELINE_LEN);
     }
 }

@@ -15,7 +15,7 @@
 //! | `GET /metrics` | Prometheus text |
 //! | `GET /api/kernels` | every kernel's status |
 //! | `GET /api/incidents?open=&limit=` | incidents, newest first, with an MTTR summary |
-//! | `GET /api/timeline` | restarts and incidents over time |
+//! | `GET /api/timeline` | restarts (kept in `restarts.jsonl`, across serve's restarts) and incidents over time |
 //! | `POST /api/kernels/{name}/restart` | restart through the kernel's supervisor |
 //! | `POST /api/chaos/kernels/{name}/{panic,hang,spin,error,kill,stop}` | chaos only: kill is a crash the supervisor repairs, stop keeps it down |
 //! | `POST /api/chaos/errors`, `POST /api/chaos/latency` | chaos only |
@@ -32,13 +32,14 @@ mod health;
 mod kernel;
 mod metrics;
 mod middleware;
+mod restart_history;
 mod routes;
 mod server;
 mod signals;
 mod token;
 
 pub use api::valid_name;
-pub use collector::{RestartPoint, Tallies};
+pub use collector::Tallies;
 pub use config::HttpConfig;
 pub use error::{ApiError, ErrorBody, HttpError};
 pub use exposition::{escape_label, Exposition};
@@ -47,6 +48,7 @@ pub use health::{
     KernelFacts, KernelProblem, OpenCounts,
 };
 pub use kernel::HttpKernel;
+pub use restart_history::{RestartHistory, RestartPoint};
 pub use server::{bind_address, start, HttpServer};
 pub use signals::{AddedLatency, ApiStats, ApiSummary};
 pub use token::Token;

@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 use super::collector::{self, SharedTallies};
 use super::config::HttpConfig;
 use super::error::HttpError;
+use super::restart_history::{self, RestartHistory};
 use super::routes;
 use super::signals::ApiStats;
 use super::token::Token;
@@ -25,6 +26,7 @@ pub(crate) struct AppState {
     pub started: Instant,
     pub stats: Arc<ApiStats>,
     pub tallies: SharedTallies,
+    pub history: Arc<RestartHistory>,
 }
 
 /// A running HTTP server.
@@ -33,6 +35,7 @@ pub struct HttpServer {
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
     collector: JoinHandle<()>,
+    recorder: JoinHandle<()>,
     grace: Duration,
     stats: Arc<ApiStats>,
     system: Arc<System>,
@@ -65,8 +68,15 @@ impl HttpServer {
             tracing::warn!(addr = %self.addr, "http connections still open after the grace period; closing them");
             self.task.abort();
         }
+        self.stop_subscribers();
+    }
+
+    /// Ends the bus subscribers (counting, restart history) with the server.
+    fn stop_subscribers(&self) {
         self.collector.abort();
+        self.recorder.abort();
         self.system.bus.unsubscribe(collector::SUBSCRIBER);
+        self.system.bus.unsubscribe(restart_history::SUBSCRIBER);
     }
 
     /// The server's request accounting (what the api_timeout and kpi_threshold
@@ -88,8 +98,7 @@ impl Drop for HttpServer {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
             self.task.abort();
-            self.collector.abort();
-            self.system.bus.unsubscribe(collector::SUBSCRIBER);
+            self.stop_subscribers();
         }
     }
 }
@@ -216,6 +225,8 @@ pub async fn start(
         .map_err(|source| HttpError::Bind { addr, source })?;
     let tallies = SharedTallies::default();
     let collector = collector::spawn(&system.bus, tallies.clone());
+    let history = Arc::new(RestartHistory::open(&system.paths.restart_history()));
+    let recorder = restart_history::spawn(&system.bus, history.clone());
     let stats = Arc::new(ApiStats::default());
     let state = Arc::new(AppState {
         system: system.clone(),
@@ -224,6 +235,7 @@ pub async fn start(
         started: Instant::now(),
         stats: stats.clone(),
         tallies,
+        history,
     });
     let app = routes::router(state);
     let (tx, rx) = oneshot::channel::<()>();
@@ -234,6 +246,7 @@ pub async fn start(
         stop: Some(tx),
         task,
         collector,
+        recorder,
         grace: cfg.shutdown_timeout,
         stats,
         system,
