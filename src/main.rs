@@ -22,6 +22,7 @@ fn main() {
     };
     match cli::run(cli) {
         Ok(code) => std::process::exit(code),
+        Err(err) if cli::reader_went_away(&err) => std::process::exit(0),
         Err(err) => {
             // Never `eprintln!`: a closed stderr would turn the error into a panic.
             let _ = grace::telemetry::write_stderr(format!("error: {err:#}\n").as_bytes());

@@ -1,11 +1,14 @@
 //! The operator page in headless Chromium: it loads without console errors, shows the
 //! kernels of the tree, a kernel restarted over the API shows its new restart count
 //! within a few seconds (the page polls the JSON endpoints), and a kernel left down
-//! turns the header DEGRADED with the reason and lists that kernel first.
+//! turns the header DEGRADED with the reason, puts it in the Problems panel with its
+//! restart button and lists it first under its supervisor. Then, with a long restart
+//! reason showing, the page is laid out at 390, 768 and 1440 px: no horizontal
+//! overflow, no button cut off, and a screenshot of each.
 //!
 //! Skips only when Chromium is absent and `GRACE_REQUIRE_CHROMIUM` is unset (CI sets
-//! it; `.ci/install-chromium` installs Chromium). `GRACE_SCREENSHOT=FILE` saves a PNG
-//! of the page.
+//! it; `.ci/install-deps` installs Chromium). `GRACE_SCREENSHOT_DIR=DIR` keeps the
+//! screenshots (`dashboard-390.png`, ...) there.
 
 mod http_support;
 
@@ -13,6 +16,7 @@ use std::time::Duration;
 
 use grace::config::Config;
 use grace::incident::{IncidentDraft, IncidentStatus, Opened, Severity};
+use grace::kernel::Request;
 use http_support::cdp::{find_chromium, Browser};
 use http_support::*;
 
@@ -38,6 +42,22 @@ fn resolved_incident(sys: &grace::tree::System, trigger: &str, component: &str, 
         .expect("resolve");
 }
 
+/// Every visible button whose box is cut: outside the window, outside its section, or
+/// its label wider than the button. Each as `name: why`.
+const CLIPPED_BUTTONS: &str = r#"(() => {
+  const out = [];
+  for (const b of document.querySelectorAll("button")) {
+    if (b.offsetParent === null) continue;
+    const r = b.getBoundingClientRect();
+    const sec = b.closest("section").getBoundingClientRect();
+    const name = b.title || b.textContent;
+    if (r.left < 0 || r.right > window.innerWidth) out.push(name + ": outside the window");
+    else if (r.left < sec.left || r.right > sec.right) out.push(name + ": outside its section");
+    else if (b.scrollWidth > b.clientWidth) out.push(name + ": label cut");
+  }
+  return out;
+})()"#;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_shows_the_tree_and_live_restart_counts() {
     let Some(chromium) = find_chromium() else {
@@ -51,6 +71,8 @@ async fn the_page_shows_the_tree_and_live_restart_counts() {
         tree::counter("kv_store", false),
         tree::counter("model", false),
         tree::counter("worker_pool", true),
+        // As long as the longest names of the default tree.
+        tree::counter("trigger.heartbeat_failure", false),
     ];
     let h = harness(Config::default(), http_config(), kernels).await;
     let triggers = ["heartbeat_failure", "api_timeout", "kpi_threshold"];
@@ -67,7 +89,9 @@ async fn the_page_shows_the_tree_and_live_restart_counts() {
     let sys = h.sys.clone();
     let addr = h.addr;
     let rt = tokio::runtime::Handle::current();
-    let screenshot = std::env::var_os("GRACE_SCREENSHOT");
+    let shots = std::env::var_os("GRACE_SCREENSHOT_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| dir.path().join("screenshots"));
     tokio::task::spawn_blocking(move || {
         let mut b = Browser::launch(&chromium, dir.path());
         let s = b.open(&url);
@@ -89,7 +113,7 @@ async fn the_page_shows_the_tree_and_live_restart_counts() {
             &s,
             "[...document.querySelectorAll('tr[data-supervisor]')].map(e => e.dataset.supervisor).join(',')",
         );
-        assert_eq!(sups, "system,kernels");
+        assert_eq!(sups, "system,triggers,kernels");
         let restarts = "document.querySelector('tr[data-kernel=\"kv_store\"] .restarts').textContent";
         assert_eq!(b.eval(&s, restarts), "0");
 
@@ -141,11 +165,69 @@ async fn the_page_shows_the_tree_and_live_restart_counts() {
             b.eval(&s, "document.querySelector('tr[data-supervisor=\"kernels\"] + tr').dataset.kernel"),
             "model"
         );
+        assert_eq!(
+            b.eval(&s, "document.querySelectorAll('#problems li[data-problem-kernel=\"model\"] button').length"),
+            1,
+            "the down kernel is in the Problems panel with its restart button"
+        );
+        assert_eq!(
+            b.eval(&s, "document.getElementById('problems-panel').compareDocumentPosition(document.querySelector('tr[data-supervisor=\"triggers\"], tr[data-supervisor=\"system\"]')) & Node.DOCUMENT_POSITION_FOLLOWING"),
+            4,
+            "problems come before the tree"
+        );
+
+        // A restart reason far longer than its column.
+        let long = format!("panic: {}", "the replica answered with a stale generation ".repeat(6));
+        sys.registry
+            .cast("kv_store", Request::new("panic", serde_json::json!({ "message": long })))
+            .expect("cast");
+        let reason = "document.querySelector('tr[data-kernel=\"kv_store\"] td.reason').textContent.length";
+        assert!(
+            b.wait_for(&s, &format!("{reason} > 200"), Duration::from_secs(5)),
+            "the long reason never showed: {}",
+            b.eval(&s, reason)
+        );
+        std::fs::create_dir_all(&shots).expect("screenshot dir");
+        for width in [1440, 768, 390] {
+            b.call(
+                "Emulation.setDeviceMetricsOverride",
+                serde_json::json!({ "width": width, "height": 900, "deviceScaleFactor": 1, "mobile": width < 500 }),
+                Some(&s),
+            );
+            let polls = b.eval(&s, "Number(document.body.dataset.polls)").as_u64().unwrap_or(0);
+            assert!(
+                b.wait_for(&s, &format!("Number(document.body.dataset.polls) > {polls}"), Duration::from_secs(5)),
+                "the page stopped polling at {width} px"
+            );
+            assert_eq!(b.eval(&s, "window.innerWidth"), width);
+            // The window's width less a vertical scrollbar, if one shows.
+            let fits = b.eval(
+                &s,
+                "[document.documentElement.scrollWidth, document.body.scrollWidth, window.innerWidth, document.documentElement.clientWidth]",
+            );
+            let n = |i: usize| fits[i].as_u64().unwrap_or(u64::MAX);
+            assert!(
+                n(0) <= n(2) && n(0) <= n(3) && n(1) <= n(3),
+                "horizontal overflow at {width} px: [scrollWidth, body, innerWidth, clientWidth] {fits}"
+            );
+            let clipped = b.eval(&s, CLIPPED_BUTTONS);
+            assert_eq!(clipped, serde_json::json!([]), "buttons cut off at {width} px");
+            let shown = b.eval(&s, "document.querySelectorAll('tr[data-kernel] button').length");
+            assert!(shown.as_u64().unwrap_or(0) >= 4, "restart buttons at {width} px: {shown}");
+            assert_eq!(b.eval(&s, &format!("{state}.innerText")), "DEGRADED", "at {width} px");
+            let png = b.screenshot(&s);
+            assert_eq!(&png[1..4], b"PNG");
+            let png_width = u32::from_be_bytes([png[16], png[17], png[18], png[19]]);
+            assert_eq!(
+                u64::from(png_width),
+                n(3),
+                "the screenshot is {png_width} px wide, the page {} px",
+                n(3)
+            );
+            std::fs::write(shots.join(format!("dashboard-{width}.png")), png).expect("write screenshot");
+        }
         let errors = b.errors();
         assert!(errors.is_empty(), "console errors: {errors:#?}");
-        if let Some(path) = screenshot {
-            std::fs::write(path, b.screenshot(&s)).expect("write screenshot");
-        }
     })
     .await
     .expect("browser session");

@@ -28,6 +28,10 @@ pub struct ServeArgs {
     /// HTTP bind address. Default from config: 127.0.0.1.
     #[arg(long)]
     pub bind: Option<String>,
+    /// Turn on the fault-injection endpoints (`[chaos] enabled = true`) for this run,
+    /// whatever the config says. `GRACE_CHAOS=1` in the environment does the same.
+    #[arg(long)]
+    pub chaos: bool,
 }
 
 /// The commands.
@@ -54,7 +58,7 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// The watchdog's and serve's log lines.
+    /// The watchdog's and serve's log records, merged by time (rotated files included).
     Logs {
         /// Follow new lines.
         #[arg(short, long)]
@@ -62,6 +66,17 @@ pub enum Command {
         /// Lines to show.
         #[arg(short = 'n', long, default_value_t = 50)]
         lines: usize,
+        /// Only records at this level or more severe.
+        #[arg(long, value_enum, value_name = "LEVEL")]
+        level: Option<crate::watchdog::log_filter::LogLevel>,
+        /// Only records of this source: `serve`, `watchdog`, or a target such as
+        /// `grace::http` or `http` (its submodules included).
+        #[arg(long, value_name = "SOURCE")]
+        source: Option<String>,
+        /// Only records from this time on: a duration back from now (`10m`, `1h 30m`)
+        /// or a timestamp (`2026-01-31T08:00:00Z`, `2026-01-31 08:00:00` in UTC).
+        #[arg(long, value_name = "DURATION|TIMESTAMP")]
+        since: Option<String>,
     },
     /// Incidents with MTTR, and a summary.
     Incidents {
@@ -85,7 +100,8 @@ pub enum Command {
         #[arg(long)]
         no_accept: bool,
     },
-    /// Write a starter grace.toml, playbooks/ and chaos/.
+    /// Write a starter grace.toml and the built-in playbooks (playbooks/*.yaml); files
+    /// already there are kept and named.
     Init {
         /// Directory to write into (default: the working directory).
         dir: Option<PathBuf>,
@@ -100,6 +116,12 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         action: super::chaos::ChaosCommand,
+    },
+    /// Print a shell completion script (`grace completions bash > /etc/bash_completion.d/grace`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
     },
 }
 

@@ -1,7 +1,7 @@
 //! `grace chaos list` and `grace chaos run SCENARIO… [--report DIR] [--target URL |
 //! --spawn]`.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
@@ -38,29 +38,62 @@ pub struct ChaosRunArgs {
     pub spawn: bool,
 }
 
-/// `grace chaos list`: name, faults, SLO and description of each built-in scenario.
+/// Width of `grace chaos list`'s lines: `$COLUMNS` when set, else 100.
+fn line_width() -> usize {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|c| *c > 0)
+        .unwrap_or(100)
+}
+
+/// `text`'s words in lines of at most `width` characters, broken only between words (a
+/// word longer than `width` gets a line of its own, whole).
+pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        let len = line.chars().count();
+        if len > 0 && len + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+/// `grace chaos list`: name, faults, SLO and the whole description of each built-in
+/// scenario, the description wrapped at word boundaries to the line width.
 pub fn chaos_list(out: &mut dyn Write) -> anyhow::Result<()> {
     let all = chaos::builtins()?;
     let w = all.iter().map(|s| s.name.len()).max().unwrap_or(0).max(4);
+    // NAME, FAULTS (6), SLO (8) and the spaces between them.
+    let indent = w + 1 + 6 + 1 + 8 + 2;
+    let room = line_width().saturating_sub(indent).max(30);
     writeln!(
         out,
         "{:<w$} {:>6} {:>8}  DESCRIPTION",
         "NAME", "FAULTS", "SLO"
     )?;
     for s in &all {
-        let first = s.description.split(". ").next().unwrap_or_default();
-        let mut desc: String = first.chars().take(72).collect();
-        if first.chars().count() > 72 {
-            desc.push_str("...");
-        }
+        let lines = wrap(&s.description, room);
         writeln!(
             out,
             "{:<w$} {:>6} {:>7}s  {}",
             s.name,
             s.all_faults().count(),
             s.slo.max_recovery.as_secs(),
-            desc.trim_end_matches('.')
+            lines.first().map(String::as_str).unwrap_or("")
         )?;
+        for l in lines.iter().skip(1) {
+            writeln!(out, "{:indent$}{l}", "")?;
+        }
     }
     writeln!(
         out,
@@ -130,7 +163,7 @@ pub fn chaos_run(
     )?;
     let opts = RunOptions::new(target);
     let rt = super::runtime()?;
-    let result = if std::io::stdout().is_terminal() {
+    let result = if crate::telemetry::color::stdout_escapes() {
         let mut p = Bar::new(std::io::stdout());
         rt.block_on(chaos::run_scenarios(&scenarios, &opts, &mut p))
     } else {
@@ -163,4 +196,30 @@ pub fn chaos_run(
         )?;
     }
     Ok(if report.passed { 0 } else { 1 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrap;
+
+    #[test]
+    fn wraps_between_words_and_never_cuts_one() {
+        let text = "Kill message_bus, self_healing and coding_agent at the same moment; \
+                    the supervisor_of_supervisors_with_a_long_name restarts them.";
+        let lines = wrap(text, 20);
+        assert!(
+            lines
+                .iter()
+                .all(|l| l.chars().count() <= 20 || !l.contains(' ')),
+            "{lines:?}"
+        );
+        assert_eq!(
+            lines.join(" "),
+            text.split_whitespace().collect::<Vec<_>>().join(" ")
+        );
+        assert!(lines
+            .iter()
+            .any(|l| l == "supervisor_of_supervisors_with_a_long_name"));
+        assert!(wrap("", 10).is_empty());
+    }
 }

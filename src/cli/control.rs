@@ -16,6 +16,7 @@ use nix::unistd::Pid;
 use super::ServeArgs;
 use crate::config::Config;
 use crate::state::{lock_holder, KillSwitch, ServeInfo, StatePaths};
+use crate::watchdog::log_filter::{parse_since, LogFilter};
 use crate::watchdog::{self, WatchdogError};
 
 /// What every control command needs.
@@ -42,17 +43,47 @@ pub fn supervised_argv(ctx: &ControlContext, serve: &ServeArgs) -> anyhow::Resul
     if !ctx.config.watchdog.command.is_empty() {
         return Ok(ctx.config.watchdog.command.clone());
     }
-    watchdog::serve_argv(
+    let mut argv = watchdog::serve_argv(
         &ctx.paths,
         ctx.config_file.as_deref(),
         serve.port,
         serve.bind.as_deref(),
     )
-    .context("cannot find the grace executable to run serve")
+    .context("cannot find the grace executable to run serve")?;
+    if super::chaos_requested(serve.chaos)? {
+        argv.push("--chaos".to_owned());
+    }
+    Ok(argv)
+}
+
+/// A serve that runs for this state directory without a watchdog (`grace serve` in a
+/// terminal): it holds `serve.lock` and carries no watchdog's mark. A watchdog started
+/// beside it would crash-loop on that lock, so `grace start` and `grace watch` refuse.
+pub fn foreground_serve(paths: &StatePaths) -> Option<u32> {
+    let pid = lock_holder(&paths.serve_lock())?;
+    if watchdog::supervised_processes(paths).contains(&pid) {
+        return None;
+    }
+    Some(pid)
+}
+
+fn refuse_beside_foreground_serve(paths: &StatePaths, what: &str) -> anyhow::Result<()> {
+    let Some(pid) = foreground_serve(paths) else {
+        return Ok(());
+    };
+    Err(WatchdogError::Refused(format!(
+        "a grace serve (pid {pid}) already runs for {} without a watchdog, and holds its \
+         lock; {what} would start a watchdog whose serve cannot take it. Stop that serve \
+         first (Ctrl-C in its terminal, or `grace stop`), or give this one its own \
+         --state-dir",
+        paths.root().display()
+    ))
+    .into())
 }
 
 /// `grace watch`: runs the watchdog in the foreground until SIGTERM/SIGINT.
 pub fn watch(ctx: &ControlContext, serve: &ServeArgs) -> anyhow::Result<()> {
+    refuse_beside_foreground_serve(&ctx.paths, "`grace watch`")?;
     let opts = watchdog::WatchOptions {
         paths: ctx.paths.clone(),
         config: ctx.config.watchdog.clone(),
@@ -132,6 +163,9 @@ fn spawn_watchdog(ctx: &ControlContext, serve: &ServeArgs) -> anyhow::Result<std
         cmd.arg("--config").arg(abs(c));
     }
     cmd.arg("watch");
+    if super::chaos_requested(serve.chaos)? {
+        cmd.arg("--chaos");
+    }
     if let Some(p) = serve.port {
         cmd.arg("--port").arg(p.to_string());
     }
@@ -232,10 +266,19 @@ fn wait_healthy(
 /// `grace start`: clears the kill switch; starts a background watchdog if none runs;
 /// returns once the serve this watchdog started is healthy.
 pub fn start(ctx: &ControlContext, serve: &ServeArgs) -> anyhow::Result<()> {
+    if watchdog_pid(&ctx.paths).is_none() {
+        refuse_beside_foreground_serve(&ctx.paths, "`grace start`")?;
+    }
     KillSwitch::set_manual_shutdown(&ctx.paths, false, "grace start")?;
     let (watchdog, spawned) = match watchdog_pid(&ctx.paths) {
         Some(w) => {
             signal(w, Signal::SIGUSR1)?;
+            if serve.port.is_some() || serve.bind.is_some() || serve.chaos {
+                println!(
+                    "note: the watchdog (pid {w}) already runs and keeps its options; \
+                     `grace stop --all` first to start one with these"
+                );
+            }
             (w, None)
         }
         None => {
@@ -300,10 +343,16 @@ pub fn status(ctx: &ControlContext, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `grace logs [-f] [-n N]`: the watchdog's and serve's records merged by time.
-pub fn logs(ctx: &ControlContext, follow: bool, lines: usize) -> anyhow::Result<()> {
+/// `grace logs [-f] [-n N] [--level L] [--source S] [--since T]`: the watchdog's and
+/// serve's records merged by time, filtered.
+pub fn logs(
+    ctx: &ControlContext,
+    follow: bool,
+    lines: usize,
+    filter: &LogFilter,
+) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    match watchdog::logs::print(&ctx.paths, lines, follow, &mut out) {
+    match watchdog::logs::print(&ctx.paths, lines, follow, filter, &mut out) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => Ok(other?),
     }
@@ -329,7 +378,25 @@ pub fn dispatch(cli: &super::Cli) -> Option<anyhow::Result<()>> {
         Command::Stop { all } => run(&|c| super::stop::stop(c, *all)),
         Command::Restart => run(&|c| restart(c, &ServeArgs::default())),
         Command::Status { json } => run(&|c| status(c, *json)),
-        Command::Logs { follow, lines } => run(&|c| logs(c, *follow, *lines)),
+        Command::Logs {
+            follow,
+            lines,
+            level,
+            source,
+            since,
+        } => {
+            let since = match since.as_deref().map(|s| parse_since(s, crate::time::now())) {
+                Some(Err(e)) => return Some(Err(super::UsageError(e).into())),
+                Some(Ok(t)) => Some(t),
+                None => None,
+            };
+            let filter = LogFilter {
+                level: *level,
+                source: source.clone(),
+                since,
+            };
+            run(&|c| logs(c, *follow, *lines, &filter))
+        }
         _ => return None,
     })
 }

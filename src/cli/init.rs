@@ -5,7 +5,6 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use super::UsageError;
 use crate::config::{self, DEFAULT_TOML};
 
 /// Files `grace init` writes: (relative path, content).
@@ -17,25 +16,24 @@ pub fn starter_files() -> Vec<(String, String)> {
     files
 }
 
-/// Writes the starter files into `dir`; refuses to overwrite unless `force`.
+/// Writes the starter files into `dir`: those missing, or all of them with `force`.
+/// Says what it wrote and what it kept, so it can be run where some already are (a
+/// checkout with its own `playbooks/`).
 pub fn init(dir: &Path, force: bool, out: &mut dyn Write) -> anyhow::Result<()> {
     let files = starter_files();
-    if !force {
-        let existing: Vec<_> = files
-            .iter()
-            .map(|(p, _)| dir.join(p))
-            .filter(|p| p.exists())
-            .collect();
-        if let Some(first) = existing.first() {
-            return Err(UsageError(format!(
-                "{} already exists; pass --force to overwrite, or choose another directory",
-                first.display()
-            ))
-            .into());
-        }
-    }
+    let total = files.len();
+    let mut kept = 0;
     for (rel, content) in files {
         let path = dir.join(&rel);
+        if !force && path.exists() {
+            writeln!(
+                out,
+                "kept  {} (exists; --force overwrites it)",
+                path.display()
+            )?;
+            kept += 1;
+            continue;
+        }
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("creating {}", parent.display()))?;
@@ -43,6 +41,9 @@ pub fn init(dir: &Path, force: bool, out: &mut dyn Write) -> anyhow::Result<()> 
         crate::state::atomic_write(&path, content.as_bytes())
             .with_context(|| format!("writing {}", path.display()))?;
         writeln!(out, "wrote {}", path.display())?;
+    }
+    if kept == total {
+        writeln!(out, "nothing to write: every starter file is there")?;
     }
     writeln!(
         out,

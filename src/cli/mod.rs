@@ -49,6 +49,15 @@ pub fn exit_status(err: &anyhow::Error) -> i32 {
     1
 }
 
+/// Whether the error is the reader of stdout going away (`grace chaos list | head`):
+/// the output was cut short on purpose, nothing to report.
+pub fn reader_went_away(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -77,7 +86,10 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Serve(args) => {
-            let loaded = crate::config::load(config_path)?;
+            let mut loaded = crate::config::load(config_path)?;
+            if chaos_requested(args.chaos)? {
+                loaded.config.chaos.enabled = true;
+            }
             let paths =
                 crate::state::StatePaths::resolve(cli.state_dir.as_deref(), loaded.source.path());
             let rt = runtime()?;
@@ -114,6 +126,14 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         | Command::Restart
         | Command::Status { .. }
         | Command::Logs { .. } => unreachable_control(),
+        Command::Completions { shell } => {
+            // Into memory first: the generator panics on a failed write.
+            let mut script = Vec::new();
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "grace", &mut script);
+            std::io::Write::write_all(stdout, &script)?;
+            Ok(0)
+        }
         Command::Chaos { action } => match action {
             ChaosCommand::List => {
                 chaos_list(stdout)?;
@@ -123,6 +143,26 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                 chaos_run(args, config_path, cli.state_dir.as_deref(), stdout)
             }
         },
+    }
+}
+
+/// The environment variable that turns the chaos endpoints on, as `--chaos` does.
+pub const CHAOS_ENV: &str = "GRACE_CHAOS";
+
+/// Whether this run turns the chaos endpoints on: `--chaos`, or `GRACE_CHAOS` set to
+/// `1`/`true`/`yes`/`on` (`0`/`false`/`no`/`off` or empty leave the config's choice).
+pub fn chaos_requested(flag: bool) -> Result<bool, UsageError> {
+    let Some(v) = std::env::var_os(CHAOS_ENV) else {
+        return Ok(flag);
+    };
+    let v = v.to_string_lossy().trim().to_ascii_lowercase();
+    match v.as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "" | "0" | "false" | "no" | "off" => Ok(flag),
+        _ => Err(UsageError(format!(
+            "{CHAOS_ENV}={v:?} is not understood: set it to 1 to turn the chaos endpoints on, \
+             or 0 (or unset it) to leave them as the config says"
+        ))),
     }
 }
 

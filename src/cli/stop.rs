@@ -107,6 +107,11 @@ pub fn stop(ctx: &ControlContext, all: bool) -> anyhow::Result<()> {
             }
         }
     }
+    // A serve no watchdog runs (`grace serve` in a terminal) beside a watchdog: the
+    // watchdog does not stop what it did not start, so it is stopped here.
+    if let Some(pid) = super::control::foreground_serve(paths) {
+        stop_without_watchdog(ctx, pid)?;
+    }
     let rest = wait
         .saturating_sub(started.elapsed())
         .max(Duration::from_secs(1));
@@ -139,8 +144,12 @@ pub(super) fn stop_without_watchdog(ctx: &ControlContext, pid: u32) -> anyhow::R
     let marked = watchdog::supervised_processes(paths).contains(&pid);
     let pgid = match (&recorded, by_lock || marked) {
         (Some(c), _) => c.pgid,
+        // Its process group only when it leads one: a serve started by a script
+        // without job control shares the script's group, which is not serve's.
         (None, true) => nix::unistd::getpgid(Some(Pid::from_raw(pid as i32)))
             .map(|p| p.as_raw())
+            .ok()
+            .filter(|g| *g == pid as i32 && *g != nix::unistd::getpgrp().as_raw())
             .unwrap_or(0),
         (None, false) => {
             return Err(WatchdogError::Refused(format!(

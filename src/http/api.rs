@@ -172,7 +172,7 @@ pub(crate) async fn get_incidents(
 /// `GET /api/timeline`: restarts and resolved incidents over time, for the chart.
 pub(crate) async fn get_timeline(State(st): State<Arc<AppState>>) -> Result<Response, ApiError> {
     let all = known_incidents(&st);
-    let restarts: Vec<_> = st.tallies.lock().timeline.iter().cloned().collect();
+    let restarts = st.history.points();
     let points: Vec<_> = all
         .iter()
         .map(|i| {

@@ -1,12 +1,11 @@
 //! Counts what the bus reports (restarts by kernel and reason, playbook runs and their
-//! durations, kernel errors, events by topic) for `/metrics` and the dashboard's
-//! timeline. [`Tallies::apply`] is the plain decision; [`spawn`] only feeds it.
+//! durations, kernel errors, events by topic) for `/metrics`. [`Tallies::apply`] is the
+//! plain decision; [`spawn`] only feeds it.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use serde::Serialize;
 use serde_json::Value;
 
 use super::exposition::HistogramData;
@@ -14,8 +13,6 @@ use crate::bus::{Bus, Event, Topic};
 
 /// The bus subscriber name of the collector.
 pub const SUBSCRIBER: &str = "http_metrics";
-/// Restart events kept for the timeline.
-pub const TIMELINE_LEN: usize = 500;
 /// Upper bounds (seconds) of the playbook-duration histogram buckets.
 pub const DURATION_BUCKETS: [f64; 11] = [
     0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
@@ -27,19 +24,6 @@ pub const RESTART_BUCKETS: [f64; 8] = [1e-5, 1e-4, 1e-3, 0.01, 0.1, 1.0, 10.0, 6
 pub const MTTR_BUCKETS: [f64; 12] = [
     0.001, 0.01, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
 ];
-
-/// One restart, for the timeline.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct RestartPoint {
-    /// When (RFC 3339).
-    pub at: String,
-    /// The kernel.
-    pub kernel: String,
-    /// The reason.
-    pub reason: String,
-    /// `success`, `failed` or `max_attempts`.
-    pub outcome: &'static str,
-}
 
 /// A histogram: counts per range (values up to each bound and above the previous one,
 /// then above the last bound), sum and count.
@@ -152,8 +136,6 @@ pub struct Tallies {
     pub kernel_errors: BTreeMap<String, u64>,
     /// Events seen by topic.
     pub events: BTreeMap<String, u64>,
-    /// The latest restarts, oldest first.
-    pub timeline: VecDeque<RestartPoint>,
 }
 
 fn text(v: &Value, keys: &[&str]) -> Option<String> {
@@ -204,15 +186,6 @@ impl Tallies {
                 .restarts
                 .entry((component.clone(), reason_class(&reason), outcome))
                 .or_insert(0) += 1;
-            if self.timeline.len() == TIMELINE_LEN {
-                self.timeline.pop_front();
-            }
-            self.timeline.push_back(RestartPoint {
-                at: e.at.clone(),
-                kernel: component,
-                reason,
-                outcome,
-            });
             return;
         }
         match e.topic {
@@ -318,7 +291,6 @@ mod tests {
             (1, 1),
             "150 µs is in (100 µs, 1 ms]"
         );
-        assert_eq!(t.timeline.len(), 2);
         assert_eq!(t.events["kernel.restart.success"], 1);
     }
 
@@ -340,18 +312,5 @@ mod tests {
             assert_eq!(reason_class(reason), class, "{reason}");
         }
         assert_eq!(outcome_class("weird"), "other");
-    }
-
-    #[test]
-    fn the_timeline_is_bounded() {
-        let mut t = Tallies::default();
-        for _ in 0..TIMELINE_LEN + 10 {
-            t.apply(&Event::new(
-                Topic::KernelRestartSuccess,
-                Some("k"),
-                json!({}),
-            ));
-        }
-        assert_eq!(t.timeline.len(), TIMELINE_LEN);
     }
 }

@@ -17,7 +17,7 @@
 //! | `GET /metrics` | Prometheus: OpenMetrics when asked for, else the text format 0.0.4 |
 //! | `GET /api/kernels` | every kernel's status |
 //! | `GET /api/incidents?open=&limit=` | incidents, newest first, with an MTTR summary |
-//! | `GET /api/timeline` | restarts and incidents over time |
+//! | `GET /api/timeline` | restarts (kept in `restarts.jsonl`, across serve's restarts) and incidents over time |
 //! | `POST /api/kernels/{name}/restart` | restart through the kernel's supervisor |
 //! | `POST /api/chaos/kernels/{name}/{panic,hang,spin,error,kill,stop}` | chaos only: kill is a crash the supervisor repairs, stop keeps it down |
 //! | `POST /api/chaos/errors`, `POST /api/chaos/latency` | chaos only |
@@ -36,6 +36,7 @@ mod kernel;
 mod metrics;
 mod middleware;
 mod readings;
+mod restart_history;
 mod routes;
 mod samples;
 mod server;
@@ -44,7 +45,7 @@ mod token;
 mod wire;
 
 pub use api::valid_name;
-pub use collector::{RestartPoint, Tallies};
+pub use collector::Tallies;
 pub use config::HttpConfig;
 pub use conns::ConnFigures;
 pub use error::{ApiError, ErrorBody, HttpError};
@@ -54,6 +55,7 @@ pub use health::{
 };
 pub use kernel::HttpKernel;
 pub use readings::WatchdogFigures;
+pub use restart_history::{RestartHistory, RestartPoint};
 pub use samples::{HostSample, ProcessSample};
 pub use server::{bind_address, start, HttpServer};
 pub use signals::{AddedLatency, ApiStats, ApiSummary};

@@ -18,6 +18,7 @@ use super::config::HttpConfig;
 use super::conns::{self, BusyBody, ConnFigures, ConnStats, Conns, Requests, Slot};
 use super::error::HttpError;
 use super::readings::{self, SharedReadings};
+use super::restart_history::{self, RestartHistory};
 use super::signals::ApiStats;
 use super::token::Token;
 use super::wire::JsonErrors;
@@ -34,6 +35,7 @@ pub(crate) struct AppState {
     pub tallies: SharedTallies,
     pub readings: SharedReadings,
     pub registry: Registry,
+    pub history: Arc<RestartHistory>,
 }
 
 /// A running HTTP server.
@@ -44,6 +46,7 @@ pub struct HttpServer {
     collector: JoinHandle<()>,
     readings: JoinHandle<()>,
     conns: Arc<ConnStats>,
+    recorder: JoinHandle<()>,
     grace: Duration,
     stats: Arc<ApiStats>,
     system: Arc<System>,
@@ -76,9 +79,16 @@ impl HttpServer {
             tracing::warn!(addr = %self.addr, "http connections still open after the grace period; closing them");
             self.task.abort();
         }
+        self.stop_subscribers();
+    }
+
+    /// Ends the bus subscribers (counting, restart history) with the server.
+    fn stop_subscribers(&self) {
         self.collector.abort();
         self.readings.abort();
+        self.recorder.abort();
         self.system.bus.unsubscribe(collector::SUBSCRIBER);
+        self.system.bus.unsubscribe(restart_history::SUBSCRIBER);
     }
 
     /// The server's request accounting (what the api_timeout and kpi_threshold
@@ -105,9 +115,7 @@ impl Drop for HttpServer {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
             self.task.abort();
-            self.collector.abort();
-            self.readings.abort();
-            self.system.bus.unsubscribe(collector::SUBSCRIBER);
+            self.stop_subscribers();
         }
     }
 }
@@ -257,6 +265,8 @@ pub async fn start(
     let collector = collector::spawn(&system.bus, tallies.clone());
     let shared = SharedReadings::default();
     let readings = readings::spawn(system.clone(), cfg.sample_interval, shared.clone());
+    let history = Arc::new(RestartHistory::open(&system.paths.restart_history()));
+    let recorder = restart_history::spawn(&system.bus, history.clone());
     let stats = Arc::new(ApiStats::default());
     let (max_fds, open_fds) = conns::descriptors();
     let limit = conns::effective_limit(cfg.max_connections, max_fds, open_fds);
@@ -281,6 +291,7 @@ pub async fn start(
         tallies,
         readings: shared,
         registry,
+        history,
     });
     let app = routes::router(state);
     let (tx, rx) = oneshot::channel::<()>();
@@ -294,6 +305,7 @@ pub async fn start(
         collector,
         readings,
         conns: conn_stats,
+        recorder,
         grace: cfg.shutdown_timeout,
         stats,
         system,

@@ -88,6 +88,11 @@ impl StatePaths {
     pub fn audit_log(&self) -> PathBuf {
         self.root.join("audit.log")
     }
+    /// `restarts.jsonl`: the kernel restarts the dashboard's chart shows (checksummed
+    /// records, bounded).
+    pub fn restart_history(&self) -> PathBuf {
+        self.root.join("restarts.jsonl")
+    }
     /// `trust.json`: trust scores by component.
     pub fn trust_json(&self) -> PathBuf {
         self.root.join("trust.json")

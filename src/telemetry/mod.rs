@@ -3,6 +3,7 @@
 //! stdout with `GRACE_LOG_STDOUT=1`), the periodic
 //! `actor_metrics` summary, and the latency histogram.
 
+pub mod color;
 mod config;
 mod histogram;
 mod layer;

@@ -16,7 +16,7 @@
 //! write ([`dropped_stderr_writes`]) instead of panicking as `eprintln!` does; stdout is
 //! written the same way.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -148,8 +148,6 @@ impl StderrOut {
             .and_then(|v| v.parse().ok())
             .unwrap_or(configured);
         let journal = stderr_is_journal();
-        let terminal = std::io::stderr().is_terminal();
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         let shape = match format {
             StderrFormat::Off => Shape::Off,
             StderrFormat::Json => Shape::Json,
@@ -159,7 +157,7 @@ impl StderrOut {
             }),
             StderrFormat::Auto => Shape::Text(TextStyle {
                 timestamp: !journal,
-                ansi: terminal && !journal && !no_color,
+                ansi: !journal && super::color::stderr_escapes(),
             }),
         };
         StderrOut { shape, journal }

@@ -54,6 +54,8 @@ mod error;
 mod events;
 mod handle;
 pub mod incident_record;
+pub mod log_files;
+pub mod log_filter;
 pub mod logs;
 pub mod policy;
 mod port;

@@ -9,7 +9,8 @@ use grace::supervisor::{ChildSpec, Strategy, SupervisorHandle, SupervisorSpec};
 use grace::tree::System;
 use serde_json::{json, Value};
 
-/// A kernel that answers `get` with how many requests it has handled.
+/// A kernel that answers `get` with how many requests it has handled, and panics on
+/// `panic`.
 #[derive(Default)]
 pub struct Counter {
     n: u64,
@@ -23,6 +24,9 @@ impl Kernel for Counter {
                 self.n += 1;
                 Ok(json!(self.n))
             }
+            // A crash with the given message: its supervisor restarts the kernel and the
+            // message becomes the restart reason.
+            "panic" => panic!("{}", req.args["message"].as_str().unwrap_or("panic op")),
             other => Err(KernelError::BadRequest {
                 kernel: ctx.name.to_string(),
                 reason: format!("unknown op {other}"),
