@@ -86,10 +86,14 @@ pub struct Record {
     pub level: Level,
     /// Where it comes from: the Rust module path (`grace::serve`), `grace::watchdog`
     /// for the watchdog's records.
+    #[serde(default)]
     pub target: String,
     /// What happened: a sentence, or an event name (`serve.started`, `actor_metrics`).
+    /// Lines of earlier versions named the watchdog's event `event`.
+    #[serde(default, alias = "event")]
     pub message: String,
-    /// The process that wrote it.
+    /// The process that wrote it (0 in lines of earlier versions, which had none).
+    #[serde(default)]
     pub pid: u32,
     /// The structured details.
     #[serde(default)]
