@@ -2,41 +2,15 @@
 //! exit 2 naming the file, line and column of the offending key, and a serve refused
 //! this way leaves no state directory, `serve.json` or token behind.
 
+mod run_support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Runs `grace` with `args` in `dir`; returns its exit status and its output. A run
-/// that lasts past a few seconds (a serve that started) is killed and fails the test.
+/// that lasts past a few seconds (a serve that started) fails the test.
 fn grace(dir: &Path, args: &[&str]) -> (i32, String) {
-    let out = dir.join("out.txt");
-    let file = std::fs::File::create(&out).expect("output file");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_grace"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("GRACE_STATE_DIR")
-        .stdin(Stdio::null())
-        .stdout(file.try_clone().expect("clone"))
-        .stderr(file)
-        .spawn()
-        .expect("grace runs");
-    let deadline = Instant::now() + Duration::from_secs(8);
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "grace {args:?} was still running: {}",
-                std::fs::read_to_string(&out).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let text = std::fs::read_to_string(&out).expect("output");
-    (status.code().unwrap_or(-1), text)
+    run_support::run_grace(dir, args, Duration::from_secs(8))
 }
 
 /// A temp dir holding `grace.toml` with `text`.
